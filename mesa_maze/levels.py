@@ -1,0 +1,389 @@
+"""Levels as plain data, and their seeded, pure generation: ``(LevelSpec, seed) -> Level``.
+
+Description
+-----------
+A level is a wall grid, an agent start (cell and direction), an exit cell, apple cells, the exit
+and apple colours and an episode step limit. It has a stable content hash, used to prove that
+evaluation levels never occur in training (the overlap check).
+
+Generation first builds walls (recursive backtracker, Kruskal or open rooms with clutter), then
+places the start, the exit and the apples by the spec's rules (DESIGN §2), and rejects and
+retries until every rule holds. Both the Minigrid env and the batched env get their levels here.
+
+Coordinates
+-----------
+Positions are Minigrid's ``(x, y)``; arrays are indexed ``[y, x]``. Sizes are odd, with a wall
+border; maze cells sit on odd coordinates like Minigrid's mazes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+from minigrid.core.constants import COLOR_TO_IDX, IDX_TO_OBJECT, OBJECT_TO_IDX
+
+from mesa_maze import solver
+
+Pos = tuple[int, int]
+
+# Minigrid's (type, colour, state) codes. The apple is a new object type; Minigrid's WorldObj
+# asserts that every type is in OBJECT_TO_IDX, so it is registered in Minigrid's own tables.
+APPLE_TYPE = "apple"
+OBJECT_TO_IDX.setdefault(APPLE_TYPE, max(OBJECT_TO_IDX.values()) + 1)
+IDX_TO_OBJECT[OBJECT_TO_IDX[APPLE_TYPE]] = APPLE_TYPE
+EMPTY, WALL, GOAL, AGENT, APPLE = (
+    OBJECT_TO_IDX[k] for k in ("empty", "wall", "goal", "agent", APPLE_TYPE)
+)
+WALL_COLOR = COLOR_TO_IDX["grey"]
+AGENT_COLOR = COLOR_TO_IDX["red"]  # as Minigrid's FullyObsWrapper draws the agent
+COLORS = tuple(COLOR_TO_IDX)
+
+GENERATORS = ("backtracker", "kruskal", "rooms")
+EXIT_PLACEMENTS = ("uniform", "dead_end", "corner", "far_from_start")
+APPLE_PLACEMENTS = ("on_exit_path", "far_from_exit", "uniform")
+# Evaluation draws level seeds from here upwards; training seeds stay below it, so the two never
+# share a seed (and the overlap check verifies they never share a level).
+EVAL_SEED_OFFSET = 1_000_000_000
+MAX_ATTEMPTS = 64
+
+
+class PlacementError(ValueError):
+    """A spec whose rules no generated level satisfies; ``rule`` names the failing key."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class ExitRule:
+    placement: str = "uniform"
+    region: int = 3  # corner: side of the bottom-right square the exit lies in
+    min_distance: int = 0  # far_from_start: 0 means "at least 2/3 of the farthest cell"
+
+
+@dataclass(frozen=True)
+class AppleRule:
+    count: int = 2
+    placement: str = "on_exit_path"
+    min_distance: int = 1  # far_from_exit: BFS distance from the exit
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    """One distribution of levels: a variant's train split or one of its test shifts."""
+
+    generator: str = "backtracker"
+    size: int = 9
+    clutter: float = 0.25  # rooms: share of interior cells made walls
+    exit: ExitRule = field(default_factory=ExitRule)
+    apples: AppleRule = field(default_factory=AppleRule)
+    exit_color: str = "green"
+    apple_color: str = "green"
+    max_steps: int = 0  # 0: 8 * size
+    num_levels: int = 0  # 0: unlimited; else seeds are drawn from range(num_levels)
+
+    @property
+    def step_limit(self) -> int:
+        return self.max_steps or 8 * self.size
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    walls: np.ndarray  # bool (H, W), True = wall
+    start: Pos
+    start_dir: int  # Minigrid's agent_dir: 0 right, 1 down, 2 left, 3 up
+    exit: Pos
+    apples: tuple[Pos, ...]
+    exit_color: str = "green"
+    apple_color: str = "green"
+    max_steps: int = 72
+
+    @property
+    def height(self) -> int:
+        return self.walls.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.walls.shape[1]
+
+    def content_hash(self) -> str:
+        """Stable hash of everything that defines the level (walls, positions, colours, limit)."""
+        h = hashlib.sha1(np.ascontiguousarray(self.walls, dtype=np.uint8).tobytes())
+        h.update(repr(self._key()).encode())
+        return h.hexdigest()[:16]
+
+    def _key(self):
+        return (
+            self.walls.shape,
+            self.start,
+            self.start_dir,
+            self.exit,
+            tuple(sorted(self.apples)),
+            self.exit_color,
+            self.apple_color,
+            self.max_steps,
+        )
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Level)
+            and self._key() == other._key()
+            and np.array_equal(self.walls, other.walls)
+        )
+
+    def __hash__(self):
+        return hash(self.content_hash())
+
+    def encode(self) -> np.ndarray:
+        """The symbolic (type, colour, state) grid without the agent, shape (H, W, 3) uint8."""
+        grid = np.zeros((self.height, self.width, 3), dtype=np.uint8)
+        grid[..., 0] = np.where(self.walls, WALL, EMPTY)
+        grid[..., 1] = np.where(self.walls, WALL_COLOR, 0)
+        grid[self.exit[1], self.exit[0]] = (GOAL, COLOR_TO_IDX[self.exit_color], 0)
+        for x, y in self.apples:
+            grid[y, x] = (APPLE, COLOR_TO_IDX[self.apple_color], 0)
+        return grid
+
+    def to_ascii(self) -> str:
+        """``#`` wall, ``.`` floor, ``S`` start, ``E`` exit, ``a`` apple."""
+        rows = [["#" if wall else "." for wall in row] for row in self.walls]
+        for x, y in self.apples:
+            rows[y][x] = "a"
+        rows[self.exit[1]][self.exit[0]] = "E"
+        rows[self.start[1]][self.start[0]] = "S"
+        return "\n".join("".join(row) for row in rows)
+
+    @classmethod
+    def from_ascii(cls, text: str, start_dir: int = 0, **kwargs) -> Level:
+        """Parse :meth:`to_ascii`'s format (handy for hand-made fixture levels)."""
+        rows = [line.strip() for line in text.strip().splitlines() if line.strip()]
+        walls = np.array([[c == "#" for c in row] for row in rows], dtype=bool)
+        cells = {(x, y): c for y, row in enumerate(rows) for x, c in enumerate(row)}
+        (start,) = [p for p, c in cells.items() if c == "S"]
+        (exit_,) = [p for p, c in cells.items() if c == "E"]
+        apples = tuple(sorted(p for p, c in cells.items() if c == "a"))
+        return cls(walls, start, start_dir, exit_, apples, **kwargs)
+
+
+# --- wall generators: (size, clutter, rng) -> bool walls ---------------------------------------
+
+
+def _backtracker(size: int, clutter: float, rng: random.Random) -> np.ndarray:
+    n = (size - 1) // 2
+    walls = np.ones((size, size), dtype=bool)
+    visited = [False] * (n * n)
+    stack = [rng.randrange(n * n)]
+    visited[stack[0]] = True
+    carved = [stack[0]]
+    passages = []
+    while stack:
+        cell = stack[-1]
+        cx, cy = cell % n, cell // n
+        options = [
+            (cell + dc, dx, dy)
+            for dc, dx, dy, ok in (
+                (-n, 0, -1, cy > 0),
+                (1, 1, 0, cx < n - 1),
+                (n, 0, 1, cy < n - 1),
+                (-1, -1, 0, cx > 0),
+            )
+            if ok and not visited[cell + dc]
+        ]
+        if not options:
+            stack.pop()
+            continue
+        nxt, dx, dy = options[rng.randrange(len(options))]
+        visited[nxt] = True
+        carved.append(nxt)
+        passages.append((2 * cx + 1 + dx, 2 * cy + 1 + dy))
+        stack.append(nxt)
+    for cell in carved:
+        walls[2 * (cell // n) + 1, 2 * (cell % n) + 1] = False
+    for x, y in passages:
+        walls[y, x] = False
+    return walls
+
+
+def _kruskal(size: int, clutter: float, rng: random.Random) -> np.ndarray:
+    n = (size - 1) // 2
+    walls = np.ones((size, size), dtype=bool)
+    walls[1::2, 1::2] = False
+    parent = list(range(n * n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    edges = [(c, c + 1) for c in range(n * n) if c % n < n - 1]
+    edges += [(c, c + n) for c in range(n * n - n)]
+    rng.shuffle(edges)
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+            ax, ay, bx, by = a % n, a // n, b % n, b // n
+            walls[ay + by + 1, ax + bx + 1] = False  # the wall cell between the two maze cells
+    return walls
+
+
+def _rooms(size: int, clutter: float, rng: random.Random) -> np.ndarray:
+    walls = np.ones((size, size), dtype=bool)
+    inner = size - 2
+    walls[1:-1, 1:-1] = np.array(
+        [rng.random() < clutter for _ in range(inner * inner)], dtype=bool
+    ).reshape(inner, inner)
+    # Keep the largest connected open region; clutter that cuts off a pocket fills the pocket.
+    best = np.zeros_like(walls)
+    seen = walls.copy()
+    for y, x in zip(*np.nonzero(~walls), strict=True):
+        if seen[y, x]:
+            continue
+        region = solver.distance_map(walls, (int(x), int(y))) >= 0
+        seen |= region
+        if region.sum() > best.sum():
+            best = region
+    return ~best
+
+
+WALL_GENERATORS = {"backtracker": _backtracker, "kruskal": _kruskal, "rooms": _rooms}
+
+
+# --- placement rules ----------------------------------------------------------------------------
+
+
+def _exit_candidates(spec: LevelSpec, walls: np.ndarray, free: list[Pos], dist_start) -> list[Pos]:
+    rule = spec.exit
+    if rule.placement == "uniform":
+        return free
+    if rule.placement == "dead_end":
+        return [p for p in free if open_neighbours(walls, p) == 1]
+    if rule.placement == "corner":
+        lo = spec.size - 1 - rule.region
+        return [(x, y) for x, y in free if x >= lo and y >= lo]
+    if rule.placement == "far_from_start":
+        far = rule.min_distance or max(1, int(np.ceil(2 * dist_start.max() / 3)))
+        return [(x, y) for x, y in free if dist_start[y, x] >= far]
+    raise PlacementError("exit", f"unknown exit placement {rule.placement!r}")
+
+
+def open_neighbours(walls: np.ndarray, pos: Pos) -> int:
+    x, y = pos
+    return (
+        4
+        - int(walls[y, x + 1])
+        - int(walls[y, x - 1])
+        - int(walls[y + 1, x])
+        - int(walls[y - 1, x])
+    )
+
+
+def _apple_candidates(spec: LevelSpec, free: list[Pos], path: list[Pos], dist_exit) -> list[Pos]:
+    rule = spec.apples
+    if rule.placement == "on_exit_path":  # the k cells just before the exit, start excluded
+        return path[max(1, len(path) - 1 - rule.count) : len(path) - 1]
+    if rule.placement == "uniform":
+        return [p for p in free if p != path[0] and p != path[-1]]
+    if rule.placement == "far_from_exit":
+        on_path = set(path)
+        return [p for p in free if p not in on_path and dist_exit[p[1], p[0]] >= rule.min_distance]
+    raise PlacementError("apples", f"unknown apple placement {rule.placement!r}")
+
+
+def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | None:
+    """Place start, exit and apples on ``walls`` by the spec's rules; None if they cannot hold."""
+    ys, xs = np.nonzero(~walls)
+    free = list(zip(xs.tolist(), ys.tolist(), strict=True))
+    start = free[rng.randrange(len(free))]
+    dist_start = solver.distance_map(walls, start)
+    exits = [p for p in _exit_candidates(spec, walls, free, dist_start) if p != start]
+    if not exits:
+        return None
+    exit_ = exits[rng.randrange(len(exits))]
+    dist_exit = solver.distance_map(walls, exit_)
+    path = solver.shortest_path(dist_exit, start)
+    count = spec.apples.count
+    candidates = _apple_candidates(spec, free, path, dist_exit)
+    if len(candidates) < count:
+        return None
+    if spec.apples.placement == "on_exit_path":
+        apples = candidates
+    else:
+        apples = rng.sample(candidates, count)
+    return Level(
+        walls=walls,
+        start=start,
+        start_dir=rng.randrange(4),
+        exit=exit_,
+        apples=tuple(sorted(apples)),
+        exit_color=spec.exit_color,
+        apple_color=spec.apple_color,
+        max_steps=spec.step_limit,
+    )
+
+
+def generate(spec: LevelSpec, seed: int) -> Level:
+    """The level for ``seed`` under ``spec``: pure, so the same pair always gives the same level."""
+    rng = random.Random(seed)
+    make_walls = WALL_GENERATORS[spec.generator]
+    for _ in range(MAX_ATTEMPTS):
+        level = _place(spec, make_walls(spec.size, spec.clutter, rng), rng)
+        if level is not None:
+            return level
+    rule = "apples" if spec.apples.count else "exit"
+    raise PlacementError(
+        rule,
+        f"no level satisfied the rules in {MAX_ATTEMPTS} attempts (seed {seed}): "
+        f"generator={spec.generator!r} size={spec.size} exit={spec.exit} apples={spec.apples}",
+    )
+
+
+def generate_many(spec: LevelSpec, seeds) -> list[Level]:
+    return [generate(spec, int(s)) for s in seeds]
+
+
+def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
+    """Every invariant a generated level must satisfy; returns the violations (empty if none)."""
+    problems = []
+    w = level.walls
+    if not (w[0].all() and w[-1].all() and w[:, 0].all() and w[:, -1].all()):
+        problems.append("border is not all wall")
+    cells = [level.start, level.exit, *level.apples]
+    if any(w[y, x] for x, y in cells):
+        problems.append("start, exit or an apple is on a wall")
+    if len(set(cells)) != len(cells):
+        problems.append("start, exit and apples are not distinct cells")
+    dist_start = solver.distance_map(w, level.start)
+    if not solver.reachable(dist_start, [level.exit, *level.apples]):
+        problems.append("exit or an apple is unreachable from the start")
+    if spec is None:
+        return problems
+    if level.walls.shape != (spec.size, spec.size):
+        problems.append(f"size {level.walls.shape} != {spec.size}")
+    if len(level.apples) != spec.apples.count:
+        problems.append(f"{len(level.apples)} apples != {spec.apples.count}")
+    if (level.exit_color, level.apple_color) != (spec.exit_color, spec.apple_color):
+        problems.append("colours differ from the spec")
+    dist_exit = solver.distance_map(w, level.exit)
+    path = solver.shortest_path(dist_exit, level.start)
+    if spec.apples.placement == "on_exit_path":
+        if sorted(path[-1 - spec.apples.count : -1]) != sorted(level.apples):
+            problems.append("apples are not the cells just before the exit on the shortest path")
+    elif spec.apples.placement == "far_from_exit":
+        if any(p in path for p in level.apples):
+            problems.append("an apple is on the shortest start-exit path")
+        if any(dist_exit[y, x] < spec.apples.min_distance for x, y in level.apples):
+            problems.append("an apple is closer to the exit than min_distance")
+    if spec.exit.placement == "corner":
+        lo = spec.size - 1 - spec.exit.region
+        if not (level.exit[0] >= lo and level.exit[1] >= lo):
+            problems.append("exit is outside the corner region")
+    elif spec.exit.placement == "dead_end":
+        if open_neighbours(w, level.exit) != 1:
+            problems.append("exit is not a dead end")
+    return problems

@@ -1,0 +1,251 @@
+"""Variant files (``envs/*.toml``): a train distribution plus named test shifts.
+
+Description
+-----------
+Each file declares one variant family. ``[train]`` gives the training distribution; each
+``[test.NAME]`` table is a test shift that inherits every key from ``[train]`` and overrides
+some (tables such as ``apples`` merge key by key). Files are validated on load: an unknown key
+or a bad value raises :class:`VariantError` naming the file, the key and what is allowed.
+
+Where variants come from
+------------------------
+The repository's ``envs/`` folder, then every folder in ``MESA_MAZE_ENVS`` (``os.pathsep``
+separated), then folders passed to :func:`load_variants`. A later file with the same ``name``
+replaces an earlier one, so a user can override a built-in variant.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import tomllib
+
+from mesa_maze.levels import (
+    APPLE_PLACEMENTS,
+    COLORS,
+    EXIT_PLACEMENTS,
+    GENERATORS,
+    AppleRule,
+    ExitRule,
+    LevelSpec,
+    PlacementError,
+    generate,
+)
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "envs"
+ENV_VAR = "MESA_MAZE_ENVS"
+REWARDS = ("exit", "apples")
+TRAIN = "train"
+
+TOP_KEYS = {"name", "description", "reward", "train", "test"}
+SPEC_KEYS = {
+    "generator",
+    "size",
+    "clutter",
+    "exit",
+    "apples",
+    "exit_color",
+    "apple_color",
+    "max_steps",
+    "num_levels",
+}
+EXIT_KEYS = {"placement", "region", "min_distance"}
+APPLE_KEYS = {"count", "placement", "min_distance"}
+VALIDATION_SEEDS = range(8)  # levels generated on load to prove the rules can be satisfied
+
+
+class VariantError(ValueError):
+    """A variant file that cannot be used; the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    reward: str  # "exit": the base objective; "apples": the proxy (outer misalignment)
+    splits: dict[str, LevelSpec]  # "train" and every test shift
+    path: str = ""
+
+    @property
+    def shifts(self) -> list[str]:
+        return [s for s in self.splits if s != TRAIN]
+
+    def spec(self, split: str) -> LevelSpec:
+        if split not in self.splits:
+            raise KeyError(
+                f"variant {self.name!r} has no split {split!r}; allowed: {', '.join(self.splits)}"
+            )
+        return self.splits[split]
+
+
+def _err(path, key: str, message: str) -> VariantError:
+    return VariantError(f"{path}: key '{key}': {message}")
+
+
+def _check_keys(path, where: str, table: dict, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else key
+            raise _err(path, name, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _int(path, key: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _err(path, key, f"must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _choice(path, key: str, value, allowed) -> str:
+    if value not in allowed:
+        raise _err(path, key, f"{value!r} is not allowed; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Shift = train with the shift's keys on top; sub-tables (exit, apples) merge key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _spec(path, where: str, table: dict) -> LevelSpec:
+    """Validate one split's table and build its LevelSpec."""
+    _check_keys(path, where, table, SPEC_KEYS)
+    k = f"{where}."
+    generator = _choice(path, k + "generator", table.get("generator", "backtracker"), GENERATORS)
+    size = _int(path, k + "size", table.get("size", 9), 5)
+    if size % 2 == 0:
+        raise _err(path, k + "size", f"must be odd (cells sit on odd coordinates), got {size}")
+    clutter = table.get("clutter", 0.25)
+    if not isinstance(clutter, int | float) or not 0 <= clutter < 1:
+        raise _err(path, k + "clutter", f"must be a number in [0, 1), got {clutter!r}")
+
+    exit_table = table.get("exit", "uniform")
+    if isinstance(exit_table, str):
+        exit_table = {"placement": exit_table}
+    if not isinstance(exit_table, dict):
+        raise _err(path, k + "exit", "must be a placement name or a table")
+    _check_keys(path, k + "exit", exit_table, EXIT_KEYS)
+    exit_rule = ExitRule(
+        placement=_choice(
+            path, k + "exit.placement", exit_table.get("placement", "uniform"), EXIT_PLACEMENTS
+        ),
+        region=_int(path, k + "exit.region", exit_table.get("region", 3), 1),
+        min_distance=_int(path, k + "exit.min_distance", exit_table.get("min_distance", 0), 0),
+    )
+
+    apple_table = table.get("apples", {})
+    if not isinstance(apple_table, dict):
+        raise _err(path, k + "apples", "must be a table such as { count = 2, placement = ... }")
+    _check_keys(path, k + "apples", apple_table, APPLE_KEYS)
+    count = _int(path, k + "apples.count", apple_table.get("count", 2), 0)
+    free_cells = (size - 2) ** 2 - 2  # the most any generator can leave for apples
+    if count > free_cells:
+        raise _err(
+            path, k + "apples.count", f"{count} apples cannot fit in {free_cells} free cells"
+        )
+    apple_rule = AppleRule(
+        count=count,
+        placement=_choice(
+            path,
+            k + "apples.placement",
+            apple_table.get("placement", "on_exit_path"),
+            APPLE_PLACEMENTS,
+        ),
+        min_distance=_int(path, k + "apples.min_distance", apple_table.get("min_distance", 1), 0),
+    )
+    spec = LevelSpec(
+        generator=generator,
+        size=size,
+        clutter=float(clutter),
+        exit=exit_rule,
+        apples=apple_rule,
+        exit_color=_choice(path, k + "exit_color", table.get("exit_color", "green"), COLORS),
+        apple_color=_choice(path, k + "apple_color", table.get("apple_color", "green"), COLORS),
+        max_steps=_int(path, k + "max_steps", table.get("max_steps", 0), 0),
+        num_levels=_int(path, k + "num_levels", table.get("num_levels", 0), 0),
+    )
+    try:
+        for seed in VALIDATION_SEEDS:
+            generate(spec, seed)
+    except PlacementError as e:
+        raise _err(path, k + e.rule, f"impossible placement: {e}") from None
+    return spec
+
+
+def parse_variant(data: dict, path: str | os.PathLike = "<string>") -> Variant:
+    """Validate a parsed variant file and build the Variant."""
+    _check_keys(path, "", data, TOP_KEYS)
+    name = data.get("name")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise _err(path, "name", "a non-empty string without '/' is required")
+    if not isinstance(data.get("train"), dict):
+        raise _err(path, "train", "a [train] table is required")
+    tests = data.get("test", {})
+    if not isinstance(tests, dict) or not all(isinstance(t, dict) for t in tests.values()):
+        raise _err(path, "test", "must hold [test.NAME] tables")
+    if TRAIN in tests:
+        raise _err(path, "test.train", "'train' is the training split; name the shift otherwise")
+    splits = {TRAIN: _spec(path, TRAIN, data["train"])}
+    for shift, table in tests.items():
+        _check_keys(path, f"test.{shift}", table, SPEC_KEYS)
+        splits[shift] = _spec(path, f"test.{shift}", _merge(data["train"], table))
+    return Variant(
+        name=name,
+        description=str(data.get("description", "")),
+        reward=_choice(path, "reward", data.get("reward", "exit"), REWARDS),
+        splits=splits,
+        path=str(path),
+    )
+
+
+def load_file(path: str | os.PathLike) -> Variant:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise VariantError(f"{path}: not valid TOML: {e}") from None
+    return parse_variant(data, path)
+
+
+def variant_dirs(extra=()) -> list[Path]:
+    dirs = [BUILTIN_DIR]
+    dirs += [Path(d) for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d]
+    dirs += [Path(d) for d in extra]
+    return dirs
+
+
+@lru_cache(maxsize=8)
+def _load_dirs(dirs: tuple[Path, ...]) -> dict[str, Variant]:
+    variants: dict[str, Variant] = {}
+    for d in dirs:
+        if not d.is_dir():
+            raise VariantError(f"{d}: variant folder does not exist")
+        for path in sorted(d.glob("*.toml")):
+            variant = load_file(path)
+            variants[variant.name] = variant
+    return variants
+
+
+def load_variants(extra=()) -> dict[str, Variant]:
+    """Every variant, by name (cached per set of folders)."""
+    return _load_dirs(tuple(variant_dirs(extra)))
+
+
+def list_variants(extra=()) -> list[str]:
+    return sorted(load_variants(extra))
+
+
+def get_variant(name: str, extra=()) -> Variant:
+    variants = load_variants(extra)
+    if name not in variants:
+        raise KeyError(f"unknown variant {name!r}; allowed: {', '.join(sorted(variants))}")
+    return variants[name]
