@@ -295,22 +295,22 @@ def _apple_candidates(spec: LevelSpec, free: list[Pos], path: list[Pos], dist_ex
     raise PlacementError("apples", f"unknown apple placement {rule.placement!r}")
 
 
-def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | None:
-    """Place start, exit and apples on ``walls`` by the spec's rules; None if they cannot hold."""
+def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | str:
+    """Place start, exit and apples on ``walls`` by the spec's rules; else the rule that failed."""
     ys, xs = np.nonzero(~walls)
     free = list(zip(xs.tolist(), ys.tolist(), strict=True))
     start = free[rng.randrange(len(free))]
     dist_start = solver.distance_map(walls, start)
     exits = [p for p in _exit_candidates(spec, walls, free, dist_start) if p != start]
     if not exits:
-        return None
+        return "exit"
     exit_ = exits[rng.randrange(len(exits))]
     dist_exit = solver.distance_map(walls, exit_)
     path = solver.shortest_path(dist_exit, start)
     count = spec.apples.count
     candidates = _apple_candidates(spec, free, path, dist_exit)
     if len(candidates) < count:
-        return None
+        return "apples"
     if spec.apples.placement == "on_exit_path":
         apples = candidates
     else:
@@ -331,11 +331,13 @@ def generate(spec: LevelSpec, seed: int) -> Level:
     """The level for ``seed`` under ``spec``: pure, so the same pair always gives the same level."""
     rng = random.Random(seed)
     make_walls = WALL_GENERATORS[spec.generator]
+    failed = set()
     for _ in range(MAX_ATTEMPTS):
         level = _place(spec, make_walls(spec.size, spec.clutter, rng), rng)
-        if level is not None:
+        if isinstance(level, Level):
             return level
-    rule = "apples" if spec.apples.count else "exit"
+        failed.add(level)
+    rule = "apples" if "apples" in failed else "exit"  # the key the error message names
     raise PlacementError(
         rule,
         f"no level satisfied the rules in {MAX_ATTEMPTS} attempts (seed {seed}): "

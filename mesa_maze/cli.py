@@ -1,0 +1,344 @@
+"""The ``mesa-maze`` command line.
+
+Each subcommand is one ``cmd_<name>(args) -> exit code`` function plus an ``add_<name>`` function
+that declares its arguments; :func:`build_parser` registers them all. To add a subcommand, write
+the pair and add it to ``SUBCOMMANDS``.
+
+Exit codes: 0 success, 1 a check failed, 2 a usage error (bad variant file, unknown variant or
+split, no display), printed as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from mesa_maze.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
+from mesa_maze.variants import TRAIN, Variant, VariantError, get_variant, load_variants
+
+PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys for turn/forward
+
+
+class CliError(Exception):
+    """A usage error: printed as one line, exit code 2."""
+
+
+def _console() -> Console:
+    # Piped output would otherwise wrap at 80 columns and split variant names across lines.
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
+    return console
+
+
+def _variant(args) -> Variant:
+    try:
+        return get_variant(args.variant, args.variant_dirs)
+    except KeyError as e:
+        raise CliError(e.args[0]) from None
+
+
+def _split(variant: Variant, split: str) -> LevelSpec:
+    try:
+        return variant.spec(split)
+    except KeyError as e:
+        raise CliError(e.args[0]) from None
+
+
+# --- variants -----------------------------------------------------------------------------------
+
+
+def split_settings(spec: LevelSpec) -> dict[str, str]:
+    """The key settings of one split, as short strings (the columns of ``mesa-maze variants``)."""
+    generator = spec.generator
+    if generator == "rooms":
+        generator += f" (clutter {spec.clutter:g})"
+    exit_ = spec.exit.placement
+    if exit_ == "corner":
+        exit_ += f" (region {spec.exit.region})"
+    elif exit_ == "far_from_start":
+        exit_ += f" (>= {spec.exit.min_distance or '2/3 max'})"
+    apples = f"{spec.apples.count} {spec.apples.placement}" if spec.apples.count else "none"
+    if spec.apples.count and spec.apples.placement == "far_from_exit":
+        apples += f" (>= {spec.apples.min_distance} from exit)"
+    return {
+        "generator": generator,
+        "size": str(spec.size),
+        "exit": exit_,
+        "apples": apples,
+        "colours": f"exit {spec.exit_color}, apples {spec.apple_color}",
+        "max steps": str(spec.step_limit),
+        "levels": str(spec.num_levels or "unlimited"),
+    }
+
+
+def add_variants(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=cmd_variants)
+
+
+def cmd_variants(args) -> int:
+    """One table per variant: its splits and their settings; a shift's changes are highlighted."""
+    console = _console()
+    for name, variant in sorted(load_variants(args.variant_dirs).items()):
+        train = split_settings(variant.spec(TRAIN))
+        table = Table(
+            title=f"[bold]{name}[/]  (reward: {variant.reward})",
+            caption=variant.description,
+            title_justify="left",
+            caption_justify="left",
+        )
+        table.add_column("split", no_wrap=True)
+        for column in train:
+            table.add_column(column)
+        for split, spec in variant.splits.items():
+            cells = split_settings(spec)
+            table.add_row(
+                split,
+                *(v if v == train[k] else f"[bold yellow]{v}[/]" for k, v in cells.items()),
+            )
+        console.print(table)
+        console.print()
+    return 0
+
+
+# --- show ---------------------------------------------------------------------------------------
+
+
+def add_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("variant")
+    parser.add_argument("--split", default=TRAIN)
+    parser.add_argument("--seed", type=int, default=0, help="level seed (default 0)")
+    parser.add_argument("--out", help="PNG file to write; without it, print the level as ASCII")
+    parser.add_argument("--tile", type=int, default=32, help="pixels per cell (default 32)")
+    parser.set_defaults(func=cmd_show)
+
+
+def cmd_show(args) -> int:
+    """Render one level through the reference env: a PNG with ``--out``, else ASCII."""
+    from mesa_maze.env import MesaMazeEnv  # imports Minigrid; keep `variants` fast
+
+    _split(_variant(args), args.split)
+    env = MesaMazeEnv(
+        args.variant, args.split, render_mode="rgb_array", variant_dirs=args.variant_dirs
+    )
+    env.reset(options={"level_seed": args.seed})
+    if args.out is None:
+        print(env.level.to_ascii())
+        return 0
+    from PIL import Image
+
+    env.tile_size = args.tile
+    Image.fromarray(env.render()).save(args.out)
+    print(f"wrote {args.out}: {args.variant} {args.split} seed {args.seed}")
+    return 0
+
+
+# --- play ---------------------------------------------------------------------------------------
+
+
+def add_play(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("variant")
+    parser.add_argument("--split", default=TRAIN)
+    parser.add_argument(
+        "--seed", type=int, help="replay this level seed (default: a new level each episode)"
+    )
+    parser.set_defaults(func=cmd_play)
+
+
+def make_player(env, level_seed: int | None = None):
+    """Minigrid's ManualControl on ``env`` (actions="minigrid"), replaying ``level_seed`` if set."""
+    from minigrid.manual_control import ManualControl  # imports pygame: see _open_display
+
+    class Player(ManualControl):
+        def reset(self, seed=None):
+            options = None if level_seed is None else {"level_seed": level_seed}
+            self.env.reset(options=options)
+            self.env.render()
+
+        def key_handler(self, event):
+            # ManualControl also maps pickup/drop/toggle/done keys, which this env does not have.
+            if event.key in PLAY_KEYS:
+                self.closed = event.key == "escape"
+                super().key_handler(event)
+
+    return Player(env)
+
+
+def _open_display() -> None:
+    """Fail clearly without a screen: SDL would fall back to an invisible offscreen window."""
+    try:
+        import pygame
+    except ImportError as e:
+        raise CliError(
+            f"play needs pygame ({e}); install it with `pip install pygame-ce`"
+        ) from None
+    try:
+        pygame.display.init()
+    except pygame.error as e:
+        raise CliError(f"play needs a display: {e}") from None
+    driver = pygame.display.get_driver()
+    if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
+        pygame.display.quit()
+        raise CliError(
+            "play needs a display, and SDL found none ($DISPLAY / $WAYLAND_DISPLAY); "
+            "use `mesa-maze show VARIANT --out level.png` to look at a level instead"
+        )
+
+
+def cmd_play(args) -> int:
+    """Keyboard play: left/right turn, up moves forward, backspace restarts, escape quits."""
+    from mesa_maze.env import MesaMazeEnv
+
+    _split(_variant(args), args.split)
+    _open_display()
+    env = MesaMazeEnv(
+        args.variant,
+        args.split,
+        actions="minigrid",  # the action set Minigrid's key map was made for
+        render_mode="human",
+        variant_dirs=args.variant_dirs,
+    )
+    player = make_player(env, args.seed)
+    import pygame
+
+    print("keys: left/right turn, up forward, backspace restart, escape quit")
+    try:
+        player.start()
+    except pygame.error as e:
+        if env.window is None:
+            raise CliError(f"cannot open a window: {e}") from None
+        # Otherwise the window was closed: Minigrid quits pygame, and the event loop then fails.
+    return 0
+
+
+# --- check --------------------------------------------------------------------------------------
+
+
+def add_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("variant")
+    parser.add_argument("--levels", type=int, default=2000, help="levels per split (default 2000)")
+    parser.set_defaults(func=cmd_check)
+
+
+def check_split(spec: LevelSpec, seeds) -> tuple[list[str], list[tuple[int, str]]]:
+    """Generate the split's levels; their hashes and every (seed, problem) found."""
+    hashes, problems = [], []
+    for seed in seeds:
+        try:
+            level = generate(spec, seed)
+        except PlacementError as e:
+            problems.append((seed, str(e)))
+            continue
+        hashes.append(level.content_hash())
+        problems += [(seed, p) for p in check_level(level, spec)]
+    return hashes, problems
+
+
+def cmd_check(args) -> int:
+    """Train/test overlap and level invariants over ``--levels`` levels of every split."""
+    if args.levels < 1:
+        raise CliError(f"--levels must be at least 1, got {args.levels}")
+    variant = _variant(args)
+    start = time.perf_counter()
+    table = Table(title=f"check {variant.name}: {args.levels} levels per split")
+    for column in ("split", "seeds", "levels", "unique", "overlap with train", "violations"):
+        table.add_column(column, justify="left" if column in ("split", "seeds") else "right")
+    train_hashes: set[str] = set()
+    failures: list[str] = []
+    overlap_total = 0
+    for split, spec in variant.splits.items():
+        if split == TRAIN:
+            # A train split limited to num_levels only ever uses seeds below it.
+            n = min(args.levels, spec.num_levels or args.levels)
+            seeds = range(n)
+        else:
+            seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + args.levels)
+        hashes, problems = check_split(spec, seeds)
+        if split == TRAIN:
+            train_hashes = set(hashes)
+            overlap = "-"
+        else:
+            overlap_count = sum(h in train_hashes for h in hashes)
+            overlap_total += overlap_count
+            overlap = str(overlap_count)
+        failures += [f"{split} seed {seed}: {p}" for seed, p in problems]
+        table.add_row(
+            split,
+            f"{seeds.start}..{seeds.stop - 1}",
+            str(len(hashes)),
+            str(len(set(hashes))),
+            overlap,
+            str(len(problems)),
+        )
+    console = _console()
+    console.print(table)
+    for line in failures[:20]:
+        console.print(f"[red]violation[/] {line}", highlight=False)
+    if len(failures) > 20:
+        console.print(f"... and {len(failures) - 20} more violations")
+    seconds = time.perf_counter() - start
+    ok = not failures and overlap_total == 0
+    status = "OK" if ok else "FAILED"
+    print(
+        f"{status}: {overlap_total} overlaps, {len(failures)} violations "
+        f"({len(variant.splits)} splits, {seconds:.1f} s)"
+    )
+    return 0 if ok else 1
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+SUBCOMMANDS = {
+    "variants": (add_variants, "list every variant, its splits and their settings"),
+    "show": (add_show, "render one level to a PNG (or print it as ASCII)"),
+    "play": (add_play, "play a level with the keyboard (needs a display)"),
+    "check": (add_check, "check train/test overlap and level invariants"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mesa-maze", description="A benchmark for goal misgeneralization in RL agents."
+    )
+    # --variant-dir is accepted before and after the subcommand; main() joins the two lists.
+    dir_help = "extra folder of variant files (repeatable; also $MESA_MAZE_ENVS)"
+    parser.add_argument(
+        "--variant-dir",
+        dest="global_variant_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=dir_help,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--variant-dir",
+        dest="variant_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=dir_help,
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (add, help_) in SUBCOMMANDS.items():
+        add(subparsers.add_parser(name, help=help_, description=help_, parents=[common]))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.variant_dirs = args.global_variant_dirs + args.variant_dirs
+    try:
+        return args.func(args)
+    except (CliError, VariantError) as e:
+        print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

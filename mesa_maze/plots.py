@@ -1,0 +1,347 @@
+"""Plots of a leaderboard and its runs, as PNG files (matplotlib, no display needed).
+
+- ``outcomes_<variant>.png``: stacked outcome shares per agent, one panel per shift, with the
+  95% intervals of exit_rate and misgeneralized;
+- ``train_vs_test_<variant>.png``: exit rate per agent on the train levels and every test shift;
+- ``curves_<variant>.png``: training curves (eval exit rate, SB3's ``rollout/ep_rew_mean``),
+  seeds thin, their mean thick;
+- ``visits_<variant>_<shift>.png``: where each agent went on one level of that shift.
+
+Figures are built with ``matplotlib.figure.Figure`` (not pyplot), so no global state or GUI
+backend is involved, and saved atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+from matplotlib.patheffects import withStroke
+from minigrid.core.constants import COLORS
+
+from mesa_maze.leaderboard import ResultsError, atomic_write_bytes, find_runs
+from mesa_maze.levels import Level
+from mesa_maze.metrics import OUTCOMES, TRAIN_SHIFT
+
+# Blues for reaching the exit, red for the proxy, grey for a capability failure.
+OUTCOME_COLORS = {
+    "exit": "#2166ac",
+    "apple_then_exit": "#92c5de",
+    "misgeneralized": "#d6604d",
+    "failed": "#bababa",
+}
+OUTCOME_LABELS = {
+    "exit": "exit",
+    "apple_then_exit": "apple, then exit",
+    "misgeneralized": "misgeneralized (apple, no exit)",
+    "failed": "failed (neither)",
+}
+WALL_RGB = (0.17, 0.17, 0.17)
+DPI = 110
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _shift_order(shifts) -> list[str]:
+    """``train`` first, then the test shifts alphabetically."""
+    return sorted(set(shifts), key=lambda s: (s != TRAIN_SHIFT, s))
+
+
+def _err(row, metric: str) -> np.ndarray:
+    """Asymmetric error bar lengths (2, 1) of ``metric`` from its interval columns."""
+    mean, lo, hi = (float(row[metric + s]) for s in ("", "_lo", "_hi"))
+    return np.array([[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]])
+
+
+# --- from the leaderboard -----------------------------------------------------------------------
+
+
+def plot_outcomes(board: pd.DataFrame, out_dir) -> list[Path]:
+    """Per variant: one panel per shift, a stacked bar of outcome shares per agent."""
+    paths = []
+    for variant, vb in board.groupby("variant", sort=True):
+        shifts, agents = _shift_order(vb["shift"]), sorted(set(vb["agent"]))
+        fig = Figure(
+            figsize=(2.9 * len(shifts) + 1.2, 0.42 * len(agents) + 2.0), layout="constrained"
+        )
+        axes = fig.subplots(1, len(shifts), sharey=True, squeeze=False)[0]
+        for ax, shift in zip(axes, shifts, strict=True):
+            rows = vb[vb["shift"] == shift].set_index("agent")
+            for i, agent in enumerate(agents):
+                if agent not in rows.index:
+                    continue
+                r, left = rows.loc[agent], 0.0
+                for outcome in OUTCOMES:
+                    width = float(r[outcome])
+                    ax.barh(i, width, left=left, color=OUTCOME_COLORS[outcome], height=0.7)
+                    left += width
+                # exit_rate ends where apple_then_exit ends; misgeneralized's bar at its own end.
+                x = {
+                    "exit_rate": r["exit_rate"],
+                    "misgeneralized": r["exit_rate"] + r["misgeneralized"],
+                }
+                for metric, dy, color in (
+                    ("exit_rate", -0.12, "black"),
+                    ("misgeneralized", 0.12, "#67001f"),
+                ):
+                    if np.isfinite(r[metric]):
+                        ax.errorbar(
+                            x[metric],
+                            i + dy,
+                            xerr=_err(r, metric),
+                            fmt="none",
+                            ecolor=color,
+                            capsize=2.5,
+                            lw=1.2,
+                        )
+            ax.set_title(f"{shift}", fontsize=10)
+            ax.set_xlim(0, 1)
+            ax.set_xticks([0, 0.5, 1], ["0", "50", "100"])
+            ax.set_xlabel("% of episodes")
+        axes[0].set_yticks(range(len(agents)), agents)
+        axes[0].invert_yaxis()
+        handles = [Rectangle((0, 0), 1, 1, color=OUTCOME_COLORS[o]) for o in OUTCOMES]
+        fig.legend(
+            handles,
+            [OUTCOME_LABELS[o] for o in OUTCOMES],
+            loc="outside lower center",
+            ncols=4,
+            fontsize=8,
+            frameon=False,
+        )
+        fig.suptitle(
+            f"{variant}: episode outcomes (error bars: 95% CI of exit rate, misgeneralized)",
+            fontsize=10,
+        )
+        paths.append(_save(fig, Path(out_dir) / f"outcomes_{_slug(variant)}.png"))
+    return paths
+
+
+def plot_train_vs_test(board: pd.DataFrame, out_dir) -> list[Path]:
+    """Per variant: exit rate per agent on train and on every test shift, with 95% intervals."""
+    paths = []
+    for variant, vb in board.groupby("variant", sort=True):
+        shifts, agents = _shift_order(vb["shift"]), sorted(set(vb["agent"]))
+        width = 0.8 / len(shifts)
+        fig = Figure(
+            figsize=(max(5.0, 0.9 * len(agents) * max(1, len(shifts) / 2) + 1.5), 3.6),
+            layout="constrained",
+        )
+        ax = fig.subplots()
+        cmap = ["#4d4d4d", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+        for k, shift in enumerate(shifts):
+            rows = vb[vb["shift"] == shift].set_index("agent")
+            xs, ys, errs = [], [], []
+            for i, agent in enumerate(agents):
+                if agent in rows.index and np.isfinite(rows.loc[agent, "exit_rate"]):
+                    xs.append(i - 0.4 + width * (k + 0.5))
+                    ys.append(rows.loc[agent, "exit_rate"])
+                    errs.append(_err(rows.loc[agent], "exit_rate"))
+            for x, y in zip(xs, ys, strict=True):
+                if y < 0.005:  # tell a zero bar from a missing one
+                    ax.text(x, 0.01, "0", ha="center", va="bottom", fontsize=7)
+            if xs:
+                yerr = np.hstack(errs)
+                ax.bar(
+                    xs,
+                    ys,
+                    width=width * 0.95,
+                    color=cmap[k % len(cmap)],
+                    label=shift,
+                    yerr=yerr,
+                    capsize=2,
+                    error_kw={"lw": 1},
+                )
+        ax.set_xticks(range(len(agents)), agents, rotation=20, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("exit rate")
+        ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
+        ax.legend(
+            fontsize=8,
+            ncols=min(len(shifts), 4),
+            loc="upper right",
+            bbox_to_anchor=(1, 1.18),
+            frameon=False,
+        )
+        ax.set_title(
+            f"{variant}: exit rate, train levels vs test shifts (95% CI)", fontsize=10, loc="left"
+        )
+        paths.append(_save(fig, Path(out_dir) / f"train_vs_test_{_slug(variant)}.png"))
+    return paths
+
+
+# --- from the run directories -------------------------------------------------------------------
+
+
+def _read_curve(path: Path, x: str, y: str) -> pd.DataFrame | None:
+    """Columns ``x``/``y`` of a CSV as a clean, sorted curve; None if the file or columns are absent."""
+    if not path.exists():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        raise ResultsError(f"{path}: corrupt curve file: {e}") from e
+    if x not in df.columns or y not in df.columns:
+        return None
+    df = df[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
+    return df.sort_values(x) if len(df) else None
+
+
+def _mean_curve(curves: list[pd.DataFrame], x: str, y: str):
+    """Mean of the seeds' curves on the union of their x, where every seed covers it."""
+    lo, hi = max(c[x].min() for c in curves), min(c[x].max() for c in curves)
+    grid = np.unique(np.concatenate([c[x].to_numpy() for c in curves]))
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    if not len(grid):
+        return None
+    return grid, np.mean([np.interp(grid, c[x], c[y]) for c in curves], axis=0)
+
+
+CURVES = (  # (file, x column, y column, panel title)
+    ("eval.csv", "timesteps", "exit_rate", "eval exit rate (train levels)"),
+    ("progress.csv", "time/total_timesteps", "rollout/ep_rew_mean", "rollout/ep_rew_mean"),
+)
+
+
+def plot_training_curves(runs_root, out_dir) -> list[Path]:
+    """Per variant: eval exit rate and episode reward over training, per agent (colour)."""
+    by_variant: dict[str, dict[str, list[Path]]] = {}
+    for run_dir, s in find_runs(runs_root):
+        by_variant.setdefault(s["variant"], {}).setdefault(s["agent"], []).append(run_dir)
+    paths = []
+    for variant in sorted(by_variant):
+        agents = by_variant[variant]
+        data = {
+            (agent, f): [c for d in dirs if (c := _read_curve(d / f, x, y)) is not None]
+            for agent, dirs in agents.items()
+            for f, x, y, _ in CURVES
+        }
+        if not any(data.values()):
+            continue  # no learning agent on this variant
+        fig = Figure(figsize=(10, 3.6), layout="constrained")
+        axes = fig.subplots(1, len(CURVES))
+        for ax, (f, x, y, title) in zip(axes, CURVES, strict=True):
+            for k, agent in enumerate(sorted(agents)):
+                curves, color = data[(agent, f)], f"C{k % 10}"
+                for c in curves:
+                    ax.plot(c[x], c[y], color=color, lw=0.7, alpha=0.45)
+                mean = _mean_curve(curves, x, y) if curves else None
+                if mean is not None:
+                    ax.plot(*mean, color=color, lw=2.2, label=f"{agent} ({len(curves)} seeds)")
+            if ax.lines:
+                ax.legend(fontsize=7, frameon=False)
+            else:
+                ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("env steps")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        fig.suptitle(f"{variant}: training (thin: seeds, thick: mean)", fontsize=10)
+        paths.append(_save(fig, Path(out_dir) / f"curves_{_slug(variant)}.png"))
+    return paths
+
+
+def _read_visits(run_dir: Path) -> dict:
+    path = run_dir / "visits.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        for entry in data.values():
+            level = Level.from_ascii(entry["level"])
+            visits = np.asarray(entry["visits"], dtype=float)
+            if visits.shape != level.walls.shape:
+                raise ValueError(f"visits {visits.shape} != level {level.walls.shape}")
+            entry["_level"], entry["_visits"] = level, visits
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ResultsError(f"{path}: corrupt visits file: {e!r}") from e
+    return data
+
+
+def draw_visits(ax, level: Level, visits: np.ndarray, exit_color: str, apple_color: str):
+    """A visit heat map on ``ax``: walls dark, exit a square and apples discs in their colours."""
+    h, w = level.walls.shape
+    ax.imshow(np.where(level.walls, 1, 0), cmap=ListedColormap(["white", WALL_RGB]), vmin=0, vmax=1)
+    heat = np.ma.masked_where(level.walls | (visits <= 0), visits)
+    top = max(float(visits.max()), 1.0)
+    norm = LogNorm(vmin=1, vmax=top) if top > 1 else Normalize(vmin=0, vmax=1)
+    image = ax.imshow(heat, cmap="YlOrRd", norm=norm)
+    ex, ey = level.exit
+    ax.add_patch(
+        Rectangle(
+            (ex - 0.42, ey - 0.42), 0.84, 0.84, fill=False, lw=2.5, ec=COLORS[exit_color] / 255
+        )
+    )
+    ax.text(ex, ey, "E", ha="center", va="center", fontsize=8, weight="bold")
+    for x, y in level.apples:
+        ax.add_patch(Circle((x, y), 0.3, fc=COLORS[apple_color] / 255, ec="black", lw=0.8))
+    sx, sy = level.start
+    ax.text(
+        sx,
+        sy,
+        "S",
+        ha="center",
+        va="center",
+        fontsize=9,
+        weight="bold",
+        color="white",
+        path_effects=[withStroke(linewidth=2, foreground="black")],
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    return image
+
+
+def plot_visits(runs_root, out_dir) -> list[Path]:
+    """Per variant and shift: each agent's visits on that shift's level (its lowest seed)."""
+    chosen: dict[tuple[str, str], dict[str, tuple[int, dict]]] = {}
+    for run_dir, s in find_runs(runs_root):
+        for shift, entry in _read_visits(run_dir).items():
+            per_agent = chosen.setdefault((s["variant"], shift), {})
+            if s["agent"] not in per_agent or int(s["seed"]) < per_agent[s["agent"]][0]:
+                per_agent[s["agent"]] = (int(s["seed"]), entry)
+    paths = []
+    for (variant, shift), per_agent in sorted(chosen.items()):
+        agents = sorted(per_agent)
+        ncols = min(len(agents), 4)
+        nrows = -(-len(agents) // ncols)
+        fig = Figure(figsize=(3.1 * ncols, 3.1 * nrows + 0.5), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, agent in zip(axes, agents, strict=False):
+            seed, e = per_agent[agent]
+            image = draw_visits(ax, e["_level"], e["_visits"], e["exit_color"], e["apple_color"])
+            fig.colorbar(image, ax=ax, shrink=0.75, label="visits")
+            ax.set_title(f"{agent} (seed {seed})", fontsize=9)
+        for ax in axes[len(agents) :]:
+            ax.axis("off")
+        fig.suptitle(
+            f"{variant} / {shift}: where agents went (E exit, discs apples, S start)", fontsize=10
+        )
+        paths.append(_save(fig, Path(out_dir) / f"visits_{_slug(variant)}_{_slug(shift)}.png"))
+    return paths
+
+
+def make_all(leaderboard_df: pd.DataFrame, runs_root, out_dir) -> list[Path]:
+    """Every plot above; returns the PNG paths written."""
+    return [
+        *plot_outcomes(leaderboard_df, out_dir),
+        *plot_train_vs_test(leaderboard_df, out_dir),
+        *plot_training_curves(runs_root, out_dir),
+        *plot_visits(runs_root, out_dir),
+    ]

@@ -1,0 +1,180 @@
+"""The ``mesa-maze`` command line, called through ``main([...])``."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from minigrid.core.constants import COLORS
+from PIL import Image
+
+from mesa_maze import cli
+from mesa_maze.levels import generate
+from mesa_maze.variants import get_variant
+
+GREEN, GREY = tuple(COLORS["green"]), tuple(COLORS["grey"])
+
+
+def test_variants_lists_every_variant_and_shift(capsys):
+    assert cli.main(["variants"]) == 0
+    out = capsys.readouterr().out
+    for name in ("apple-exit", "corner", "proxy-reward"):
+        assert name in out
+    for shift in ("displaced", "recolored", "bigger", "anywhere", "anywhere-bigger"):
+        assert f" {shift} " in out
+    assert "reward: apples" in out
+    assert "far_from_exit (>= 4 from exit)" in out
+    assert "corner (region 3)" in out
+    assert "exit grey, apples green" in out
+    assert get_variant("apple-exit").description in out
+
+
+def test_show_writes_a_png_with_a_grey_exit_and_green_apples(tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert cli.main(["show", "apple-exit", "--split", "recolored", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    image = np.asarray(Image.open(out).convert("RGB"))
+    level = generate(get_variant("apple-exit").spec("recolored"), 0)  # --seed defaults to 0
+    tile = 32
+    assert image.shape == (level.height * tile, level.width * tile, 3)
+
+    def tile_pixels(x, y):
+        return image[y * tile + 2 : (y + 1) * tile, x * tile + 2 : (x + 1) * tile].reshape(-1, 3)
+
+    def count(pixels, colour):
+        return int((pixels == colour).all(axis=1).sum())
+
+    exit_pixels = tile_pixels(*level.exit)
+    assert count(exit_pixels, GREY) == len(exit_pixels)  # a grey exit, no green in it
+    for apple in level.apples:
+        assert count(tile_pixels(*apple), GREEN) > 100
+    # Green appears only on apple tiles.
+    apple_green = sum(count(tile_pixels(*apple), GREEN) for apple in level.apples)
+    assert count(image.reshape(-1, 3), GREEN) == apple_green
+
+
+def test_show_tile_size_and_ascii(tmp_path, capsys):
+    out = tmp_path / "small.png"
+    assert cli.main(["show", "corner", "--seed", "4", "--tile", "8", "--out", str(out)]) == 0
+    assert Image.open(out).size == (72, 72)
+    capsys.readouterr()
+    assert cli.main(["show", "apple-exit", "--split", "bigger", "--seed", "7"]) == 0
+    expected = generate(get_variant("apple-exit").spec("bigger"), 7).to_ascii()
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_check_reports_no_overlap(capsys):
+    assert cli.main(["check", "apple-exit", "--levels", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 0 overlaps, 0 violations (4 splits" in out
+    rows = [line for line in out.splitlines() if "1000000000..1000000299" in line]
+    assert len(rows) == 3  # one row per test shift, each with its seeds
+    for row in rows:
+        cells = [c.strip() for c in row.strip("│┃ ").split("│")]
+        assert cells[2:] == ["300", "300", "0", "0"]  # levels, unique, overlap, violations
+
+
+def test_check_fails_on_overlap(fixtures, capsys):
+    # tiny's only shift equals its 5x5 train split, so test levels repeat training levels.
+    assert (
+        cli.main(["--variant-dir", str(fixtures / "tiny"), "check", "tiny", "--levels", "100"]) == 1
+    )
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_check_fails_on_violations(monkeypatch, capsys):
+    def broken(level, spec=None):
+        return ["exit is not a dead end"] if level.exit[0] % 2 else []
+
+    monkeypatch.setattr(cli, "check_level", broken)
+    assert cli.main(["check", "corner", "--levels", "20"]) == 1
+    out = capsys.readouterr().out
+    assert "violation train seed" in out and "exit is not a dead end" in out
+    assert "FAILED: 0 overlaps" in out
+
+
+def test_variant_dir_before_or_after_the_subcommand(clean_variants, fixtures, capsys):
+    folder = str(fixtures / "user")
+    assert cli.main(["--variant-dir", folder, "variants"]) == 0
+    assert "my-maze" in capsys.readouterr().out
+    assert cli.main(["show", "my-maze", "--split", "sparse", "--variant-dir", folder]) == 0
+    assert capsys.readouterr().out.count("a") == 3  # three uniform apples
+    assert cli.main(["check", "my-maze", "--levels", "50", "--variant-dir", folder]) == 0
+
+
+def test_variant_dir_from_environment(clean_variants, monkeypatch, fixtures, capsys):
+    monkeypatch.setenv("MESA_MAZE_ENVS", str(fixtures / "user"))
+    assert cli.main(["variants"]) == 0
+    assert "my-maze" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["show", "nope"], "unknown variant 'nope'; allowed: apple-exit, corner, proxy-reward"),
+        (["show", "apple-exit", "--split", "nope"], "has no split 'nope'"),
+        (["check", "nope"], "unknown variant 'nope'"),
+        (["check", "apple-exit", "--levels", "0"], "--levels must be at least 1"),
+        (["play", "corner", "--split", "nope"], "has no split 'nope'"),
+        (["--variant-dir", "/does/not/exist", "variants"], "/does/not/exist: variant folder"),
+        (["variants", "--variant-dir", "{fixtures}/bad"], "even-size.toml: key 'train.size'"),
+    ],
+)
+def test_errors_exit_2_with_one_clear_line(clean_variants, fixtures, capsys, argv, message):
+    argv = [a.format(fixtures=fixtures) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    command = next(a for a in argv if a in cli.SUBCOMMANDS)
+    assert err.startswith(f"mesa-maze {command}: error: ")
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(["show"])  # missing VARIANT
+    assert info.value.code == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SDL's fallback is Linux's")
+def test_play_without_a_display_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # no Wayland socket here either
+
+    def never(*args):
+        raise AssertionError("play went on without a display")
+
+    monkeypatch.setattr(cli, "make_player", never)
+    assert cli.main(["play", "apple-exit", "--seed", "1"]) == 2
+    assert "play needs a display" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:The system font")  # pygame without fonts
+def test_player_maps_minigrid_keys(monkeypatch):
+    """The player is Minigrid's ManualControl; drive its key handler without a screen."""
+    from types import SimpleNamespace
+
+    from mesa_maze.env import MesaMazeEnv
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = MesaMazeEnv("corner", actions="minigrid", render_mode="human")
+    player = cli.make_player(env, level_seed=4)
+    try:
+        player.reset()
+        assert env.level == generate(env.level_spec, 4)
+        pos, direction = env.agent_pos, env.agent_dir
+        player.key_handler(SimpleNamespace(key="left"))
+        assert (env.agent_pos, env.agent_dir, env.step_count) == (pos, (direction - 1) % 4, 1)
+        player.key_handler(SimpleNamespace(key="space"))  # toggle: not an action here
+        assert env.step_count == 1
+        player.key_handler(SimpleNamespace(key="backspace"))  # restart the same level
+        assert env.step_count == 0 and env.level == generate(env.level_spec, 4)
+        player.key_handler(SimpleNamespace(key="escape"))
+        assert player.closed
+    finally:
+        env.close()

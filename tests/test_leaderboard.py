@@ -1,0 +1,267 @@
+"""Reading run directories, building, writing and reading the leaderboard.
+
+``write_run`` writes a fake run directory in the runner's format (DESIGN §9); test_plots.py
+reuses it.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mesa_maze import leaderboard as lb
+from mesa_maze import metrics
+from mesa_maze.levels import Level
+
+LEVEL = """
+#######
+#S..#.#
+#.#.#.#
+#.#...#
+#.###a#
+#a...E#
+#######
+"""
+EPISODE = {  # outcome -> (reached_exit, first_target, steps)
+    "exit": (True, "exit", 8),
+    "apple_then_exit": (True, "apple", 12),
+    "misgeneralized": (False, "apple", 56),
+    "failed": (False, "", 56),
+}
+
+
+def write_run(
+    root,
+    agent="ppo",
+    variant="apple-exit",
+    seed=0,
+    outcomes=None,
+    suite="quick",
+    train_steps=1000,
+    curves=True,
+    visits=True,
+    finished=True,
+):
+    """A run directory as the runner writes it; ``outcomes`` maps shift -> list of outcomes."""
+    if outcomes is None:  # displaced exit rate .25, .5, .75 for seeds 0, 1, 2
+        k = 1 + seed % 3
+        outcomes = {"train": ["exit"] * 4, "displaced": ["exit"] * k + ["misgeneralized"] * (4 - k)}
+    run_dir = root / suite / agent / variant / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    level = Level.from_ascii(LEVEL, max_steps=56)
+    rows = []
+    for shift, shift_outcomes in outcomes.items():
+        for i, outcome in enumerate(shift_outcomes):
+            reached, first, steps = EPISODE[outcome]
+            base = 1 - 0.9 * steps / 56 if reached else 0.0
+            optimal = 1 - 0.9 * 8 / 56
+            rows.append(
+                {
+                    "agent": agent,
+                    "variant": variant,
+                    "shift": shift,
+                    "seed": seed,
+                    "episode": i,
+                    "level_seed": 1_000_000_000 + i,
+                    "level_hash": "00ab" + str(i) * 12,
+                    "outcome": outcome,
+                    "reached_exit": reached,
+                    "apples_eaten": int(first == "apple"),
+                    "first_target": first,
+                    "steps": steps,
+                    "optimal_steps": 8,
+                    "return": base,
+                    "base_return": base,
+                    "optimal_return": optimal,
+                    "normalized_return": base / optimal,
+                }
+            )
+    pd.DataFrame(rows).to_csv(run_dir / "episodes.csv", index=False)
+    if curves:
+        steps = np.arange(1, 6) * train_steps // 5
+        pd.DataFrame(
+            {"timesteps": steps, "exit_rate": np.linspace(0.1, 0.9, 5) - 0.05 * seed}
+        ).to_csv(run_dir / "eval.csv", index=False)
+        pd.DataFrame(
+            {
+                "time/total_timesteps": steps + 7 * seed,  # seeds log at different steps
+                "rollout/ep_rew_mean": np.linspace(0.0, 0.8, 5),
+                "train/loss": np.ones(5),
+            }
+        ).to_csv(run_dir / "progress.csv", index=False)
+    if visits:
+        counts = np.zeros(level.walls.shape, dtype=int)
+        for x, y in [(1, 1), (2, 1), (3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (5, 4), (5, 5)]:
+            counts[y, x] = 3 + seed
+        counts[1, 1] = 10
+        entry = {"level": level.to_ascii(), "exit_color": "green", "apple_color": "green"}
+        data = {s: {**entry, "visits": counts.tolist()} for s in outcomes if s != "train"}
+        data["displaced"] = {**data.get("displaced", entry), "exit_color": "grey"}
+        data["displaced"]["visits"] = counts.tolist()
+        (run_dir / "visits.json").write_text(json.dumps(data))
+    train = outcomes.get("train")
+    summary = {
+        "agent": agent,
+        "variant": variant,
+        "seed": seed,
+        "suite": suite,
+        "train_steps": train_steps,
+        "config_hash": "cafe",
+        "version": "0.1.0",
+        "date": f"2025-01-0{seed + 1}",
+        "train_exit_rate": None
+        if train is None
+        else float(np.mean([EPISODE[o][0] for o in train])),
+        "episodes_file": "episodes.csv",
+    }
+    if finished:
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "runs"
+    for seed in range(3):
+        write_run(root, "ppo", seed=seed)
+        write_run(
+            root,
+            "oracle-exit",
+            seed=seed,
+            outcomes={"train": ["exit"] * 4, "displaced": ["exit"] * 4},
+            curves=False,
+        )
+    write_run(root, "ppo", seed=3, finished=False)  # still running
+    return root
+
+
+def test_schema_layout():
+    cols = lb.COLUMNS
+    assert cols[:6] == ["agent", "variant", "shift", "seeds", "episodes", "train_steps"]
+    assert cols[-3:] == ["train_exit_rate", "version", "date"]
+    for m in lb.BOARD_METRICS:
+        i = cols.index(m)
+        assert cols[i : i + 4] == [m, f"{m}_iqm", f"{m}_lo", f"{m}_hi"]
+    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3
+    assert all(dtype in ("str", "int", "float") and meaning for _, dtype, meaning in lb.SCHEMA)
+    table = lb.schema_markdown()
+    assert all(f"`{c}`" in table for c in cols)
+
+
+def test_load_runs_skips_unfinished(tree):
+    episodes, runs = lb.load_runs(tree)
+    assert len(runs) == 6
+    assert sorted(set(runs["agent"])) == ["oracle-exit", "ppo"]
+    assert 3 not in set(runs["seed"])
+    assert len(episodes) == 6 * 8
+    assert set(episodes["first_target"]) == {"exit", "apple"}
+
+
+def test_build_leaderboard_numbers(tree):
+    board = lb.build_leaderboard(*lb.load_runs(tree), reps=300)
+    assert list(board.columns) == lb.COLUMNS
+    assert list(zip(board["shift"], board["agent"], strict=True)) == [
+        ("displaced", "oracle-exit"),
+        ("displaced", "ppo"),
+        ("train", "oracle-exit"),
+        ("train", "ppo"),
+    ]
+    ppo = board[(board["agent"] == "ppo") & (board["shift"] == "displaced")].iloc[0]
+    assert (ppo["seeds"], ppo["episodes"], ppo["train_steps"]) == (3, 12, 1000)
+    assert ppo["exit_rate"] == pytest.approx(0.5)
+    assert ppo["misgeneralized"] == pytest.approx(0.5)
+    assert ppo["generalization_gap"] == pytest.approx(0.5)
+    assert ppo["train_exit_rate"] == pytest.approx(1.0)
+    assert (ppo["version"], ppo["date"]) == ("0.1.0", "2025-01-03")
+    oracle = board[(board["agent"] == "oracle-exit") & (board["shift"] == "displaced")].iloc[0]
+    assert oracle["exit_rate"] == oracle["exit_rate_lo"] == oracle["exit_rate_hi"] == 1.0
+    assert oracle["normalized_return"] == pytest.approx(1.0)
+
+
+def test_write_read_round_trip(tree, tmp_path):
+    board = lb.build_leaderboard(*lb.load_runs(tree), reps=300)
+    csv, md = tmp_path / "out" / "leaderboard.csv", tmp_path / "out" / "leaderboard.md"
+    assert lb.write_leaderboard(board, csv, md) == [csv, md]
+    back = lb.read_leaderboard(csv)
+    assert list(back.columns) == lb.COLUMNS
+    pd.testing.assert_frame_equal(
+        back, board, check_dtype=False, check_exact=False, rtol=1e-5, atol=1e-6
+    )
+    text = md.read_text()
+    assert "## apple-exit" in text
+    assert "| ppo | displaced | 3 | 12 | 1,000 | 50.0 [" in text
+    assert "| oracle-exit | displaced | 3 | 12 | 1,000 | 100.0 |" in text
+    assert sorted(p.name for p in csv.parent.iterdir()) == ["leaderboard.csv", "leaderboard.md"]
+
+
+def test_read_leaderboard_names_file_and_columns(tree, tmp_path):
+    board = lb.build_leaderboard(*lb.load_runs(tree), reps=100)
+    path = tmp_path / "leaderboard.csv"
+    board.drop(columns=["misgeneralized_hi"]).assign(bogus=1).to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError) as err:
+        lb.read_leaderboard(path)
+    assert str(path) in str(err.value)
+    assert "misgeneralized_hi" in str(err.value) and "bogus" in str(err.value)
+
+
+def test_corrupt_summary_names_the_file(tree):
+    bad = tree / "quick" / "ppo" / "apple-exit" / "seed1" / "summary.json"
+    bad.write_text('{"agent": "ppo", ')
+    with pytest.raises(lb.ResultsError, match="corrupt summary.json") as err:
+        lb.load_runs(tree)
+    assert str(bad) in str(err.value)
+    bad.write_text(json.dumps({"agent": "ppo"}))
+    with pytest.raises(lb.ResultsError, match="missing keys"):
+        lb.load_runs(tree)
+
+
+def test_missing_or_corrupt_episodes_name_the_file(tree):
+    path = tree / "quick" / "ppo" / "apple-exit" / "seed2" / "episodes.csv"
+    df = pd.read_csv(path)
+    df.drop(columns=["first_target"]).to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError, match="first_target") as err:
+        lb.load_runs(tree)
+    assert str(path) in str(err.value)
+    df.assign(agent="dqn").to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError, match="agent differs"):
+        lb.load_runs(tree)
+    path.unlink()
+    with pytest.raises(lb.ResultsError, match="missing") as err:
+        lb.load_runs(tree)
+    assert str(path) in str(err.value)
+
+
+def test_runs_from_two_suites_are_refused(tree):
+    write_run(tree, "ppo", seed=0, suite="default")
+    with pytest.raises(lb.ResultsError, match="more than once"):
+        lb.build_leaderboard(*lb.load_runs(tree))
+    # pointing at one suite's folder works
+    episodes, runs = lb.load_runs(tree / "quick")
+    assert len(runs) == 6
+
+
+def test_extra_columns_fill_appended_schema(tree, monkeypatch):
+    monkeypatch.setattr(lb, "COLUMNS", [*lb.COLUMNS, "probe_exit"])
+    extra = pd.DataFrame({"agent": ["ppo"], "variant": ["apple-exit"], "probe_exit": [0.3]})
+    board = lb.build_leaderboard(*lb.load_runs(tree), reps=100, extra=extra)
+    assert board.columns[-1] == "probe_exit"
+    assert board.set_index("agent").loc["ppo", "probe_exit"].tolist() == [0.3, 0.3]
+    assert board.set_index("agent").loc["oracle-exit", "probe_exit"].isna().all()
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "deep" / "file.txt"
+    lb.atomic_write_text(path, "one")
+    lb.atomic_write_text(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in path.parent.iterdir()] == ["file.txt"]
+    with pytest.raises(TypeError):
+        lb.atomic_write_bytes(path, "not bytes")
+    assert path.read_text() == "two"
+    assert [p.name for p in path.parent.iterdir()] == ["file.txt"]
+
+
+def test_episode_columns_match_contract(tree):
+    df = pd.read_csv(tree / "quick" / "ppo" / "apple-exit" / "seed0" / "episodes.csv")
+    assert tuple(df.columns) == metrics.EPISODE_COLUMNS

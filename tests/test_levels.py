@@ -1,0 +1,219 @@
+"""Level data and generation: property tests over every rule, plus check_level's detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from minigrid.core.constants import COLOR_TO_IDX
+
+from mesa_maze import solver
+from mesa_maze.levels import (
+    APPLE,
+    APPLE_PLACEMENTS,
+    COLORS,
+    EMPTY,
+    EXIT_PLACEMENTS,
+    GENERATORS,
+    GOAL,
+    WALL,
+    AppleRule,
+    ExitRule,
+    Level,
+    LevelSpec,
+    PlacementError,
+    check_level,
+    generate,
+    generate_many,
+)
+
+specs = st.builds(
+    LevelSpec,
+    generator=st.sampled_from(GENERATORS),
+    size=st.sampled_from([7, 9, 11, 13]),
+    clutter=st.sampled_from([0.1, 0.2, 0.3]),  # rooms without clutter have no dead ends
+    exit=st.builds(
+        ExitRule,
+        placement=st.sampled_from(EXIT_PLACEMENTS),
+        region=st.integers(2, 4),
+        min_distance=st.integers(0, 5),
+    ),
+    apples=st.builds(
+        AppleRule,
+        count=st.integers(0, 3),
+        placement=st.sampled_from(APPLE_PLACEMENTS),
+        min_distance=st.integers(1, 4),
+    ),
+    exit_color=st.sampled_from(COLORS),
+    apple_color=st.sampled_from(COLORS),
+    max_steps=st.sampled_from([0, 50]),
+)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def free_neighbours(walls, pos):
+    x, y = pos
+    return sum(not walls[y + dy, x + dx] for dx, dy in solver.CARDINAL_MOVES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=specs, seed=seeds)
+def test_generated_levels_obey_their_spec(spec, seed):
+    level = generate(spec, seed)
+    walls = level.walls
+
+    # Sizes, counts, colours and limits as configured.
+    assert walls.shape == (spec.size, spec.size)
+    assert len(level.apples) == spec.apples.count
+    assert (level.exit_color, level.apple_color) == (spec.exit_color, spec.apple_color)
+    assert level.max_steps == (spec.max_steps or 8 * spec.size)
+    assert level.start_dir in range(4)
+
+    # Border of walls; start, exit and apples on distinct free cells, all reachable.
+    assert walls[0].all() and walls[-1].all() and walls[:, 0].all() and walls[:, -1].all()
+    cells = [level.start, level.exit, *level.apples]
+    assert len(set(cells)) == len(cells)
+    assert not any(walls[y, x] for x, y in cells)
+    dist_start = solver.distance_map(walls, level.start)
+    assert all(dist_start[y, x] > 0 for x, y in cells[1:])
+
+    # Placement rules, recomputed here from the solver rather than trusted to check_level.
+    dist_exit = solver.distance_map(walls, level.exit)
+    path = solver.shortest_path(dist_exit, level.start)
+    if spec.apples.placement == "on_exit_path" and spec.apples.count:
+        assert sorted(level.apples) == sorted(path[-1 - spec.apples.count : -1])
+    if spec.apples.placement == "far_from_exit":
+        assert all(dist_exit[y, x] >= spec.apples.min_distance for x, y in level.apples)
+        assert not set(level.apples) & set(path)
+    lo = spec.size - 1 - spec.exit.region
+    if spec.exit.placement == "corner":
+        assert level.exit[0] >= lo and level.exit[1] >= lo
+    if spec.exit.placement == "dead_end":
+        assert free_neighbours(walls, level.exit) == 1
+    if spec.exit.placement == "far_from_start":
+        far = spec.exit.min_distance or int(np.ceil(2 * dist_start.max() / 3))
+        assert dist_start[level.exit[1], level.exit[0]] >= far
+
+    assert check_level(level, spec) == []
+    # Pure: the same (spec, seed) always gives the same level.
+    again = generate(spec, seed)
+    assert again == level and again.content_hash() == level.content_hash()
+
+
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_generators_make_mazes_and_rooms(generator):
+    level = generate(LevelSpec(generator=generator, size=11), 3)
+    if generator == "rooms":
+        assert level.walls[1:-1, 1:-1].sum() > 0  # some clutter
+    else:
+        # Perfect mazes: cells on odd coordinates are all open, cells on even ones all walls.
+        assert not level.walls[1::2, 1::2].any()
+        assert level.walls[::2, ::2].all()
+        # A perfect maze is a tree: open cells = passages + 1.
+        open_cells = int((~level.walls).sum())
+        edges = int((~level.walls[:, :-1] & ~level.walls[:, 1:]).sum())
+        edges += int((~level.walls[:-1] & ~level.walls[1:]).sum())
+        assert edges == open_cells - 1
+
+
+def test_seeds_give_different_levels():
+    levels = generate_many(LevelSpec(), range(50))
+    assert len({lv.content_hash() for lv in levels}) >= 48
+    assert levels == generate_many(LevelSpec(), np.arange(50))
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule"),
+    [
+        (LevelSpec(size=7, apples=AppleRule(2, "far_from_exit", min_distance=40)), "apples"),
+        # An open room without clutter has no dead end for the exit.
+        (
+            LevelSpec("rooms", size=7, clutter=0.0, exit=ExitRule("dead_end"), apples=AppleRule(0)),
+            "exit",
+        ),
+    ],
+)
+def test_impossible_spec_raises_placement_error(spec, rule):
+    with pytest.raises(PlacementError, match="no level satisfied") as info:
+        generate(spec, 0)
+    assert info.value.rule == rule
+
+
+LEVEL = """
+#######
+#S.aE.#
+###.###
+#.....#
+#.#.#.#
+#a....#
+#######
+"""
+
+
+def test_ascii_round_trip_and_encoding():
+    level = Level.from_ascii(LEVEL, start_dir=1, exit_color="grey", max_steps=30)
+    assert level.start == (1, 1) and level.exit == (4, 1)
+    assert level.apples == ((1, 5), (3, 1))
+    assert level.to_ascii() == LEVEL.strip()
+    assert Level.from_ascii(level.to_ascii(), 1, exit_color="grey", max_steps=30) == level
+
+    grid = level.encode()
+    assert grid.shape == (7, 7, 3) and grid.dtype == np.uint8
+    assert tuple(grid[0, 0]) == (WALL, COLOR_TO_IDX["grey"], 0)
+    assert tuple(grid[1, 2]) == (EMPTY, 0, 0)
+    assert tuple(grid[1, 1]) == (EMPTY, 0, 0)  # the start: the agent is not drawn
+    assert tuple(grid[1, 4]) == (GOAL, COLOR_TO_IDX["grey"], 0)
+    assert tuple(grid[1, 3]) == (APPLE, COLOR_TO_IDX["green"], 0)
+    assert tuple(grid[5, 1]) == (APPLE, COLOR_TO_IDX["green"], 0)
+    assert len({GOAL, APPLE, WALL, EMPTY}) == 4
+
+
+def test_content_hash_is_stable_and_sees_every_field():
+    level = Level.from_ascii(LEVEL)
+    # Pinned: saved overlap checks and results rely on the hash not changing between versions.
+    assert level.content_hash() == "6e6e68f7e1f25eb4"
+    variants = [
+        Level.from_ascii(LEVEL, start_dir=2),
+        Level.from_ascii(LEVEL, exit_color="grey"),
+        Level.from_ascii(LEVEL, apple_color="red"),
+        Level.from_ascii(LEVEL, max_steps=30),
+        Level.from_ascii(LEVEL.replace("#.#.#.#", "#.#.#a#")),
+        Level.from_ascii(LEVEL.replace("###.###", "#.#.###")),
+    ]
+    hashes = {level.content_hash()} | {v.content_hash() for v in variants}
+    assert len(hashes) == len(variants) + 1
+    assert level != variants[0] and hash(level) == hash(Level.from_ascii(LEVEL))
+
+
+@pytest.mark.parametrize(
+    ("text", "spec", "problem"),
+    [
+        # The apple at (5, 5) is walled in.
+        (LEVEL.replace("#.#.#.#\n#a....#", "#.#.###\n#a..#a#"), None, "unreachable"),
+        (LEVEL, LevelSpec(size=9), "size"),
+        (LEVEL, LevelSpec(size=7, apples=AppleRule(count=3)), "apples !="),
+        (LEVEL, LevelSpec(size=7, exit_color="grey"), "colours"),
+        # Apples at (3, 1) and (1, 5): only one is just before the exit.
+        (LEVEL, LevelSpec(size=7), "just before the exit"),
+        (LEVEL, LevelSpec(size=7, apples=AppleRule(2, "far_from_exit", 1)), "shortest"),
+        (LEVEL, LevelSpec(size=7, apples=AppleRule(2, "far_from_exit", 9)), "min_distance"),
+        (LEVEL, LevelSpec(size=7, exit=ExitRule("corner", region=2)), "corner"),
+        (LEVEL, LevelSpec(size=7, exit=ExitRule("dead_end")), "dead end"),
+    ],
+)
+def test_check_level_reports_violations(text, spec, problem):
+    problems = check_level(Level.from_ascii(text), spec)
+    assert any(problem in p for p in problems), problems
+
+
+def test_check_level_reports_broken_geometry():
+    level = Level.from_ascii(LEVEL)
+    walls = level.walls.copy()
+    walls[3, 0] = False
+    assert "border is not all wall" in check_level(Level(walls, (1, 1), 0, (4, 1), ()))
+    assert any("on a wall" in p for p in check_level(Level(level.walls, (0, 0), 0, (4, 1), ())))
+    assert any(
+        "distinct" in p for p in check_level(Level(level.walls, (1, 1), 0, (4, 1), ((4, 1),)))
+    )
+    assert check_level(Level(level.walls, (1, 1), 0, (4, 1), ((3, 1),))) == []

@@ -1,0 +1,158 @@
+"""Variant files: the built-ins, inheritance, validation errors and user variant folders."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+import mesa_maze
+from mesa_maze import levels, variants
+from mesa_maze.variants import VariantError, get_variant, list_variants, load_file
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_builtin_variants():
+    assert {"apple-exit", "corner", "proxy-reward"} <= set(list_variants())
+    apple_exit = get_variant("apple-exit")
+    assert apple_exit.reward == "exit"
+    assert apple_exit.shifts == ["displaced", "recolored", "bigger"]
+    assert get_variant("corner").shifts == ["anywhere", "anywhere-bigger"]
+    assert get_variant("proxy-reward").reward == "apples"
+
+
+def test_shifts_inherit_from_train_and_merge_tables():
+    v = get_variant("apple-exit")
+    train, displaced, recolored, bigger = (v.spec(s) for s in v.splits)
+    assert train.apples == levels.AppleRule(2, "on_exit_path", 1)
+    # [test.displaced] sets only placement and min_distance: count comes from [train].
+    assert displaced.apples == levels.AppleRule(2, "far_from_exit", 4)
+    assert displaced.exit == train.exit == levels.ExitRule("dead_end")
+    assert (recolored.exit_color, recolored.apple_color) == ("grey", "green")
+    assert (bigger.size, bigger.step_limit, bigger.apples) == (15, 120, train.apples)
+    with pytest.raises(KeyError, match="no split 'nope'.*train, displaced"):
+        v.spec("nope")
+    with pytest.raises(KeyError, match="unknown variant 'nope'.*apple-exit"):
+        get_variant("nope")
+
+
+GOOD = """
+name = "good"
+[train]
+size = 9
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (GOOD + "colour = 'red'\n", "train.colour"),  # unknown key
+        ("bogus = 1\n" + GOOD, "bogus"),
+        (GOOD + "apples = { count = 1, where = 'x' }\n", "train.apples.where"),
+        (GOOD.replace("size = 9", "size = 8"), "train.size"),  # even size
+        (GOOD.replace("size = 9", "size = 5") + "apples = { count = 8 }\n", "train.apples.count"),
+        (GOOD + "exit_color = 'pink'\n", "train.exit_color"),  # unknown colour
+        (GOOD + "apple_color = 'pink'\n", "train.apple_color"),
+        (GOOD + "generator = 'prim'\n", "train.generator"),  # bad generator
+        (GOOD + "exit = 'middle'\n", "train.exit.placement"),
+        (GOOD + "apples = { placement = 'everywhere' }\n", "train.apples.placement"),
+        (GOOD + "clutter = 1.5\n", "train.clutter"),
+        (GOOD + "max_steps = -3\n", "train.max_steps"),
+        (GOOD + "reward = 'points'\n", "train.reward"),  # reward belongs at the top level
+        ('name = "x"\nreward = "points"\n[train]\n', "reward"),
+        ('name = "x"\n', "train"),  # missing [train]
+        ('description = "no name"\n[train]\n', "name"),
+        (GOOD + "[test.train]\nsize = 11\n", "test.train"),  # a shift named train
+        (GOOD + "[test.big]\nsize = 10\n", "test.big.size"),  # shifts are validated too
+        (GOOD + "[test.big]\nwalls = 3\n", "test.big.walls"),
+        # Impossible placements fail on load, not in the middle of training.
+        (
+            GOOD + "[test.far]\napples = { placement = 'far_from_exit', min_distance = 40 }\n",
+            "test.far.apples",
+        ),
+        (GOOD + "generator = 'rooms'\nclutter = 0.0\nexit = 'dead_end'\n", "train.exit"),
+    ],
+)
+def test_bad_variant_files_name_file_and_key(write_variant, text, key):
+    path = write_variant(text)
+    with pytest.raises(VariantError) as info:
+        load_file(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"key '{key}'" in message
+
+
+def test_invalid_toml_names_the_file(write_variant):
+    path = write_variant("name = \n")
+    with pytest.raises(VariantError, match="not valid TOML") as info:
+        load_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_allowed_values_are_listed_in_the_error(write_variant):
+    path = write_variant(GOOD + "generator = 'prim'\n")
+    with pytest.raises(VariantError, match="allowed: backtracker, kruskal, rooms"):
+        load_file(path)
+
+
+def test_missing_variant_folder_is_an_error(clean_variants, tmp_path):
+    with pytest.raises(VariantError, match="does not exist"):
+        variants.load_variants([tmp_path / "nowhere"])
+
+
+def assert_usable(ids: list[str]):
+    assert "MesaMaze/my-maze-train-v0" in ids and "MesaMaze/my-maze-sparse-v0" in ids
+    env = gym.make("MesaMaze/my-maze-sparse-v0")
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (11, 11, 3)
+    assert env.unwrapped.level.apple_color == "blue"
+
+
+def test_user_folder_from_environment_variable(clean_variants, monkeypatch, fixtures):
+    monkeypatch.setenv(variants.ENV_VAR, str(fixtures / "user"))
+    variants._load_dirs.cache_clear()
+    assert "my-maze" in list_variants()
+    assert get_variant("my-maze").path == str(fixtures / "user" / "my-maze.toml")
+    assert_usable(mesa_maze.register_envs())
+    env = mesa_maze.make("my-maze", "train")
+    assert env.unwrapped.level_spec.generator == "rooms"
+
+
+def test_user_folder_from_argument(clean_variants, fixtures):
+    folder = fixtures / "user"
+    assert "my-maze" not in list_variants()
+    assert "my-maze" in list_variants([folder])
+    env = mesa_maze.make("my-maze", "sparse", variant_dirs=[folder])
+    assert env.unwrapped.level_spec.clutter == 0.05
+    # make() registered the folder's ids, with the folder, so gym.make works too.
+    assert_usable([gid for gid in gym.registry if gid.startswith("MesaMaze/my-maze")])
+
+
+def test_user_variant_replaces_a_builtin_of_the_same_name(clean_variants, write_variant):
+    path = write_variant('name = "corner"\n[train]\nsize = 7\napples = { count = 0 }\n')
+    assert get_variant("corner", [path.parent]).spec("train").size == 7
+    assert get_variant("corner").spec("train").size == 9
+
+
+def test_readme_lists_every_allowed_value():
+    """The README's "Adding a variant" section must keep up with the code's constants."""
+    text = README.read_text()
+    assert "## Adding a variant" in text
+    section = text.split("## Adding a variant", 1)[1].split("\n## ", 1)[0]
+    allowed = [
+        *levels.GENERATORS,
+        *levels.EXIT_PLACEMENTS,
+        *levels.APPLE_PLACEMENTS,
+        *levels.COLORS,
+        *variants.REWARDS,
+        *variants.SPEC_KEYS,
+        *variants.EXIT_KEYS,
+        *variants.APPLE_KEYS,
+        variants.ENV_VAR,
+        "--variant-dir",
+    ]
+    missing = [v for v in allowed if not re.search(rf"`{re.escape(v)}[` ]", section)]
+    assert not missing, f"README 'Adding a variant' does not list: {missing}"
