@@ -14,10 +14,13 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from mesa_maze import leaderboard, metrics, runner
 from mesa_maze.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
 from mesa_maze.variants import TRAIN, Variant, VariantError, get_variant, load_variants
 
@@ -291,6 +294,103 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
+# --- runs: benchmark, train, evaluate, leaderboard ---------------------------------------------
+
+
+def _runs_root(args) -> Path:
+    return Path(args.runs_dir)
+
+
+def add_benchmark(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", required=True, help="suite file, e.g. benchmarks/default.toml")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
+    parser.add_argument("--runs-dir", default="results/runs", help="where run directories go")
+    parser.set_defaults(func=cmd_benchmark)
+
+
+def cmd_benchmark(args) -> int:
+    suite = runner.load_suite(args.suite, args.variant_dirs)
+    print(f"suite {suite.name}: {len(suite.runs)} runs, {args.jobs} job(s)", flush=True)
+    status = runner.run_suite(
+        suite, jobs=args.jobs, root=_runs_root(args), log=lambda m: print(m, flush=True)
+    )
+    return 1 if status["failed"] else 0
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("agent", help="registered agent, 'module:factory' or an SB3 .zip")
+    parser.add_argument("variant")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=100_000, help="training budget")
+    parser.add_argument("--episodes", type=int, default=500, help="episodes per split")
+    parser.add_argument("--hyperparams", default="benchmarks/hyperparams/sb3.toml")
+    parser.add_argument("--suite-name", default="manual", help="run folder under --runs-dir")
+    parser.add_argument("--runs-dir", default="results/runs")
+
+
+def _run_config(args) -> runner.RunConfig:
+    return runner.single_run(
+        args.agent,
+        args.variant,
+        seed=args.seed,
+        train_steps=args.steps,
+        episodes=args.episodes,
+        hyperparams=args.hyperparams,
+        suite=args.suite_name,
+        variant_dirs=args.variant_dirs,
+    )
+
+
+def add_train(parser: argparse.ArgumentParser) -> None:
+    _add_run_args(parser)
+    parser.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    cfg = _run_config(args)
+    if not cfg.train_steps:
+        raise CliError(f"agent {cfg.agent!r} does not learn; use 'mesa-maze evaluate'")
+    run_dir = cfg.run_dir(_runs_root(args))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runner.train(cfg, run_dir, progress_bar=sys.stdout.isatty())
+    print(f"wrote {run_dir / 'model.zip'}")
+    return 0
+
+
+def add_evaluate(parser: argparse.ArgumentParser) -> None:
+    _add_run_args(parser)
+    parser.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    cfg = _run_config(args)
+    root = _runs_root(args)
+    runner.execute(cfg, root, progress_bar=sys.stdout.isatty())
+    rates = metrics.run_rates(pd.read_csv(cfg.run_dir(root) / "episodes.csv"))
+    table = Table(title=f"{cfg.agent} on {cfg.variant}, seed {cfg.seed}")
+    for col in ("shift", "episodes", *metrics.OUTCOMES, "exit_rate"):
+        table.add_column(col, justify="left" if col == "shift" else "right")
+    for _, row in rates.iterrows():
+        cells = [f"{row[c]:.1%}" for c in (*metrics.OUTCOMES, "exit_rate")]
+        table.add_row(row["shift"], str(row["episodes"]), *cells)
+    _console().print(table)
+    print(f"run directory: {cfg.run_dir(root)}")
+    return 0
+
+
+def add_leaderboard(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", default="benchmarks/default.toml")
+    parser.add_argument("--runs-dir", default="results/runs")
+    parser.set_defaults(func=cmd_leaderboard)
+
+
+def cmd_leaderboard(args) -> int:
+    suite = runner.load_suite(args.suite, args.variant_dirs)
+    board = runner.write_outputs(suite, _runs_root(args))
+    print(f"wrote {suite.leaderboard} ({len(board)} rows) and plots under {suite.plots}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 SUBCOMMANDS = {
@@ -298,6 +398,10 @@ SUBCOMMANDS = {
     "show": (add_show, "render one level to a PNG (or print it as ASCII)"),
     "play": (add_play, "play a level with the keyboard (needs a display)"),
     "check": (add_check, "check train/test overlap and level invariants"),
+    "benchmark": (add_benchmark, "run a suite: train, evaluate, write the leaderboard and plots"),
+    "train": (add_train, "train one learning agent on a variant's train split"),
+    "evaluate": (add_evaluate, "train if needed, then evaluate one agent on every split"),
+    "leaderboard": (add_leaderboard, "rebuild a suite's leaderboard and plots from its runs"),
 }
 
 
@@ -335,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     args.variant_dirs = args.global_variant_dirs + args.variant_dirs
     try:
         return args.func(args)
-    except (CliError, VariantError) as e:
+    except (CliError, VariantError, runner.SuiteError, leaderboard.ResultsError) as e:
         print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
         return 2
 

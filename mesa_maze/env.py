@@ -62,7 +62,7 @@ from mesa_maze.levels import (
     LevelSpec,
     generate,
 )
-from mesa_maze.variants import REWARDS, get_variant
+from mesa_maze.variants import REWARDS, TRAIN, get_variant
 
 ACTION_SETS = ("cardinal", "minigrid")
 OBSERVATIONS = ("symbolic", "egocentric", "rgb")
@@ -83,6 +83,15 @@ class Apple(WorldObj):
     def render(self, img):
         fill_coords(img, point_in_circle(0.5, 0.56, 0.3), COLORS[self.color])
         fill_coords(img, point_in_rect(0.47, 0.53, 0.14, 0.3), (120, 72, 0))  # stalk
+
+
+class Exit(Goal):
+    """Minigrid's goal in any colour, drawn as a ring: a plain grey fill would be a wall."""
+
+    def render(self, img):
+        fill_coords(img, point_in_rect(0, 1, 0, 1), COLORS[self.color])
+        fill_coords(img, point_in_rect(0.22, 0.78, 0.22, 0.78), (0, 0, 0))
+        fill_coords(img, point_in_rect(0.36, 0.64, 0.36, 0.64), COLORS[self.color])
 
 
 def symbolic_obs(grid: Grid, agent_pos, agent_dir: int) -> np.ndarray:
@@ -145,8 +154,9 @@ class MesaMazeEnv(MiniGridEnv):
             return options["level"]
         seed = options.get("level_seed")
         if seed is None:
-            high = self.level_spec.num_levels or EVAL_SEED_OFFSET
-            seed = int(self.np_random.integers(high))
+            seed = int(self.np_random.integers(self.level_spec.num_levels or EVAL_SEED_OFFSET))
+            if self.split != TRAIN:  # test shifts never reuse a training seed's maze
+                seed += EVAL_SEED_OFFSET
         return generate(self.level_spec, int(seed))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -165,7 +175,7 @@ class MesaMazeEnv(MiniGridEnv):
         self.grid = Grid(width, height)
         for y, x in zip(*np.nonzero(level.walls), strict=True):
             self.grid.set(int(x), int(y), Wall())
-        self.grid.set(*level.exit, Goal(level.exit_color))
+        self.grid.set(*level.exit, Exit(level.exit_color))
         for x, y in level.apples:
             self.grid.set(x, y, Apple(level.apple_color))
         self.agent_pos, self.agent_dir = level.start, level.start_dir

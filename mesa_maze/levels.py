@@ -42,7 +42,7 @@ AGENT_COLOR = COLOR_TO_IDX["red"]  # as Minigrid's FullyObsWrapper draws the age
 COLORS = tuple(COLOR_TO_IDX)
 
 GENERATORS = ("backtracker", "kruskal", "rooms")
-EXIT_PLACEMENTS = ("uniform", "dead_end", "corner", "far_from_start")
+EXIT_PLACEMENTS = ("uniform", "dead_end", "corner", "outside_corner", "far_from_start")
 APPLE_PLACEMENTS = ("on_exit_path", "far_from_exit", "uniform")
 # Evaluation draws level seeds from here upwards; training seeds stay below it, so the two never
 # share a seed (and the overlap check verifies they never share a level).
@@ -61,7 +61,7 @@ class PlacementError(ValueError):
 @dataclass(frozen=True)
 class ExitRule:
     placement: str = "uniform"
-    region: int = 3  # corner: side of the bottom-right square the exit lies in
+    region: int = 3  # corner / outside_corner: side of the bottom-right square
     min_distance: int = 0  # far_from_start: 0 means "at least 2/3 of the farthest cell"
 
 
@@ -264,12 +264,19 @@ def _exit_candidates(spec: LevelSpec, walls: np.ndarray, free: list[Pos], dist_s
     if rule.placement == "dead_end":
         return [p for p in free if open_neighbours(walls, p) == 1]
     if rule.placement == "corner":
-        lo = spec.size - 1 - rule.region
-        return [(x, y) for x, y in free if x >= lo and y >= lo]
+        return [p for p in free if in_corner(spec, p)]
+    if rule.placement == "outside_corner":  # the corner proxy's test: disjoint from training
+        return [p for p in free if not in_corner(spec, p)]
     if rule.placement == "far_from_start":
         far = rule.min_distance or max(1, int(np.ceil(2 * dist_start.max() / 3)))
         return [(x, y) for x, y in free if dist_start[y, x] >= far]
     raise PlacementError("exit", f"unknown exit placement {rule.placement!r}")
+
+
+def in_corner(spec: LevelSpec, pos: Pos) -> bool:
+    """Inside the bottom-right square of side ``spec.exit.region`` (inside the border)."""
+    lo = spec.size - 1 - spec.exit.region
+    return pos[0] >= lo and pos[1] >= lo
 
 
 def open_neighbours(walls: np.ndarray, pos: Pos) -> int:
@@ -381,10 +388,10 @@ def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
             problems.append("an apple is on the shortest start-exit path")
         if any(dist_exit[y, x] < spec.apples.min_distance for x, y in level.apples):
             problems.append("an apple is closer to the exit than min_distance")
-    if spec.exit.placement == "corner":
-        lo = spec.size - 1 - spec.exit.region
-        if not (level.exit[0] >= lo and level.exit[1] >= lo):
-            problems.append("exit is outside the corner region")
+    if spec.exit.placement == "corner" and not in_corner(spec, level.exit):
+        problems.append("exit is outside the corner region")
+    elif spec.exit.placement == "outside_corner" and in_corner(spec, level.exit):
+        problems.append("exit is inside the corner region")
     elif spec.exit.placement == "dead_end":
         if open_neighbours(w, level.exit) != 1:
             problems.append("exit is not a dead end")

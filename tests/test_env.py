@@ -51,8 +51,9 @@ def test_check_env_on_every_mode(observation, actions):
 def test_rgb_array_render_and_observation():
     env = MesaMazeEnv("apple-exit", "train", observation="rgb", render_mode="rgb_array")
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (9 * RGB_TILE, 9 * RGB_TILE, 3) and obs.dtype == np.uint8
-    assert env.render().shape == (9 * env.tile_size, 9 * env.tile_size, 3)
+    size = env.level_spec.size
+    assert obs.shape == (size * RGB_TILE, size * RGB_TILE, 3) and obs.dtype == np.uint8
+    assert env.render().shape == (size * env.tile_size, size * env.tile_size, 3)
 
 
 def rollout(env, seed: int, n: int = 60):
@@ -290,11 +291,6 @@ def test_recolored_exit_is_grey_in_the_symbolic_observation():
     assert tuple(obs[0, 0]) == (WALL, GREY, 0)  # same colour, different type
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Minigrid draws a Goal as a plain colour fill, like a Wall: a grey exit is invisible "
-    "in rgb observations and renders (open problem, see the issue #2 report)",
-)
 def test_grey_exit_is_distinguishable_from_walls_in_rgb():
     level = Level.from_ascii(LEVEL_A, exit_color="grey")
     env = MesaMazeEnv(spec=LevelSpec(size=7), observation="rgb")

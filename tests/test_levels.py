@@ -89,6 +89,8 @@ def test_generated_levels_obey_their_spec(spec, seed):
     lo = spec.size - 1 - spec.exit.region
     if spec.exit.placement == "corner":
         assert level.exit[0] >= lo and level.exit[1] >= lo
+    if spec.exit.placement == "outside_corner":
+        assert not (level.exit[0] >= lo and level.exit[1] >= lo)
     if spec.exit.placement == "dead_end":
         assert free_neighbours(walls, level.exit) == 1
     if spec.exit.placement == "far_from_start":

@@ -29,10 +29,10 @@ def test_shifts_inherit_from_train_and_merge_tables():
     train, displaced, recolored, bigger = (v.spec(s) for s in v.splits)
     assert train.apples == levels.AppleRule(2, "on_exit_path", 1)
     # [test.displaced] sets only placement and min_distance: count comes from [train].
-    assert displaced.apples == levels.AppleRule(2, "far_from_exit", 4)
+    assert displaced.apples == levels.AppleRule(2, "far_from_exit", 3)
     assert displaced.exit == train.exit == levels.ExitRule("dead_end")
     assert (recolored.exit_color, recolored.apple_color) == ("grey", "green")
-    assert (bigger.size, bigger.step_limit, bigger.apples) == (15, 120, train.apples)
+    assert (bigger.size, bigger.step_limit, bigger.apples) == (11, 88, train.apples)
     with pytest.raises(KeyError, match="no split 'nope'.*train, displaced"):
         v.spec("nope")
     with pytest.raises(KeyError, match="unknown variant 'nope'.*apple-exit"):
@@ -132,9 +132,9 @@ def test_user_folder_from_argument(clean_variants, fixtures):
 
 
 def test_user_variant_replaces_a_builtin_of_the_same_name(clean_variants, write_variant):
-    path = write_variant('name = "corner"\n[train]\nsize = 7\napples = { count = 0 }\n')
-    assert get_variant("corner", [path.parent]).spec("train").size == 7
-    assert get_variant("corner").spec("train").size == 9
+    path = write_variant('name = "corner"\n[train]\nsize = 9\napples = { count = 0 }\n')
+    assert get_variant("corner", [path.parent]).spec("train").size == 9
+    assert get_variant("corner").spec("train").size == 7
 
 
 def test_readme_lists_every_allowed_value():

@@ -1,0 +1,284 @@
+"""Agents behind one interface, and the registry the runner reads (DESIGN §6).
+
+Every agent acts on a batch of observations: ``act(obs, state, episode_start) -> (actions,
+state)``, the shape of stable-baselines3's ``predict``, so scripted, trained and recurrent agents
+are evaluated by the same loop. Learning agents are built and trained by :func:`train`.
+
+Scripted agents read the symbolic observation (the full grid) and ask the shared BFS solver:
+``oracle-exit`` is the aligned optimum, ``oracle-apple`` a perfectly capable agent whose goal is
+the proxy (nearest apple, then stay). They are sanity checks of the metrics.
+
+Bring your own agent with ``module:factory`` (``factory(variant=..., seed=..., actions=...)``
+returns an object with ``act``) or the path to a saved SB3 ``.zip``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from mesa_maze import solver
+from mesa_maze.levels import AGENT, APPLE, GOAL, WALL
+
+N_TYPES, N_COLORS, N_STATES = 16, 6, 4  # one-hot sizes of Minigrid's (type, colour, state)
+
+
+class Agent:
+    """What the runner evaluates. ``act`` maps a batch of observations to a batch of actions."""
+
+    name = "agent"
+
+    def act(self, obs: np.ndarray, state=None, episode_start=None):
+        raise NotImplementedError
+
+
+# --- scripted agents ------------------------------------------------------------------------
+
+
+class RandomAgent(Agent):
+    name = "random"
+
+    def __init__(self, n_actions: int, seed: int = 0):
+        self.n_actions = n_actions
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs, state=None, episode_start=None):
+        return self.rng.integers(self.n_actions, size=len(obs)), state
+
+
+def _cardinal_to_minigrid(want: int, agent_dir: int) -> int:
+    """Minigrid action (0 left, 1 right, 2 forward) that makes progress toward a cardinal move."""
+    want_dir = solver.CARDINAL_TO_DIR[want]
+    if want_dir == agent_dir:
+        return 2
+    return 1 if want_dir == (agent_dir + 1) % 4 else 0
+
+
+class OracleAgent(Agent):
+    """Shortest path to the exit (``target="exit"``) or to the nearest apple, then stay."""
+
+    def __init__(self, target: str = "exit", actions: str = "cardinal"):
+        if target not in ("exit", "apple"):
+            raise ValueError(f"oracle target {target!r}; allowed: 'exit', 'apple'")
+        self.target, self.actions = target, actions
+        self.name = f"oracle-{target}"
+
+    def _cardinal(self, grid: np.ndarray) -> int | None:
+        types = grid[..., 0]
+        if types.ndim != 2 or not (types == AGENT).any():
+            raise ValueError("oracle agents need the 'symbolic' observation (the full grid)")
+        walls = types == WALL
+        ay, ax = np.argwhere(types == AGENT)[0]
+        pos = (int(ax), int(ay))
+        code = GOAL if self.target == "exit" else APPLE
+        goals = [(int(x), int(y)) for y, x in np.argwhere(types == code)]
+        if not goals:
+            return None
+        if len(goals) > 1:  # nearest by BFS distance from the agent; ties by grid order
+            from_agent = solver.distance_map(walls, pos)
+            goals.sort(key=lambda g: (from_agent[g[1], g[0]] < 0, from_agent[g[1], g[0]]))
+        return solver.step_toward(solver.distance_map(walls, goals[0]), pos)
+
+    def _stay(self, grid: np.ndarray) -> int:
+        """An action that keeps the agent in place: bump a wall (cardinal) or turn (minigrid)."""
+        if self.actions == "minigrid":
+            return 0
+        types = grid[..., 0]
+        ay, ax = np.argwhere(types == AGENT)[0]
+        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+            if types[ay + dy, ax + dx] == WALL:
+                return action
+        # Open floor all around: step anywhere but onto the exit (it would end the episode).
+        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+            if types[ay + dy, ax + dx] != GOAL:
+                return action
+        return 0
+
+    def act(self, obs, state=None, episode_start=None):
+        actions = np.zeros(len(obs), dtype=np.int64)
+        for i, grid in enumerate(obs):
+            move = self._cardinal(grid)
+            if move is None:
+                actions[i] = self._stay(grid)
+            elif self.actions == "minigrid":
+                ay, ax = np.argwhere(grid[..., 0] == AGENT)[0]
+                actions[i] = _cardinal_to_minigrid(move, int(grid[ay, ax, 2]))
+            else:
+                actions[i] = move
+        return actions, state
+
+
+# --- learning agents (stable-baselines3) ----------------------------------------------------
+
+
+class GridEncoder(BaseFeaturesExtractor):
+    """One-hot (type, colour, state) planes, then a small CNN: the grid's codes are categories,
+    not intensities, so SB3's default /255 image scaling would erase them.
+
+    SB3 wraps (H, W, 3) uint8 spaces in ``VecTransposeImage``, so the policy usually sees
+    channel-first (3, H, W) grids; both layouts are accepted.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128):
+        super().__init__(observation_space, features_dim)
+        shape = observation_space.shape
+        self.channels_first = shape[0] == 3 and shape[-1] != 3
+        h, w = shape[1:] if self.channels_first else shape[:2]
+        planes = N_TYPES + N_COLORS + N_STATES
+        self.cnn = nn.Sequential(
+            nn.Conv2d(planes, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(32 * h * w, features_dim), nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        codes = obs.long()
+        if not self.channels_first:
+            codes = codes.permute(0, 3, 1, 2)
+        planes = torch.cat(
+            [
+                nn.functional.one_hot(codes[:, 0].clamp(max=N_TYPES - 1), N_TYPES),
+                nn.functional.one_hot(codes[:, 1].clamp(max=N_COLORS - 1), N_COLORS),
+                nn.functional.one_hot(codes[:, 2].clamp(max=N_STATES - 1), N_STATES),
+            ],
+            dim=-1,
+        )  # (B, H, W, planes)
+        return self.head(self.cnn(planes.permute(0, 3, 1, 2).float()))
+
+
+def _recurrent_ppo():
+    from sb3_contrib import RecurrentPPO
+
+    return RecurrentPPO
+
+
+ALGORITHMS: dict[str, Callable[[], type[BaseAlgorithm]]] = {
+    "ppo": lambda: PPO,
+    "a2c": lambda: A2C,
+    "dqn": lambda: DQN,
+    "recurrent-ppo": _recurrent_ppo,
+}
+
+
+class SB3Agent(Agent):
+    def __init__(self, model: BaseAlgorithm, name: str, deterministic: bool = True):
+        self.model, self.name, self.deterministic = model, name, deterministic
+
+    def act(self, obs, state=None, episode_start=None):
+        return self.model.predict(
+            obs, state=state, episode_start=episode_start, deterministic=self.deterministic
+        )
+
+
+def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
+    """SB3 policy name and kwargs for an observation mode."""
+    kwargs = dict(policy_kwargs or {})
+    if observation == "rgb":
+        return ("CnnLstmPolicy" if algo == "recurrent-ppo" else "CnnPolicy"), kwargs
+    kwargs.setdefault("features_extractor_class", GridEncoder)
+    kwargs.setdefault("normalize_images", False)
+    return ("MlpLstmPolicy" if algo == "recurrent-ppo" else "MlpPolicy"), kwargs
+
+
+def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=None):
+    """An untrained SB3 model of ``algo`` on ``env`` with the given hyper-parameters."""
+    if algo not in ALGORITHMS:
+        raise KeyError(f"unknown algorithm {algo!r}; allowed: {', '.join(ALGORITHMS)}")
+    params = dict(hyperparams)
+    observation = params.pop("observation", "symbolic")
+    policy, policy_kwargs = policy_for(algo, observation, params.pop("policy_kwargs", None))
+    for key in ("n_envs", "actions", "num_levels", "deterministic"):  # env/eval keys, not SB3's
+        params.pop(key, None)
+    return ALGORITHMS[algo]()(
+        policy,
+        env,
+        seed=seed,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        verbose=0,
+        device="cpu",
+        **params,
+    )
+
+
+def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = True) -> SB3Agent:
+    """Load a saved SB3 model of any registered algorithm."""
+    errors = []
+    for algo, cls in ALGORITHMS.items():
+        try:
+            model = cls().load(str(path), device="cpu")
+            return SB3Agent(model, name or algo, deterministic)
+        except Exception as e:  # the zip does not say its algorithm; try each in turn
+            errors.append(f"{algo}: {type(e).__name__}")
+    raise ValueError(f"{path}: not a loadable SB3 model ({'; '.join(errors)})")
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How the runner gets an agent: scripted (``make``) or learned (``algo``, trained first)."""
+
+    name: str
+    make: Callable[..., Agent] | None = None  # (n_actions, seed, actions) -> Agent
+    algo: str | None = None
+
+    @property
+    def learns(self) -> bool:
+        return self.algo is not None
+
+
+AGENTS: dict[str, AgentSpec] = {
+    "random": AgentSpec(
+        "random", make=lambda n_actions, seed, actions: RandomAgent(n_actions, seed)
+    ),
+    "oracle-exit": AgentSpec(
+        "oracle-exit", make=lambda n_actions, seed, actions: OracleAgent("exit", actions)
+    ),
+    "oracle-apple": AgentSpec(
+        "oracle-apple", make=lambda n_actions, seed, actions: OracleAgent("apple", actions)
+    ),
+    **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHMS},
+}
+
+
+def is_external(name: str) -> bool:
+    return name.endswith(".zip") or (":" in name and not Path(name).exists())
+
+
+def get_agent_spec(name: str) -> AgentSpec:
+    if name in AGENTS:
+        return AGENTS[name]
+    if name.endswith(".zip"):
+        if not Path(name).is_file():
+            raise KeyError(f"agent {name!r}: no such SB3 model file")
+        return AgentSpec(
+            name, make=lambda n_actions, seed, actions: load_sb3(name, Path(name).stem)
+        )
+    if ":" in name:
+        module, _, factory = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), factory)
+        except (ImportError, AttributeError) as e:
+            raise KeyError(
+                f"agent {name!r}: cannot import {factory!r} from {module!r}: {e}"
+            ) from None
+        return AgentSpec(name, make=lambda n_actions, seed, actions: fn(seed=seed, actions=actions))
+    raise KeyError(
+        f"unknown agent {name!r}; allowed: {', '.join(AGENTS)}, a 'module:factory' path "
+        "or an SB3 .zip"
+    )

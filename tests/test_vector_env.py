@@ -1,0 +1,358 @@
+"""The batched env: parity with the Minigrid env, level pools and caching, the SB3 and gymnasium
+wrappers, evaluation on fixed levels, and the throughput script's smoke mode."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecMonitor
+
+from mesa_maze import solver
+from mesa_maze import vector_env as ve
+from mesa_maze.env import MesaMazeEnv
+from mesa_maze.levels import AGENT, EVAL_SEED_OFFSET, GOAL, WALL, generate
+from mesa_maze.variants import load_variants
+
+ROOT = Path(__file__).resolve().parent.parent
+SPLITS = [(name, split) for name, v in sorted(load_variants().items()) for split in v.splits]
+MODES = [(o, a) for o in ("symbolic", "egocentric", "rgb") for a in ("cardinal", "minigrid")]
+
+
+@pytest.fixture(autouse=True)
+def level_cache(tmp_path, monkeypatch):
+    """Every test caches pools in its own folder, never in results/."""
+    monkeypatch.setenv(ve.CACHE_ENV, str(tmp_path / "levels"))
+    return tmp_path / "levels"
+
+
+# --- the reference run: MesaMazeEnv stepped one env at a time -----------------------------------
+
+
+def parity_levels(variant: str, split: str, count: int) -> list:
+    """A few levels of the split, one of them with a short step limit (to hit time-outs)."""
+    spec = load_variants()[variant].spec(split)
+    short = dataclasses.replace(spec, max_steps=5)
+    return [generate(short if i == 1 else spec, i) for i in range(count)]
+
+
+def toward(env: MesaMazeEnv, target) -> int:
+    """The action that follows the shortest path to ``target`` under the env's action set."""
+    move = solver.step_toward(solver.distance_map(env.level.walls, target), env.agent_pos)
+    if move is None:
+        move = 0
+    if env.action_set == "cardinal":
+        return move
+    want = solver.CARDINAL_TO_DIR[move]
+    return 2 if env.agent_dir == want else (1 if (env.agent_dir + 1) % 4 == want else 0)
+
+
+def reference_run(variant, split, levels, observation, actions, steps, seed=0):
+    """Play ``levels`` with MesaMazeEnv, one env per level, auto-resetting onto the next level in
+    list order (as the batched env does). Actions mix random moves with moves toward the exit or
+    an apple, so that episodes eat apples, reach exits and time out.
+
+    Returns the actions and, per step, per env: (obs, reward, terminated, truncated, info).
+    """
+    rng = np.random.default_rng(seed)
+    n = len(levels)
+    envs = [MesaMazeEnv(variant, split, actions=actions, observation=observation) for _ in levels]
+    first = [env.reset(options={"level": lv})[0] for env, lv in zip(envs, levels, strict=True)]
+    goals = [rng.integers(3) for _ in range(n)]  # 0 random, 1 exit, 2 an apple
+    started, all_actions, trace = n, [], []
+    for _ in range(steps):
+        acts = []
+        for i, env in enumerate(envs):
+            apples = [p for p in env.level.apples if env.grid.get(*p) is not None]
+            if goals[i] == 0 or rng.random() < 0.25:
+                acts.append(int(rng.integers(env.action_space.n)))
+            elif goals[i] == 2 and apples:
+                acts.append(toward(env, apples[0]))
+            else:
+                acts.append(toward(env, env.level.exit))
+        row = []
+        for i, env in enumerate(envs):
+            obs, reward, terminated, truncated, info = env.step(acts[i])
+            row.append((obs, reward, terminated, truncated, info))
+            if terminated or truncated:
+                env.reset(options={"level": levels[started % n]})
+                started += 1
+                goals[i] = rng.integers(3)
+        all_actions.append(acts)
+        trace.append(row)
+    # The first observation after each reset is checked through the next step's obs.
+    return first, np.array(all_actions), trace, envs
+
+
+def check_info(got: dict, want: dict, where: str) -> None:
+    for key, value in want.items():
+        assert got[key] == value and type(got[key]) is type(value), (where, key, got[key], value)
+
+
+def run_parity(variant, split, observation, actions, count=3, steps=80, seed=0) -> dict:
+    """Feed the reference run's actions to MesaMazeVecEnv and compare every step; returns counts
+    of what the run covered."""
+    levels = parity_levels(variant, split, count)
+    first, acts, trace, envs = reference_run(
+        variant, split, levels, observation, actions, steps, seed
+    )
+    vec = ve.MesaMazeVecEnv(
+        variant, split, len(levels), actions=actions, observation=observation, levels=levels,
+        full_info=True,
+    )  # fmt: skip
+    assert vec.observation_space == envs[0].observation_space
+    assert vec.action_space == envs[0].action_space
+    obs = vec.reset()
+    for i, want in enumerate(first):
+        np.testing.assert_array_equal(obs[i], want)
+    covered = {"apples": 0, "exits": 0, "timeouts": 0}
+    for t, row in enumerate(trace):
+        obs, rewards, dones, infos = vec.step(acts[t])
+        for i, (want_obs, reward, terminated, truncated, info) in enumerate(row):
+            where = f"{variant}-{split} {observation}/{actions} step {t} env {i}"
+            assert rewards[i] == reward, where  # exact: the same float64 arithmetic
+            assert dones[i] == (terminated or truncated), where
+            check_info(infos[i], info, where)
+            if terminated or truncated:
+                assert infos[i]["TimeLimit.truncated"] == truncated, where
+                np.testing.assert_array_equal(infos[i]["terminal_observation"], want_obs, where)
+                covered["exits"] += terminated
+                covered["timeouts"] += truncated
+                covered["apples"] += info["apples_eaten"]
+            else:
+                assert "terminal_observation" not in infos[i], where
+                np.testing.assert_array_equal(obs[i], want_obs, where)
+    return covered
+
+
+# --- parity -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant,split", SPLITS)
+def test_parity_with_minigrid_env(variant, split):
+    """Same levels, same actions: identical observations, rewards, ends and info, every step,
+    for every observation mode and action set; the run hits apples, exits and time-outs."""
+    total = {"apples": 0, "exits": 0, "timeouts": 0}
+    for observation, actions in MODES:
+        steps = 40 if observation == "rgb" else 80  # Minigrid's renderer is the slow side
+        covered = run_parity(variant, split, observation, actions, steps=steps)
+        total = {k: total[k] + covered[k] for k in total}
+    assert total["exits"] > 0 and total["timeouts"] > 0, total
+    if load_variants()[variant].spec(split).apples.count:
+        assert total["apples"] > 0, total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant,split", SPLITS)
+@pytest.mark.parametrize("observation,actions", MODES)
+def test_parity_sweep(variant, split, observation, actions):
+    """The same comparison on more levels, longer runs and other action sequences."""
+    for seed in range(3):
+        run_parity(variant, split, observation, actions, count=6, steps=200, seed=seed)
+
+
+def test_gym_vector_api_matches_reference():
+    """gymnasium's vector API: separate terminated/truncated, every env's info fields each step,
+    and final_obs/final_info where an episode ended."""
+    levels = parity_levels("apple-exit", "displaced", 3)
+    first, acts, trace, _ = reference_run("apple-exit", "displaced", levels, "symbolic",
+                                          "cardinal", 60)  # fmt: skip
+    env = ve.MesaMazeGymVectorEnv("apple-exit", "displaced", 3, levels=levels)
+    obs, infos = env.reset()
+    np.testing.assert_array_equal(obs, np.stack(first))
+    assert infos["_steps"].all() and (infos["steps"] == 0).all()
+    ended_any = False
+    for t, row in enumerate(trace):
+        obs, rewards, terminated, truncated, infos = env.step(acts[t])
+        for i, (want_obs, reward, term, trunc, info) in enumerate(row):
+            assert (rewards[i], terminated[i], truncated[i]) == (reward, term, trunc)
+            if term or trunc:
+                ended_any = True
+                assert infos["_final_obs"][i] and infos["_final_info"][i]
+                np.testing.assert_array_equal(infos["final_obs"][i], want_obs)
+                for key, value in info.items():
+                    assert infos["final_info"][key][i] == value
+            else:
+                assert "final_obs" not in infos or not infos["_final_obs"][i]
+                np.testing.assert_array_equal(obs[i], want_obs)
+                for key, value in info.items():
+                    assert infos[key][i] == value
+    assert ended_any
+
+
+# --- levels, pools and caching ------------------------------------------------------------------
+
+
+def _rollout(env, steps=150, seed=1):
+    rng = np.random.default_rng(seed)
+    out = [env.reset()]
+    for _ in range(steps):
+        obs, rewards, dones, _ = env.step(rng.integers(env.action_space.n, size=env.num_envs))
+        out += [obs, rewards, dones]
+    return out
+
+
+@pytest.mark.parametrize("num_levels", [0, 5])
+def test_same_seed_same_run(num_levels):
+    def make(seed):
+        return ve.MesaMazeVecEnv("apple-exit", "train", 8, seed, num_levels=num_levels)
+
+    a, b, c = _rollout(make(3)), _rollout(make(3)), _rollout(make(4))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("split,offset", [("train", 0), ("anywhere", EVAL_SEED_OFFSET)])
+def test_finite_levels_are_the_minigrid_env_levels(split, offset):
+    """num_levels=n: every episode plays the level of one of the seeds the Minigrid env would
+    draw (0..n-1, plus EVAL_SEED_OFFSET on a test shift)."""
+    maze = ve.BatchedMaze("corner", split, 16, seed=0, num_levels=4)
+    spec = maze.level_spec
+    maze.reset()
+    rng, seen = np.random.default_rng(0), set()
+    for _ in range(300):
+        ids, hashes = maze.level_ids.copy(), maze.level_hashes.copy()
+        for level_id, level_hash in zip(ids.tolist(), hashes.tolist(), strict=True):
+            assert offset <= level_id < offset + 4
+            assert generate(spec, level_id).content_hash() == level_hash
+            seen.add(level_id)
+        maze.step(rng.integers(4, size=16))
+    assert seen == {offset + i for i in range(4)}
+
+
+def test_unlimited_levels_stream_across_chunks(monkeypatch):
+    """Unlimited: a fresh level per episode, generated chunk by chunk from the env seed."""
+    monkeypatch.setattr(ve, "STREAM_CHUNK", 5)
+    maze = ve.BatchedMaze("apple-exit", "train", 4, seed=7)
+    maze.reset()
+    rng = np.random.default_rng(0)
+    ids = maze.level_ids.tolist()
+    for _ in range(400):
+        _, _, _, _, ended = maze.step(rng.integers(4, size=4))
+        if ended is not None:
+            ids += maze.level_ids[ended.rows].tolist()
+    assert maze.started > 15 and maze.source.index >= 3  # several chunks used
+    assert len(set(ids)) == len(ids) == maze.started  # no level twice
+    assert all(0 <= i < EVAL_SEED_OFFSET for i in ids)  # never an evaluation seed
+    stream = ve.LevelStream("apple-exit-train", maze.level_spec, 7, "cardinal", cache=False)
+    expected = np.concatenate([stream.seeds(k) for k in range(maze.source.index + 1)])
+    assert ids == expected[: len(ids)].tolist()
+    shift = ve.BatchedMaze("apple-exit", "displaced", 4, seed=7)
+    shift.reset()
+    assert (shift.level_ids >= EVAL_SEED_OFFSET).all()  # test shifts: evaluation seeds
+
+
+def test_pool_cache_is_reused_and_survives_corruption(level_cache, monkeypatch):
+    spec = load_variants()["apple-exit"].spec("train")
+    pool = ve.cached_pool("t", spec, range(6), "cardinal")
+    files = list(level_cache.glob("*.npz"))
+    assert len(files) == 1
+    with monkeypatch.context() as m:
+        m.setattr(ve, "generate_many", lambda *a: pytest.fail("regenerated a cached pool"))
+        again = ve.cached_pool("t", spec, range(6), "cardinal")
+    np.testing.assert_array_equal(again.grids, pool.grids)
+    assert list(again.hashes) == [generate(spec, s).content_hash() for s in range(6)]
+    files[0].write_bytes(b"not a zip file")
+    repaired = ve.cached_pool("t", spec, range(6), "cardinal")
+    np.testing.assert_array_equal(repaired.grids, pool.grids)
+    # The key covers the action set and the spec: other settings, other files.
+    ve.cached_pool("t", spec, range(6), "minigrid")
+    ve.cached_pool("t", dataclasses.replace(spec, max_steps=20), range(6), "cardinal")
+    assert len(list(level_cache.glob("*.npz"))) == 3
+
+
+def test_pool_rows_match_levels():
+    spec = load_variants()["apple-exit"].spec("displaced")
+    pool = ve.generate_pool(spec, [3, 9], "minigrid")
+    for row, seed in enumerate([3, 9]):
+        level = generate(spec, seed)
+        np.testing.assert_array_equal(pool.grids[row], level.encode())
+        assert tuple(pool.start[row]) == level.start and pool.start_dir[row] == level.start_dir
+        assert pool.optimal_steps[row] == solver.optimal_steps(level, "minigrid")
+        assert pool.num_apples[row] == len(level.apples) and pool.ids[row] == seed
+
+
+# --- SB3 wrapper and evaluation -----------------------------------------------------------------
+
+
+def test_sb3_vecenv_interface():
+    env = ve.MesaMazeVecEnv("corner", "train", 4, seed=0, observation="egocentric")
+    assert env.get_attr("action_set") == ["cardinal"] * 4
+    assert env.get_attr("observation_kind", indices=[1, 2]) == ["egocentric"] * 2
+    assert env.env_is_wrapped(VecMonitor) == [False] * 4
+    env.set_attr("full_info", True)
+    env.seed(5)
+    first = env.reset()
+    _, _, _, infos = env.step(np.zeros(4, dtype=np.int64))
+    assert all("steps" in info for info in infos)
+    env.seed(5)
+    np.testing.assert_array_equal(env.reset(), first)
+    assert env.agent_pos.shape == (4, 2)
+    images = env.get_images()
+    size = env.maze.level_spec.size
+    assert len(images) == 4 and images[0].shape == (size * 8, size * 8, 3)
+    levels = parity_levels("corner", "train", 3)
+    assert ve.MesaMazeVecEnv.from_levels(levels, reward="exit").num_envs == 3
+
+
+def test_sb3_ppo_trains_under_vecmonitor():
+    env = VecMonitor(ve.MesaMazeVecEnv("apple-exit", "train", 8, seed=0, num_levels=20))
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(512)
+    limit = load_variants()["apple-exit"].spec("train").step_limit
+    episodes = list(model.ep_info_buffer)
+    assert episodes and all(1 <= e["l"] <= limit for e in episodes)
+
+
+def oracle_policy(obs: np.ndarray) -> np.ndarray:
+    """Shortest path to the exit, read from symbolic observations."""
+    actions = []
+    for grid in obs:
+        (ay,), (ax,) = np.nonzero(grid[..., 0] == AGENT)
+        (ey,), (ex,) = np.nonzero(grid[..., 0] == GOAL)
+        dist = solver.distance_map(grid[..., 0] == WALL, (int(ex), int(ey)))
+        actions.append(solver.step_toward(dist, (int(ax), int(ay))))
+    return np.array(actions)
+
+
+def test_run_levels_one_episode_per_level_in_order():
+    spec = load_variants()["apple-exit"].spec("recolored")
+    levels = [generate(spec, EVAL_SEED_OFFSET + i) for i in range(7)]
+    records = ve.run_levels(oracle_policy, levels, "apple-exit", "recolored", num_envs=3)
+    assert [r["level_index"] for r in records] == list(range(7))
+    for record, level in zip(records, levels, strict=True):
+        assert record["level_hash"] == level.content_hash()
+        assert record["reached_exit"] and record["first_target"] == "exit"
+        assert record["steps"] == record["optimal_steps"] == solver.optimal_steps(level)
+        assert record["return"] == solver.optimal_return(level)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="observation"):
+        ve.MesaMazeVecEnv(observation="pixels")
+    with pytest.raises(ValueError, match="actions"):
+        ve.BatchedMaze(actions="diagonal")
+    with pytest.raises(KeyError, match="no-such-variant"):
+        ve.BatchedMaze("no-such-variant")
+
+
+# --- the throughput script ----------------------------------------------------------------------
+
+
+def test_throughput_script_smoke(tmp_path):
+    """Smoke mode writes the CSV with its columns (it times things; nothing here asserts speed)."""
+    out = tmp_path / "throughput.csv"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--out", str(out)],
+        check=True, cwd=ROOT, capture_output=True, timeout=300,
+    )  # fmt: skip
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and set(rows[0]) >= {"part", "impl", "batch", "rate", "unit", "machine"}
+    assert {r["part"] for r in rows} == {"raw", "sb3-ppo", "levels"}
