@@ -122,41 +122,50 @@ class OracleAgent(Agent):
 
 
 class GridEncoder(BaseFeaturesExtractor):
-    """One-hot (type, colour, state) planes, then a small CNN: the grid's codes are categories,
-    not intensities, so SB3's default /255 image scaling would erase them.
+    """A learned embedding of each cell's (type, colour, state) code, then a small CNN.
 
-    SB3 wraps (H, W, 3) uint8 spaces in ``VecTransposeImage``, so the policy usually sees
-    channel-first (3, H, W) grids; both layouts are accepted.
+    The grid's codes are categories, not intensities (SB3's default /255 image scaling would
+    erase them), so each joint code gets its own vector. The second convolution is strided to
+    keep the dense layer small: the whole encoder is a few hundred thousand multiply-adds per
+    observation, which keeps PPO on a laptop core fast. SB3 wraps (H, W, 3) uint8 spaces in
+    ``VecTransposeImage``, so the policy usually sees channel-first (3, H, W) grids; both
+    layouts are accepted.
     """
 
-    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128):
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        features_dim: int = 128,
+        embed_dim: int = 8,
+        channels: tuple[int, int] = (16, 32),
+    ):
         super().__init__(observation_space, features_dim)
         shape = observation_space.shape
         self.channels_first = shape[0] == 3 and shape[-1] != 3
-        h, w = shape[1:] if self.channels_first else shape[:2]
-        planes = N_TYPES + N_COLORS + N_STATES
+        self.embed = nn.Embedding(N_TYPES * N_COLORS * N_STATES, embed_dim)
         self.cnn = nn.Sequential(
-            nn.Conv2d(planes, 32, 3, padding=1),
+            nn.Conv2d(embed_dim, channels[0], 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=1),
+            nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1),
             nn.ReLU(),
             nn.Flatten(),
         )
-        self.head = nn.Sequential(nn.Linear(32 * h * w, features_dim), nn.ReLU())
+        with torch.no_grad():
+            n_flat = self.cnn(torch.zeros(1, embed_dim, *self._hw(shape))).shape[1]
+        self.head = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+
+    def _hw(self, shape) -> tuple[int, int]:
+        return tuple(shape[1:]) if self.channels_first else tuple(shape[:2])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         codes = obs.long()
         if not self.channels_first:
             codes = codes.permute(0, 3, 1, 2)
-        planes = torch.cat(
-            [
-                nn.functional.one_hot(codes[:, 0].clamp(max=N_TYPES - 1), N_TYPES),
-                nn.functional.one_hot(codes[:, 1].clamp(max=N_COLORS - 1), N_COLORS),
-                nn.functional.one_hot(codes[:, 2].clamp(max=N_STATES - 1), N_STATES),
-            ],
-            dim=-1,
-        )  # (B, H, W, planes)
-        return self.head(self.cnn(planes.permute(0, 3, 1, 2).float()))
+        kind = codes[:, 0].clamp(max=N_TYPES - 1)
+        color = codes[:, 1].clamp(max=N_COLORS - 1)
+        state = codes[:, 2].clamp(max=N_STATES - 1)
+        cells = self.embed((kind * N_COLORS + color) * N_STATES + state)  # (B, H, W, E)
+        return self.head(self.cnn(cells.permute(0, 3, 1, 2)))
 
 
 def _recurrent_ppo():

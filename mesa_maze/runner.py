@@ -264,10 +264,12 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
     """Train a learning agent on the train split with the fast batched env; writes
     ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate over training) and, last,
     ``model.zip``."""
+    import torch
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import VecMonitor
 
+    torch.set_num_threads(1)  # one core per run: two runs with 2 threads each on 2 cores crawl
     hp = cfg.hyperparams
     observation = hp.get("observation", "symbolic")
     env = VecMonitor(
