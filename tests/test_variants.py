@@ -32,7 +32,7 @@ def test_shifts_inherit_from_train_and_merge_tables():
     assert displaced.apples == levels.AppleRule(2, "far_from_exit", 3)
     assert displaced.exit == train.exit == levels.ExitRule("dead_end")
     assert (recolored.exit_color, recolored.apple_color) == ("grey", "green")
-    assert (bigger.size, bigger.step_limit, bigger.apples) == (11, 88, train.apples)
+    assert (bigger.size, bigger.step_limit, bigger.apples) == (9, 72, train.apples)
     with pytest.raises(KeyError, match="no split 'nope'.*train, displaced"):
         v.spec("nope")
     with pytest.raises(KeyError, match="unknown variant 'nope'.*apple-exit"):
