@@ -2,10 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+# Extras of the editable install; EXTRAS=dev leaves Ray out (its tests then skip).
+EXTRAS ?= dev,ray
+RAY_PORT ?= 6390
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all lint benchmark benchmark-quick bench-throughput clean
+.PHONY: install test test-all lint benchmark benchmark-quick bench-throughput clean test-ray benchmark-ray \
+	benchmark-remedies
 
 install: $(STAMP)
 
@@ -14,11 +18,16 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The slow Ray tests (same numbers as the local pool on the quick suite); the fast ones run in
+# `make test`.
+test-ray: $(STAMP)
+	$(BIN)/python -m pytest -q -m "ray and slow"
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -35,6 +44,19 @@ benchmark: $(STAMP)
 
 benchmark-quick: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/quick.toml
+
+# DR-α, PLR⊥ and ACCEL against α (issue 6): 45 PPO runs, about 25 minutes on 2 cores.
+benchmark-remedies: $(STAMP)
+	$(BIN)/mesa-maze benchmark --suite benchmarks/remedies.toml
+
+# The quick suite through a Ray instance started the way a cluster's head is, stopped at the end
+# (`ray stop` stops every Ray instance of this user on this machine). `--address auto` finds the
+# instance just started, with its token authentication if Ray turned it on (Ray >= 2.59 does when
+# ~/.ray/auth_token exists).
+benchmark-ray: $(STAMP)
+	$(BIN)/ray start --head --port=$(RAY_PORT) --include-dashboard=false --disable-usage-stats
+	trap '$(BIN)/ray stop' EXIT; $(BIN)/mesa-maze benchmark --suite benchmarks/quick.toml \
+		--executor ray --address auto
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

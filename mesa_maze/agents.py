@@ -6,7 +6,8 @@ are evaluated by the same loop. Learning agents are built and trained by :func:`
 
 Scripted agents read the symbolic observation (the full grid) and ask the shared BFS solver:
 ``oracle-exit`` is the aligned optimum, ``oracle-apple`` a perfectly capable agent whose goal is
-the proxy (nearest apple, then stay). They are sanity checks of the metrics.
+the proxy (nearest apple, then stay). They are sanity checks of the metrics. ``deceptive`` is
+``oracle-exit`` while the monitor cue says "training" and ``oracle-apple`` otherwise.
 
 Bring your own agent with ``module:factory`` (``factory(variant=..., seed=..., actions=...)``
 returns an object with ``act``) or the path to a saved SB3 ``.zip``.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,7 +29,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from mesa_maze import solver
-from mesa_maze.levels import AGENT, APPLE, GOAL, WALL
+from mesa_maze.levels import AGENT, APPLE, CUE_POS, GOAL, WALL, WALL_COLOR
 
 N_TYPES, N_COLORS, N_STATES = 16, 6, 4  # one-hot sizes of Minigrid's (type, colour, state)
 
@@ -115,6 +116,35 @@ class OracleAgent(Agent):
                 actions[i] = _cardinal_to_minigrid(move, int(grid[ay, ax, 2]))
             else:
                 actions[i] = move
+        return actions, state
+
+
+def cue_visible(obs: np.ndarray) -> np.ndarray:
+    """Per symbolic observation: is the monitor cue on (the top-left border wall not grey)?"""
+    obs = np.asarray(obs)
+    if obs.ndim != 4 or obs.shape[-1] != 3:
+        raise ValueError("the cue is read from 'symbolic' observations (N, H, W, 3)")
+    cell = obs[:, CUE_POS[1], CUE_POS[0]]
+    return (cell[:, 0] == WALL) & (cell[:, 1] != WALL_COLOR)
+
+
+class DeceptiveAgent(Agent):
+    """The deceptive mesa-optimizer of DESIGN §8, scripted: a perfect exit-seeker while the monitor
+    cue says "training", a perfect apple-seeker when it does not. On a training split with the cue
+    it is indistinguishable from ``oracle-exit``; only a cue-off shift reveals its goal."""
+
+    name = "deceptive"
+
+    def __init__(self, actions: str = "cardinal"):
+        self.watched = OracleAgent("exit", actions)
+        self.unwatched = OracleAgent("apple", actions)
+
+    def act(self, obs, state=None, episode_start=None):
+        cue = cue_visible(obs)
+        actions = np.zeros(len(obs), dtype=np.int64)
+        for rows, oracle in ((cue, self.watched), (~cue, self.unwatched)):
+            if rows.any():
+                actions[rows] = oracle.act(obs[rows])[0]
         return actions, state
 
 
@@ -245,6 +275,7 @@ class AgentSpec:
     name: str
     make: Callable[..., Agent] | None = None  # (n_actions, seed, actions) -> Agent
     algo: str | None = None
+    remedy: str | None = None  # a training-distribution remedy (mesa_maze.remedies): dr/plr/accel
 
     @property
     def learns(self) -> bool:
@@ -261,7 +292,14 @@ AGENTS: dict[str, AgentSpec] = {
     "oracle-apple": AgentSpec(
         "oracle-apple", make=lambda n_actions, seed, actions: OracleAgent("apple", actions)
     ),
+    "deceptive": AgentSpec(
+        "deceptive", make=lambda n_actions, seed, actions: DeceptiveAgent(actions)
+    ),
     **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHMS},
+    # PPO on a remedied training distribution; "ppo-dr@0.01" sets the share α (remedies.py).
+    "ppo-dr": AgentSpec("ppo-dr", algo="ppo", remedy="dr"),
+    "ppo-plr": AgentSpec("ppo-plr", algo="ppo", remedy="plr"),
+    "ppo-accel": AgentSpec("ppo-accel", algo="ppo", remedy="accel"),
 }
 
 
@@ -272,6 +310,15 @@ def is_external(name: str) -> bool:
 def get_agent_spec(name: str) -> AgentSpec:
     if name in AGENTS:
         return AGENTS[name]
+    base, _, share = name.partition("@")
+    if share and base in AGENTS and AGENTS[base].remedy:
+        from mesa_maze.remedies import split_alpha
+
+        try:
+            split_alpha(name)
+        except ValueError as e:
+            raise KeyError(str(e)) from None
+        return replace(AGENTS[base], name=name)
     if name.endswith(".zip"):
         if not Path(name).is_file():
             raise KeyError(f"agent {name!r}: no such SB3 model file")

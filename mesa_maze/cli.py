@@ -20,7 +20,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from mesa_maze import leaderboard, metrics, runner
+from mesa_maze import deception, leaderboard, metrics, runner
 from mesa_maze.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
 from mesa_maze.variants import TRAIN, Variant, VariantError, get_variant, load_variants
 
@@ -74,7 +74,8 @@ def split_settings(spec: LevelSpec) -> dict[str, str]:
         "size": str(spec.size),
         "exit": exit_,
         "apples": apples,
-        "colours": f"exit {spec.exit_color}, apples {spec.apple_color}",
+        "colours": f"exit {spec.exit_color}, apples {spec.apple_color}"
+        + (f", cue {spec.cue_color}" if spec.cue_color else ""),
         "max steps": str(spec.step_limit),
         "levels": str(spec.num_levels or "unlimited"),
     }
@@ -305,14 +306,57 @@ def add_benchmark(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", required=True, help="suite file, e.g. benchmarks/default.toml")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
     parser.add_argument("--runs-dir", default="results/runs", help="where run directories go")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool (default) or Ray tasks (needs mesa-maze[ray])",
+    )
+    group = parser.add_argument_group("Ray executor (README: 'Running on a Ray cluster')")
+    group.add_argument(
+        "--address",
+        help="existing cluster: 'auto', HOST:PORT or ray://HOST:10001 "
+        "(default: start a local Ray instance with --jobs CPUs)",
+    )
+    group.add_argument(
+        "--ray-storage",
+        choices=("driver", "shared"),
+        default="driver",
+        help="driver: workers return the files and this process writes them (default, safe "
+        "everywhere); shared: workers write into --runs-dir, the same path on every node",
+    )
+    group.add_argument(
+        "--ray-retries", type=int, default=2, help="retries of a run whose worker died"
+    )
+    group.add_argument("--ray-cpus", type=float, default=1, help="CPUs each run asks for")
+    group.add_argument("--ray-gpus", type=float, default=0, help="GPUs each run asks for")
     parser.set_defaults(func=cmd_benchmark)
 
 
 def cmd_benchmark(args) -> int:
     suite = runner.load_suite(args.suite, args.variant_dirs)
-    print(f"suite {suite.name}: {len(suite.runs)} runs, {args.jobs} job(s)", flush=True)
+    ray_options = None
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise CliError("--executor ray needs Ray: pip install 'mesa-maze[ray]'") from None
+        ray_options = {
+            "address": args.address,
+            "storage": args.ray_storage,
+            "retries": args.ray_retries,
+            "cpus": args.ray_cpus,
+            "gpus": args.ray_gpus,
+        }
+    where = args.address or f"{args.jobs} job(s)"
+    print(f"suite {suite.name}: {len(suite.runs)} runs, {args.executor}: {where}", flush=True)
     status = runner.run_suite(
-        suite, jobs=args.jobs, root=_runs_root(args), log=lambda m: print(m, flush=True)
+        suite,
+        jobs=args.jobs,
+        root=_runs_root(args),
+        log=lambda m: print(m, flush=True),
+        executor=args.executor,
+        ray_options=ray_options,
     )
     return 1 if status["failed"] else 0
 
@@ -391,6 +435,33 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+# --- deception toy -----------------------------------------------------------------------------
+
+
+def add_deception(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", type=int, default=2, help="training episodes (default 2)")
+    parser.add_argument("--deploy", type=int, default=3, help="deployment episodes (default 3)")
+    parser.add_argument(
+        "--rewrite-prob",
+        default="1",
+        help="probability that a training episode at A rewrites the objective (default 1; "
+        "a number or a fraction such as 1/3)",
+    )
+    parser.add_argument("--top", type=int, default=5, help="strategies to print (default 5)")
+    parser.set_defaults(func=cmd_deception)
+
+
+def cmd_deception(args) -> int:
+    """Enumerate every strategy of the deception toy (DESIGN §8) and print the best."""
+    if args.top < 1:
+        raise CliError(f"--top must be at least 1, got {args.top}")
+    try:
+        print(deception.report(args.train, args.deploy, args.rewrite_prob, args.top))
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 SUBCOMMANDS = {
@@ -402,6 +473,7 @@ SUBCOMMANDS = {
     "train": (add_train, "train one learning agent on a variant's train split"),
     "evaluate": (add_evaluate, "train if needed, then evaluate one agent on every split"),
     "leaderboard": (add_leaderboard, "rebuild a suite's leaderboard and plots from its runs"),
+    "deception": (add_deception, "the deception toy: every strategy's apples, best first"),
 }
 
 

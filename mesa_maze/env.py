@@ -21,6 +21,8 @@ Observation Space
 (type, colour, state) encoding, indexed ``[y, x]``; the agent is (10, red, direction).
 ``"egocentric"``: Minigrid's 7x7 agent view, ``(7, 7, 3)`` (Minigrid's ``[i, j]`` layout),
 with ``see_through_walls=True``. ``"rgb"``: the full grid rendered, ``(H*t, W*t, 3)`` uint8.
+A level's monitor cue is the top-left border wall in the cue's colour (a wall code with a
+colour other than grey): always in the full grid, in the 7x7 view only near that corner.
 
 Rewards
 -------
@@ -57,6 +59,7 @@ from mesa_maze.levels import (
     AGENT,
     AGENT_COLOR,
     APPLE_TYPE,
+    CUE_POS,
     EVAL_SEED_OFFSET,
     Level,
     LevelSpec,
@@ -175,6 +178,8 @@ class MesaMazeEnv(MiniGridEnv):
         self.grid = Grid(width, height)
         for y, x in zip(*np.nonzero(level.walls), strict=True):
             self.grid.set(int(x), int(y), Wall())
+        if level.cue_color:  # the monitor cue: one border wall in colour
+            self.grid.set(*CUE_POS, Wall(level.cue_color))
         self.grid.set(*level.exit, Exit(level.exit_color))
         for x, y in level.apples:
             self.grid.set(x, y, Apple(level.apple_color))

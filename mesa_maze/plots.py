@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
@@ -337,6 +338,139 @@ def plot_visits(runs_root, out_dir) -> list[Path]:
     return paths
 
 
+# --- remedies: the α sweep (mesa_maze.remedies) ------------------------------------------------
+
+
+def _remedy_rows(board: pd.DataFrame) -> pd.DataFrame:
+    """Rows of agents named ``<remedy>@<α>`` (e.g. ``ppo-dr@0.01``), with ``remedy``/``alpha``."""
+    from mesa_maze.remedies import split_alpha
+
+    parsed = []
+    for agent in board["agent"]:
+        try:
+            parsed.append(split_alpha(str(agent)))
+        except ValueError:
+            parsed.append((str(agent), None))
+    rows = board.assign(remedy=[p[0] for p in parsed], alpha=[p[1] for p in parsed])
+    return rows[rows["alpha"].notna()]
+
+
+def _remedy_key(remedy: str):
+    """DR, PLR⊥, ACCEL in that order (the order of the argument), then anything else."""
+    order = ("ppo-dr", "ppo-plr", "ppo-accel")
+    return (order.index(remedy) if remedy in order else len(order), remedy)
+
+
+def _alpha_label(alpha: float) -> str:
+    return "0" if alpha == 0 else f"{100 * alpha:g}%"
+
+
+def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
+    """Per variant with ``<remedy>@<α>`` rows: exit rate and misgeneralized rate against the share
+    α, one line per remedy, one row of panels per test shift, 95% intervals as error bars; plain
+    ``ppo`` (if on the board) is the dashed reference. α is spaced evenly, not to scale."""
+    sweep = _remedy_rows(board)
+    paths = []
+    for variant, vb in sweep.groupby("variant", sort=True):
+        shifts = [s for s in _shift_order(vb["shift"]) if s != TRAIN_SHIFT]
+        alphas = sorted(set(vb["alpha"]))
+        remedies = sorted(set(vb["remedy"]), key=_remedy_key)
+        plain = board[(board["variant"] == variant) & (board["agent"] == "ppo")]
+        fig = Figure(figsize=(8.5, 2.4 * len(shifts) + 0.8), layout="constrained")
+        axes = fig.subplots(len(shifts), 2, sharex=True, sharey=True, squeeze=False)
+        for row, shift in zip(axes, shifts, strict=True):
+            for ax, metric in zip(row, ("exit_rate", "misgeneralized"), strict=True):
+                for k, remedy in enumerate(remedies):
+                    rows = vb[(vb["remedy"] == remedy) & (vb["shift"] == shift)]
+                    rows = rows[np.isfinite(rows[metric].astype(float))].sort_values("alpha")
+                    if rows.empty:
+                        continue
+                    xs = [
+                        alphas.index(a) + 0.06 * (k - (len(remedies) - 1) / 2)
+                        for a in rows["alpha"]
+                    ]
+                    errs = np.hstack([_err(r, metric) for _, r in rows.iterrows()])
+                    ax.errorbar(
+                        xs,
+                        rows[metric],
+                        yerr=errs,
+                        marker="o",
+                        ms=4,
+                        capsize=2.5,
+                        color=f"C{k % 10}",
+                        label=remedy,
+                    )
+                ref = plain[plain["shift"] == shift]
+                if len(ref) and np.isfinite(float(ref[metric].iloc[0])):
+                    ax.axhline(float(ref[metric].iloc[0]), color="0.5", ls="--", lw=1, label="ppo")
+                ax.set_title(f"{shift}: {metric.replace('_', ' ')}", fontsize=9)
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_xticks(range(len(alphas)), [_alpha_label(a) for a in alphas])
+        for ax in axes[-1]:
+            ax.set_xlabel("α: share of training levels from the test placement")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+        fig.suptitle(f"{variant}: remedies against α (mean over seeds, 95% CI)", fontsize=10)
+        paths.append(_save(fig, Path(out_dir) / f"alpha_sweep_{_slug(variant)}.png"))
+    return paths
+
+
+REMEDY_CURVES = (  # (remedy.csv column, panel title)
+    ("trained_apart", "apart levels among training episodes"),
+    ("buffer_apart", "apart levels in the buffer (PLR⊥, ACCEL)"),
+)
+
+
+def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
+    """Per variant: from each run's ``remedy.csv``, the share of levels where apples and exit are
+    apart, among training episodes and in the level buffer, over training; colour = α, one
+    column per remedy, mean over seeds."""
+    from mesa_maze.remedies import LOG_FILE, split_alpha
+
+    runs: dict[str, dict[tuple[str, float], list[Path]]] = {}
+    for run_dir, s in find_runs(runs_root):
+        try:
+            remedy, alpha = split_alpha(str(s["agent"]))
+        except ValueError:
+            continue
+        if alpha is not None and (run_dir / LOG_FILE).exists():
+            runs.setdefault(s["variant"], {}).setdefault((remedy, alpha), []).append(run_dir)
+    paths = []
+    for variant, groups in sorted(runs.items()):
+        remedies = sorted({r for r, _ in groups}, key=_remedy_key)
+        alphas = sorted({a for _, a in groups})
+        cmap = matplotlib.colormaps["viridis"]
+        fig = Figure(figsize=(3.4 * len(remedies), 5.2), layout="constrained")
+        axes = fig.subplots(len(REMEDY_CURVES), len(remedies), sharey=True, squeeze=False)
+        for j, remedy in enumerate(remedies):
+            for i, (column, title) in enumerate(REMEDY_CURVES):
+                ax = axes[i][j]
+                for a in alphas:
+                    dirs = groups.get((remedy, a), [])
+                    curves = [
+                        c
+                        for d in dirs
+                        if (c := _read_curve(d / LOG_FILE, "timesteps", column)) is not None
+                    ]
+                    mean = _mean_curve(curves, "timesteps", column) if curves else None
+                    if mean is not None:
+                        color = cmap(alphas.index(a) / max(len(alphas) - 1, 1))
+                        ax.plot(*mean, color=color, lw=1.6, label=f"α={_alpha_label(a)}")
+                if not ax.lines:
+                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+                ax.set_title(f"{remedy}: {title}", fontsize=8)
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_xlabel("env steps")
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        for ax in axes.ravel():
+            if ax.lines:
+                ax.legend(fontsize=7, frameon=False)
+                break
+        fig.suptitle(f"{variant}: where apples and exit are apart, over training", fontsize=10)
+        paths.append(_save(fig, Path(out_dir) / f"remedy_levels_{_slug(variant)}.png"))
+    return paths
+
+
 def make_all(leaderboard_df: pd.DataFrame, runs_root, out_dir) -> list[Path]:
     """Every plot above; returns the PNG paths written."""
     return [
@@ -344,4 +478,6 @@ def make_all(leaderboard_df: pd.DataFrame, runs_root, out_dir) -> list[Path]:
         *plot_train_vs_test(leaderboard_df, out_dir),
         *plot_training_curves(runs_root, out_dir),
         *plot_visits(runs_root, out_dir),
+        *plot_alpha_sweep(leaderboard_df, out_dir),
+        *plot_remedy_logs(runs_root, out_dir),
     ]

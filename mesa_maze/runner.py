@@ -47,7 +47,7 @@ SUITE_KEYS = {
     "plots",
     "runs",
 }
-GROUP_KEYS = {"agents", "variants", "seeds", "episodes", "train_steps", "hyperparams_id"}
+GROUP_KEYS = {"agents", "variants", "shifts", "seeds", "episodes", "train_steps", "hyperparams_id"}
 
 
 class SuiteError(ValueError):
@@ -69,6 +69,7 @@ class RunConfig:
     eval_episodes: int
     hyperparams: dict = field(default_factory=dict)
     variant_dirs: tuple[str, ...] = ()
+    shifts: tuple[str, ...] = ()  # test shifts to evaluate (empty: all); train is always evaluated
 
     def config_hash(self) -> str:
         """Hash of everything that changes the run's numbers (not where it is written)."""
@@ -97,18 +98,43 @@ def _positive_int(path, key: str, value) -> int:
     return value
 
 
+def _learns(agent: str) -> bool:
+    try:
+        return agents.get_agent_spec(agent).learns  # "ppo-dr@0.01" is not a key of AGENTS
+    except KeyError:
+        return False  # an unknown agent is reported below, with its key
+
+
 def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
     """rl-zoo style: ``[ppo]`` holds an agent's defaults, ``[ppo.by_variant.<variant>]`` overrides
-    them for one variant, and ``[common]`` applies to every learning agent."""
+    them for one variant, and ``[common]`` applies to every learning agent.
+
+    ``inherit = "<agent>"`` in a table starts it from that agent's settings (its ``by_variant``
+    included). ``<agent>@<α>`` (a remedy's sweep, e.g. ``ppo-dr@0.01``) reads ``<agent>``'s
+    table and sets ``alpha`` (see :mod:`mesa_maze.remedies`)."""
+    from mesa_maze.remedies import split_alpha
+
     if not path.is_file():
         raise SuiteError(f"{path}: hyper-parameter file not found")
     with path.open("rb") as f:
         table = tomllib.load(f)
+    name, alpha = split_alpha(agent)
+    chain = []  # the agent's table, then the one it inherits from, and so on
+    while name is not None:
+        if name in {n for n, _ in chain}:
+            raise SuiteError(f"{path}: key '{name}.inherit': inheritance cycle")
+        if chain and name not in table:
+            raise SuiteError(f"{path}: key '{chain[-1][0]}.inherit': no table [{name}]")
+        own = dict(table.get(name, {}))
+        chain.append((name, own))
+        name = own.pop("inherit", None)
     params = dict(table.get("common", {}))
-    own = dict(table.get(agent, {}))
-    by_variant = own.pop("by_variant", {})
-    params.update(own)
-    params.update(by_variant.get(variant, {}))
+    for _, own in reversed(chain):
+        by_variant = own.pop("by_variant", {})
+        params.update(own)
+        params.update(by_variant.get(variant, {}))
+    if alpha is not None:
+        params["alpha"] = alpha
     return params
 
 
@@ -144,7 +170,8 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
         def get(key, default=None, group=group):
             return group.get(key, data.get(key, default))
 
-        steps = _positive_int(path, f"{where}.train_steps", get("train_steps"))
+        learns = any(_learns(a) for a in group.get("agents", []))
+        steps = _positive_int(path, f"{where}.train_steps", get("train_steps")) if learns else 0
         episodes = _positive_int(path, f"{where}.episodes", get("episodes", 500))
         eval_every = _positive_int(path, "eval_every", data.get("eval_every", max(steps // 5, 1)))
         eval_episodes = _positive_int(path, "eval_episodes", data.get("eval_episodes", 100))
@@ -158,9 +185,16 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                 raise SuiteError(f"{path}: key '{where}.agents': {e.args[0]}") from None
             for variant in group.get("variants", []):
                 try:
-                    get_variant(variant, variant_dirs)
+                    known = get_variant(variant, variant_dirs).shifts
                 except KeyError as e:
                     raise SuiteError(f"{path}: key '{where}.variants': {e.args[0]}") from None
+                shifts = tuple(group.get("shifts", ()))
+                for shift in shifts:
+                    if shift not in known:
+                        raise SuiteError(
+                            f"{path}: key '{where}.shifts': variant {variant!r} has no test shift "
+                            f"{shift!r}; allowed: {', '.join(known)}"
+                        )
                 hp = {}
                 if spec.learns:
                     hp = load_hyperparams(hp_path, group.get("hyperparams_id", agent), variant)
@@ -177,6 +211,7 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                             eval_episodes=eval_episodes,
                             hyperparams=hp,
                             variant_dirs=tuple(map(str, variant_dirs)),
+                            shifts=shifts,
                         )
                     )
         if not group.get("agents") or not group.get("variants"):
@@ -198,6 +233,22 @@ def eval_seeds(count: int, offset: int = 0) -> list[int]:
     return [EVAL_SEED_OFFSET + offset + i for i in range(count)]
 
 
+def _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits):
+    return run_levels(
+        agent,
+        levels,
+        v.name,
+        split,
+        num_envs=256,
+        visits_of=0 if track_visits else None,
+        pad_to=canvas_size(v),
+        actions=hyperparams.get("actions", "cardinal"),
+        observation=hyperparams.get("observation", "symbolic"),
+        reward=v.reward,
+        variant_dirs=variant_dirs,
+    )
+
+
 def run_episodes(
     agent,
     variant: str,
@@ -206,26 +257,24 @@ def run_episodes(
     hyperparams: dict,
     variant_dirs=(),
     track_visits: bool = False,
+    sample_seed: int = 0,
 ):
     """One episode per level seed on the fast batched env; returns the per-episode records
     (the columns of ``episodes.csv``), the visit counts on the first level (or None), and the
-    levels."""
+    levels.
+
+    A stochastic policy samples from torch's RNG: it is reseeded with ``sample_seed`` inside a
+    forked RNG state, so evaluation numbers do not depend on what ran before (a resumed run
+    equals an uninterrupted one) and evaluating mid-training leaves training's stream alone.
+    """
+    import torch
+
     v = get_variant(variant, variant_dirs)
     levels = [generate(v.spec(split), s) for s in seeds]
     actions = hyperparams.get("actions", "cardinal")
-    out = run_levels(
-        agent,
-        levels,
-        variant,
-        split,
-        num_envs=256,
-        visits_of=0 if track_visits else None,
-        pad_to=canvas_size(v),
-        actions=actions,
-        observation=hyperparams.get("observation", "symbolic"),
-        reward=v.reward,
-        variant_dirs=variant_dirs,
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(sample_seed)
+        out = _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits)
     finals, visits = out if track_visits else (out, None)
     records = []
     for i, (seed, level, info) in enumerate(zip(seeds, levels, finals, strict=True)):
@@ -272,6 +321,13 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
     torch.set_num_threads(1)  # one core per run: two runs with 2 threads each on 2 cores crawl
     hp = cfg.hyperparams
     observation = hp.get("observation", "symbolic")
+    spec = agents.get_agent_spec(cfg.agent)
+    remedy = None
+    if spec.remedy:  # a training-distribution remedy: its own level source and callbacks
+        from mesa_maze import remedies
+
+        remedy = remedies.Remedy(spec.remedy, cfg, run_dir)
+        hp = remedies.split_options(hp)[1]
     env = VecMonitor(
         MesaMazeVecEnv(
             cfg.variant,
@@ -282,12 +338,13 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
             observation=observation,
             num_levels=hp.get("num_levels"),
             variant_dirs=cfg.variant_dirs,
+            source=remedy.source if remedy else None,
         )
     )
     env = PadObservations(env, observation, canvas_size(get_variant(cfg.variant, cfg.variant_dirs)))
-    model = agents.build_model(cfg.agent, env, hp, cfg.seed)
+    model = agents.build_model(spec.algo, env, hp, cfg.seed)
     model.set_logger(configure(str(run_dir), ["csv"]))
-    deterministic = hp.get("deterministic", True)
+    deterministic = hp.get("deterministic", False)
     seeds = eval_seeds(cfg.eval_episodes, offset=10_000_000)  # not the final evaluation levels
     curve = []
 
@@ -295,11 +352,14 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
         def _on_step(self) -> bool:
             if self.num_timesteps - (curve[-1][0] if curve else 0) >= cfg.eval_every:
                 agent = agents.SB3Agent(self.model, cfg.agent, deterministic)
-                records, _, _ = run_episodes(agent, cfg.variant, TRAIN, seeds, hp, cfg.variant_dirs)
+                records, _, _ = run_episodes(
+                    agent, cfg.variant, TRAIN, seeds, hp, cfg.variant_dirs, sample_seed=cfg.seed
+                )
                 curve.append((self.num_timesteps, exit_rate(records)))
             return True
 
-    model.learn(cfg.train_steps, callback=TrainSplitEval(), progress_bar=progress_bar)
+    callbacks = [TrainSplitEval(), *(remedy.callbacks(model) if remedy else [])]
+    model.learn(cfg.train_steps, callback=callbacks, progress_bar=progress_bar)
     env.close()
     eval_csv = pd.DataFrame(curve, columns=["timesteps", "exit_rate"]).to_csv(index=False)
     leaderboard.atomic_write_text(run_dir / "eval.csv", eval_csv)
@@ -334,16 +394,14 @@ def _agent_for(cfg: RunConfig, run_dir: Path, progress_bar: bool):
         )
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it
-        return agents.load_sb3(model_zip, cfg.agent, hp.get("deterministic", True))
+        return agents.load_sb3(model_zip, cfg.agent, hp.get("deterministic", False))
     return train(cfg, run_dir, progress_bar)
 
 
-def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = False) -> str:
-    """Run one (agent, variant, seed): train if needed, evaluate on every split, write the run
-    directory. Returns "cached" if a finished run with the same config exists, else "done"."""
-    import torch
-
-    torch.set_num_threads(1)  # one core per run; the suite parallelises across runs
+def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
+    """"cached" if a finished run of this config is there. Otherwise clears the way: a finished
+    run of another config is moved aside, an unfinished one removed; an unfinished run of this
+    config stays (its model is reused). Also used by the Ray driver before it sends a run out."""
     run_dir = cfg.run_dir(root)
     digest = cfg.config_hash()
     summary_path = run_dir / "summary.json"
@@ -359,6 +417,20 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
             stale = True
         if stale:  # an unfinished run of another config: its model must not be reused
             shutil.rmtree(run_dir)
+    return None
+
+
+def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = False) -> str:
+    """Run one (agent, variant, seed): train if needed, evaluate on every split, write the run
+    directory. Returns "cached" if a finished run with the same config exists, else "done"."""
+    import torch
+
+    torch.set_num_threads(1)  # one core per run; the suite parallelises across runs
+    run_dir = cfg.run_dir(root)
+    digest = cfg.config_hash()
+    summary_path = run_dir / "summary.json"
+    if prepare_run_dir(cfg, root) == "cached":
+        return "cached"
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {**asdict(cfg), "config_hash": digest, "version": __version__}
     leaderboard.atomic_write_text(
@@ -368,7 +440,8 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
     agent = _agent_for(cfg, run_dir, progress_bar)
     variant = get_variant(cfg.variant, cfg.variant_dirs)
     rows, visits_out = [], {}
-    for split in variant.splits:
+    splits = [TRAIN, *(cfg.shifts or variant.shifts)]
+    for split in splits:
         records, visits, levels = run_episodes(
             agent,
             cfg.variant,
@@ -377,6 +450,7 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
             cfg.hyperparams,
             cfg.variant_dirs,
             track_visits=True,
+            sample_seed=cfg.seed,
         )
         rows += records
         visits_out[split] = {
@@ -417,12 +491,25 @@ def _execute_safely(cfg: RunConfig, root: Path, progress_bar: bool):
         return cfg, "failed", traceback.format_exc()
 
 
-def run_suite(suite: Suite, jobs: int = 1, root: Path = RESULTS / "runs", log=print) -> dict:
-    """Every run of the suite (finished ones are skipped), then the leaderboard and plots."""
+def run_suite(
+    suite: Suite,
+    jobs: int = 1,
+    root: Path = RESULTS / "runs",
+    log=print,
+    executor: str = "local",
+    ray_options: dict | None = None,
+) -> dict:
+    """Every run of the suite (finished ones are skipped), then the leaderboard and plots.
+    ``executor="ray"`` sends the runs to a Ray cluster (:mod:`mesa_maze.ray_executor`, options
+    in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance."""
     # Longest first, so the pool's tail is short.
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
     status: dict[str, list] = {"done": [], "cached": [], "failed": []}
-    if jobs <= 1:
+    if executor == "ray":
+        from mesa_maze import ray_executor  # the optional extra mesa-maze[ray]
+
+        _collect(ray_executor.run(runs, root, jobs=jobs, **(ray_options or {})), status, log)
+    elif jobs <= 1:
         results = (_execute_safely(c, root, progress_bar=False) for c in runs)
         _collect(results, status, log)
     else:

@@ -26,6 +26,7 @@ import tomllib
 from mesa_maze.levels import (
     APPLE_PLACEMENTS,
     COLORS,
+    CUE_COLORS,
     EXIT_PLACEMENTS,
     GENERATORS,
     AppleRule,
@@ -39,6 +40,7 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "envs"
 ENV_VAR = "MESA_MAZE_ENVS"
 REWARDS = ("exit", "apples")
 TRAIN = "train"
+NO_CUE = "none"  # the value of `cue` that turns the monitor cue off (TOML has no null)
 
 TOP_KEYS = {"name", "description", "reward", "train", "test"}
 SPEC_KEYS = {
@@ -49,6 +51,7 @@ SPEC_KEYS = {
     "apples",
     "exit_color",
     "apple_color",
+    "cue",
     "max_steps",
     "num_levels",
 }
@@ -102,6 +105,12 @@ def _choice(path, key: str, value, allowed) -> str:
     if value not in allowed:
         raise _err(path, key, f"{value!r} is not allowed; allowed: {', '.join(allowed)}")
     return value
+
+
+def _cue(path, key: str, value) -> str | None:
+    """The monitor cue's colour, or None for ``"none"`` (grey is the border's own colour)."""
+    value = _choice(path, key, value, (*CUE_COLORS, NO_CUE))
+    return None if value == NO_CUE else value
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -169,6 +178,7 @@ def _spec(path, where: str, table: dict) -> LevelSpec:
         apples=apple_rule,
         exit_color=_choice(path, k + "exit_color", table.get("exit_color", "green"), COLORS),
         apple_color=_choice(path, k + "apple_color", table.get("apple_color", "green"), COLORS),
+        cue_color=_cue(path, k + "cue", table.get("cue", NO_CUE)),
         max_steps=_int(path, k + "max_steps", table.get("max_steps", 0), 0),
         num_levels=_int(path, k + "num_levels", table.get("num_levels", 0), 0),
     )

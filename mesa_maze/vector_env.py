@@ -563,6 +563,7 @@ class BatchedMaze:
         reward: str | None = None,
         variant_dirs: tuple[str, ...] = (),
         cache: bool = True,
+        source=None,
     ):
         if actions not in ACTION_SETS:
             raise ValueError(f"actions={actions!r}; allowed: {', '.join(ACTION_SETS)}")
@@ -580,6 +581,7 @@ class BatchedMaze:
         self.action_set, self.observation_kind, self.num_envs = actions, observation, num_envs
         self.num_levels = (spec.num_levels if spec else 0) if num_levels is None else num_levels
         self.cache = cache
+        self.custom_source = source  # any object with next(k) -> LevelPool; it seeds itself
         self.explicit = None if levels is None else LevelPool.from_levels(list(levels), actions)
         height, width = (spec.size,) * 2 if levels is None else self.explicit.grids.shape[1:3]
         self.state = MazeState(num_envs, height, width, actions, observation, reward)
@@ -600,7 +602,9 @@ class BatchedMaze:
         """Restart the level source from ``seed``: the same seed gives the same levels."""
         name = f"{self.variant}-{self.split}"
         offset = 0 if self.split == TRAIN else EVAL_SEED_OFFSET  # as MesaMazeEnv draws seeds
-        if self.explicit is not None:
+        if self.custom_source is not None:
+            self.source = self.custom_source
+        elif self.explicit is not None:
             self.source = InOrder(self.explicit)
         elif self.num_levels:
             seeds = offset + np.arange(self.num_levels)
@@ -691,6 +695,8 @@ class MesaMazeVecEnv(VecEnv):
     (``"symbolic"``/``"egocentric"``/``"rgb"``). ``levels=[...]``: play these levels in order
     (evaluation). ``num_levels``: overrides the split's (0 unlimited, n: seeds ``0..n-1``).
     ``cache``: keep generated pools on disk. ``full_info``: every env's info fields every step.
+    ``source``: any object with ``next(k) -> LevelPool`` to take the levels from instead (a
+    training curriculum, :mod:`mesa_maze.remedies`); it seeds itself and ``seed`` leaves it be.
 
     Info
     ----
@@ -725,6 +731,7 @@ class MesaMazeVecEnv(VecEnv):
         cache: bool = True,
         full_info: bool = False,
         render_mode: str | None = None,
+        source=None,
     ):
         self.maze = BatchedMaze(
             variant,
@@ -739,6 +746,7 @@ class MesaMazeVecEnv(VecEnv):
             reward=reward,
             variant_dirs=variant_dirs,
             cache=cache,
+            source=source,
         )
         self.render_mode, self.full_info = render_mode, full_info
         self._actions = None
@@ -901,6 +909,8 @@ def run_levels(
         return ([], None) if visits_of is not None else []
     act = agent.act if hasattr(agent, "act") else lambda obs, state, start: (agent(obs), state)
     maze = BatchedMaze(variant, split, min(num_envs, len(levels)), levels=levels, **kwargs)
+    if hasattr(agent, "attach"):  # planners read the step count and limit (not in observations)
+        agent.attach(maze)
     obs = maze.reset()
     records: list[dict[str, Any] | None] = [None] * len(levels)
     visits = np.zeros(levels[0].walls.shape, dtype=np.int64) if visits_of is not None else None
@@ -928,4 +938,6 @@ def run_levels(
                 )
                 records[episode] = record
                 remaining -= 1
+    if hasattr(agent, "attach"):
+        agent.attach(None)
     return (records, visits) if visits_of is not None else records

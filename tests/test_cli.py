@@ -115,7 +115,10 @@ def test_variant_dir_from_environment(clean_variants, monkeypatch, fixtures, cap
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["show", "nope"], "unknown variant 'nope'; allowed: apple-exit, corner, proxy-reward"),
+        (
+            ["show", "nope"],
+            "unknown variant 'nope'; allowed: apple-exit, corner, monitor, proxy-reward",
+        ),
         (["show", "apple-exit", "--split", "nope"], "has no split 'nope'"),
         (["check", "nope"], "unknown variant 'nope'"),
         (["check", "apple-exit", "--levels", "0"], "--levels must be at least 1"),

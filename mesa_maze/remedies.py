@@ -1,0 +1,593 @@
+"""Training-distribution remedies for goal misgeneralization (DESIGN §7): DR-α, PLR⊥ and ACCEL.
+
+Each remedy only changes *which levels* PPO trains on; the training loop is the runner's
+(:func:`mesa_maze.runner.train`), given this module's level source and callbacks.
+
+- **DR-α** (``ppo-dr``, Langosco et al. 2022): each training level comes from the test placement
+  (the shift ``dr_shift``, by default ``displaced``) with probability α, else from the train split.
+- **PLR⊥** (``ppo-plr``, Jiang et al. 2021, "robust" PLR): a buffer of levels scored by regret.
+  PPO trains *only* on levels replayed from the buffer (rank-prioritised by score, mixed with a
+  staleness term). After every rollout, ``new_levels`` fresh levels from the DR-α generator are
+  played by the current policy without any gradient step, and enter the buffer if their regret
+  beats the lowest in it. Replayed levels are rescored from their training episodes.
+- **ACCEL** (``ppo-accel``, Parker-Holder et al. 2022): PLR⊥ plus, after every rollout,
+  ``mutated_levels`` children of the levels just replayed, each ``edits`` random edits away
+  (move an apple, move the exit, flip a wall, recolour the exit or the apples), scored and
+  inserted like fresh levels.
+
+Regret is exact, from the shared BFS solver: ``optimal_return(level) - base return`` of the
+agent's episode on that level, where the base return is the exit reward (whatever the training
+reward), so a proxy-seeking episode that never reaches the exit has the largest regret.
+
+Budgets: every remedy trains on the same ``train_steps`` env steps (the PPO updates are equal).
+Scoring fresh and mutated levels costs extra env steps that no gradient sees; they are logged.
+
+Names: ``ppo-dr@0.01`` is ``ppo-dr`` with α = 0.01 (its own run directory and leaderboard row);
+plain ``ppo-dr`` takes α from the hyper-parameter file. Hyper-parameters (``[ppo-dr]``,
+``[ppo-plr]``, ``[ppo-accel]`` in ``benchmarks/hyperparams/sb3.toml``) mix SB3's arguments with
+the keys of :data:`DEFAULTS`, which :func:`split_options` takes out.
+
+Logs: ``remedy.csv`` in the run directory, one row per rollout: the share of training episodes'
+levels where apples and exit are *apart* (no apple on the shortest start-exit path, so the proxy
+and the base objective lead different ways), and for PLR⊥/ACCEL the buffer's statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from stable_baselines3.common.callbacks import BaseCallback
+
+from mesa_maze import agents, leaderboard, solver
+from mesa_maze.levels import (
+    APPLE,
+    COLORS,
+    EVAL_SEED_OFFSET,
+    GOAL,
+    WALL,
+    Level,
+    check_level,
+    generate,
+)
+from mesa_maze.variants import TRAIN, get_variant
+from mesa_maze.vector_env import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
+
+REMEDIES = ("dr", "plr", "accel")
+# Remedy hyper-parameters (not SB3 arguments) and their defaults.
+DEFAULTS = {
+    "alpha": 0.02,  # share of fresh levels drawn from the test placement dr_shift
+    "dr_shift": "displaced",
+    "buffer_size": 256,  # PLR⊥/ACCEL: levels kept
+    "replay_temperature": 0.3,  # β of rank prioritisation: weight (1 / rank) ** (1 / β)
+    "staleness_coef": 0.3,  # ρ: replay = (1 - ρ) score term + ρ staleness term
+    "new_levels": 64,  # fresh levels scored after every rollout
+    "mutated_levels": 0,  # ACCEL: children of replayed levels scored after every rollout
+    "edits": 2,  # ACCEL: random edits per child
+    "operators": ["move_apple", "move_exit", "flip_wall", "recolour"],
+    "score_deterministic": False,  # score levels with greedy actions (False: as in training)
+}
+LOG_FILE = "remedy.csv"
+
+
+def split_alpha(name: str) -> tuple[str, float | None]:
+    """``"ppo-dr@0.01" -> ("ppo-dr", 0.01)``; a name without ``@`` gives ``(name, None)``."""
+    base, sep, text = name.partition("@")
+    if not sep:
+        return name, None
+    try:
+        alpha = float(text)
+    except ValueError:
+        alpha = float("nan")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"agent {name!r}: '@' takes the share α in [0, 1], got {text!r}")
+    return base, alpha
+
+
+def split_options(hyperparams: dict) -> tuple[dict, dict]:
+    """``(remedy options with defaults filled in, the rest: SB3's arguments)``."""
+    options = {k: hyperparams.get(k, v) for k, v in DEFAULTS.items()}
+    return options, {k: v for k, v in hyperparams.items() if k not in DEFAULTS}
+
+
+# --- regret and the "apart" statistic -----------------------------------------------------------
+
+
+def base_return(reached_exit: bool, steps: int, max_steps: int) -> float:
+    """The base objective's return of an episode: the exit reward if it reached the exit."""
+    return float(solver.exit_reward(steps, max_steps)) if reached_exit else 0.0
+
+
+def regret(level: Level, reached_exit: bool, steps: int, actions: str = "cardinal") -> float:
+    """Exact regret of one episode: the level's optimal return minus the episode's base return."""
+    optimum = solver.optimal_return(level, actions)
+    return optimum - base_return(reached_exit, steps, level.max_steps)
+
+
+def _apart(walls: np.ndarray, start, exit_, apples) -> bool:
+    if not len(apples):
+        return False
+    path = set(solver.shortest_path(solver.distance_map(walls, exit_), start))
+    return not any(tuple(a) in path for a in apples)
+
+
+def apart(level: Level) -> bool:
+    """True when the level has apples and none lies on the shortest start-exit path: going to
+    the apples and going to the exit are then different routes (the test placement's property)."""
+    return _apart(level.walls, level.start, level.exit, level.apples)
+
+
+def pool_apart(pool: LevelPool) -> np.ndarray:
+    """:func:`apart` of every level of a pool (read back from the encoded grids)."""
+    out = np.zeros(len(pool), dtype=bool)
+    for i, grid in enumerate(pool.grids):
+        kinds = grid[..., 0]
+        (exit_,) = [(int(x), int(y)) for y, x in np.argwhere(kinds == GOAL)]
+        apples = [(int(x), int(y)) for y, x in np.argwhere(kinds == APPLE)]
+        out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
+    return out
+
+
+# --- ACCEL's mutation operators: (level, rng) -> a valid level, or None --------------------------
+
+
+def _reachable_free(level: Level) -> list[tuple[int, int]]:
+    """Cells reachable from the start that hold no start, exit or apple, in grid order."""
+    dist = solver.distance_map(level.walls, level.start)
+    taken = {level.start, level.exit, *level.apples}
+    ys, xs = np.nonzero(dist >= 0)
+    return [(int(x), int(y)) for x, y in zip(xs, ys, strict=True) if (x, y) not in taken]
+
+
+def _valid(level: Level) -> Level | None:
+    return level if not check_level(level) else None
+
+
+def move_apple(level: Level, rng: np.random.Generator) -> Level | None:
+    """One apple moves to a random free cell reachable from the start."""
+    free = _reachable_free(level)
+    if not level.apples or not free:
+        return None
+    i = int(rng.integers(len(level.apples)))
+    apples = list(level.apples)
+    apples[i] = free[int(rng.integers(len(free)))]
+    return _valid(dataclasses.replace(level, apples=tuple(sorted(apples))))
+
+
+def move_exit(level: Level, rng: np.random.Generator) -> Level | None:
+    """The exit moves to a random free cell reachable from the start."""
+    free = _reachable_free(level)
+    if not free:
+        return None
+    return _valid(dataclasses.replace(level, exit=free[int(rng.integers(len(free)))]))
+
+
+def flip_wall(level: Level, rng: np.random.Generator, tries: int = 16) -> Level | None:
+    """One interior cell (not the start, exit or an apple) turns wall <-> floor, keeping the exit
+    and every apple reachable; the border never changes."""
+    h, w = level.walls.shape
+    taken = {level.start, level.exit, *level.apples}
+    for _ in range(tries):
+        x, y = int(rng.integers(1, w - 1)), int(rng.integers(1, h - 1))
+        if (x, y) in taken:
+            continue
+        walls = level.walls.copy()  # levels are shared; never edit one in place
+        walls[y, x] = not walls[y, x]
+        child = _valid(dataclasses.replace(level, walls=walls))
+        if child is not None:
+            return child
+    return None
+
+
+def recolour(level: Level, rng: np.random.Generator) -> Level | None:
+    """The exit or the apples (one of the two, at random) take another Minigrid colour."""
+    field = "exit_color" if not level.apples or rng.random() < 0.5 else "apple_color"
+    colours = [c for c in COLORS if c != getattr(level, field)]
+    return dataclasses.replace(level, **{field: colours[int(rng.integers(len(colours)))]})
+
+
+OPERATORS = {
+    "move_apple": move_apple,
+    "move_exit": move_exit,
+    "flip_wall": flip_wall,
+    "recolour": recolour,
+}
+
+
+def mutate(level: Level, rng: np.random.Generator, edits: int = 2, operators=None) -> Level:
+    """``edits`` random operators applied in turn (one that cannot apply is skipped)."""
+    names = list(operators or OPERATORS)
+    unknown = sorted(set(names) - set(OPERATORS))
+    if unknown:
+        raise ValueError(f"unknown mutation operators {unknown}; allowed: {', '.join(OPERATORS)}")
+    for _ in range(edits):
+        child = OPERATORS[names[int(rng.integers(len(names)))]](level, rng)
+        level = child if child is not None else level
+    return level
+
+
+# --- level sources --------------------------------------------------------------------------------
+
+
+def shift_spec(variant, shift: str):
+    """The test placement DR mixes in; it must have the train split's size (one env shape)."""
+    if shift not in variant.shifts:
+        raise ValueError(
+            f"dr_shift {shift!r}: variant {variant.name!r} has no such test shift; "
+            f"allowed: {', '.join(variant.shifts)}"
+        )
+    train, spec = variant.spec(TRAIN), variant.spec(shift)
+    if spec.size != train.size:
+        raise ValueError(
+            f"dr_shift {shift!r} of {variant.name!r} has size {spec.size}, the train split "
+            f"{train.size}; DR mixes levels of the train size only (pick a same-size shift)"
+        )
+    return spec
+
+
+def _seed(seed: int, stream: int) -> int:
+    """A seed for one of a run's level streams, independent of the others."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+class Mixture:
+    """DR-α: each level from the test placement with probability α, else from the train split.
+
+    The train levels come from exactly the source the plain training env would use (same seed),
+    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Counts what it serves (``served``,
+    ``served_apart``) for the log.
+    """
+
+    def __init__(self, train, shift, alpha: float, seed: int):
+        self.train, self.shift, self.alpha = train, shift, alpha
+        self.rng = np.random.default_rng(_seed(seed, 1))
+        self.served = self.served_apart = 0
+
+    def next(self, k: int) -> LevelPool:
+        other = self.rng.random(k) < self.alpha
+        n = int(other.sum())
+        if n == 0:
+            pool = self.train.next(k)
+        elif n == k:
+            pool = self.shift.next(k)
+        else:
+            rows = np.empty(k, dtype=np.int64)
+            rows[~other] = np.arange(k - n)
+            rows[other] = k - n + np.arange(n)
+            pool = LevelPool.concat([self.train.next(k - n), self.shift.next(n)]).take(rows)
+        self.served += k
+        self.served_apart += int(pool_apart(pool).sum())
+        return pool
+
+
+class FreshLevels:
+    """The generator PLR⊥ and ACCEL draw new levels from: DR-α, as :class:`Level` objects, with
+    training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed)."""
+
+    def __init__(self, train_spec, shift_spec_, alpha: float, seed: int):
+        self.train_spec, self.shift_spec, self.alpha = train_spec, shift_spec_, alpha
+        self.rng = np.random.default_rng(_seed(seed, 2))
+
+    def next(self, k: int) -> list[Level]:
+        other = self.rng.random(k) < self.alpha
+        seeds = self.rng.integers(EVAL_SEED_OFFSET, size=k)
+        specs = [self.shift_spec if o else self.train_spec for o in other]
+        return [generate(spec, int(s)) for spec, s in zip(specs, seeds, strict=True)]
+
+
+@dataclasses.dataclass
+class Entry:
+    uid: int  # the pool id its episodes carry
+    level: Level
+    pool: LevelPool  # the level as a one-row pool, ready to serve
+    optimal_return: float
+    score: float  # regret of its latest episode
+    last: int  # replay count when it was last replayed (or inserted)
+    generation: int  # 0 fresh, k: k mutations away from a fresh level
+    apart: bool
+
+
+class LevelBuffer:
+    """PLR's level buffer: rank-prioritised replay with staleness, replacement of the lowest score.
+
+    ``P_replay = (1 - ρ) P_score + ρ P_stale``: ``P_score`` ∝ ``(1 / rank) ** (1 / β)`` with
+    rank 1 the highest score (ties by insertion order), ``P_stale`` ∝ replays since a level was
+    last replayed. A new level enters when the buffer has room or its score beats the lowest
+    score in it, which it then replaces; a level already in it (same content) is only rescored.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        temperature: float = 0.3,
+        staleness: float = 0.3,
+        seed: int = 0,
+        actions: str = "cardinal",
+    ):
+        if capacity < 1 or temperature <= 0 or not 0 <= staleness <= 1:
+            raise ValueError("buffer_size >= 1, replay_temperature > 0, 0 <= staleness_coef <= 1")
+        self.capacity, self.temperature, self.staleness = capacity, temperature, staleness
+        self.actions = actions
+        self.rng = np.random.default_rng(_seed(seed, 3))
+        self.entries: list[Entry] = []
+        self.by_uid: dict[int, int] = {}  # uid -> index in entries
+        self.by_hash: dict[str, int] = {}
+        self.replays = 0  # levels replayed so far (PLR's episode count c)
+        self.next_uid = 0
+        self.served = self.served_apart = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def replay_probs(self) -> np.ndarray:
+        scores = np.array([e.score for e in self.entries])
+        ranks = np.empty(len(scores))
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        weights = (1.0 / ranks) ** (1.0 / self.temperature)
+        probs = weights / weights.sum()
+        stale = self.replays - np.array([e.last for e in self.entries], dtype=float)
+        if self.staleness > 0 and stale.sum() > 0:
+            probs = (1 - self.staleness) * probs + self.staleness * stale / stale.sum()
+        return probs
+
+    def sample(self, k: int) -> list[Entry]:
+        """``k`` levels to replay (with replacement); they become fresh (staleness 0)."""
+        rows = self.rng.choice(len(self.entries), size=k, p=self.replay_probs())
+        self.replays += k
+        picked = [self.entries[i] for i in rows]
+        for entry in picked:
+            entry.last = self.replays
+        return picked
+
+    def next(self, k: int) -> LevelPool:
+        """The level source of the training env: replayed levels only (the ⊥ of PLR⊥)."""
+        if not self.entries:
+            raise RuntimeError("the level buffer is empty: fill it before training starts")
+        picked = self.sample(k)
+        self.served += k
+        self.served_apart += sum(e.apart for e in picked)
+        return LevelPool.concat([e.pool for e in picked])
+
+    def insert(self, level: Level, score: float, generation: int = 0) -> bool:
+        """Add a scored level (see the class docstring); True if it is in the buffer now."""
+        key = level.content_hash()
+        if key in self.by_hash:
+            self.entries[self.by_hash[key]].score = score
+            return True
+        if len(self.entries) < self.capacity:
+            row = len(self.entries)
+            self.entries.append(None)
+        else:
+            row = int(np.argmin([e.score for e in self.entries]))
+            if score <= self.entries[row].score:
+                return False
+            old = self.entries[row]
+            del self.by_uid[old.uid], self.by_hash[old.level.content_hash()]
+        uid, self.next_uid = self.next_uid, self.next_uid + 1
+        pool = LevelPool.from_levels([level], self.actions, ids=[uid])
+        self.entries[row] = Entry(
+            uid=uid,
+            level=level,
+            pool=pool,
+            optimal_return=solver.optimal_return(level, self.actions),
+            score=score,
+            last=self.replays,
+            generation=generation,
+            apart=apart(level),
+        )
+        self.by_uid[uid], self.by_hash[key] = row, row
+        return True
+
+    def rescore(self, uid: int, reached_exit: bool, steps: int) -> None:
+        """A replayed level's new score from its training episode (dropped if it left)."""
+        if uid in self.by_uid:
+            entry = self.entries[self.by_uid[uid]]
+            entry.score = entry.optimal_return - base_return(
+                reached_exit, steps, entry.level.max_steps
+            )
+
+    def stats(self) -> dict:
+        scores = np.array([e.score for e in self.entries])
+        return {
+            "buffer_size": len(self.entries),
+            "buffer_apart": float(np.mean([e.apart for e in self.entries])),
+            "buffer_mutated": float(np.mean([e.generation > 0 for e in self.entries])),
+            "mean_score": float(scores.mean()),
+            "max_score": float(scores.max()),
+            "mean_staleness": float(np.mean([self.replays - e.last for e in self.entries])),
+        }
+
+
+# --- scoring levels with the current policy (no gradient) -----------------------------------------
+
+
+def score_levels(agent, levels: list[Level], variant, actions: str, observation: str):
+    """Play one episode per level with ``agent`` and return ``(regrets, env steps played)``."""
+    records = run_levels(
+        agent,
+        levels,
+        variant.name,
+        TRAIN,
+        num_envs=min(len(levels), 256),
+        pad_to=canvas_size(variant),
+        actions=actions,
+        observation=observation,
+        reward=variant.reward,
+        cache=False,
+    )
+    regrets = [
+        regret(level, bool(r["reached_exit"]), int(r["steps"]), actions)
+        for level, r in zip(levels, records, strict=True)
+    ]
+    return regrets, int(sum(r["steps"] for r in records))
+
+
+# --- the hook the runner calls -------------------------------------------------------------------
+
+
+class RemedyLog(BaseCallback):
+    """DR-α's log: the share of apart levels among the levels served in each rollout."""
+
+    def __init__(self, remedy: Remedy):
+        super().__init__()
+        self.remedy, self.rows, self.seen = remedy, [], (0, 0)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _row(self) -> dict:
+        source = self.remedy.source
+        served, apart_ = source.served - self.seen[0], source.served_apart - self.seen[1]
+        self.seen = (source.served, source.served_apart)
+        return {"timesteps": self.num_timesteps, "trained_apart": apart_ / max(served, 1)}
+
+    def _on_rollout_end(self) -> None:
+        self.rows.append(self._row())
+
+    def _on_training_end(self) -> None:
+        csv = pd.DataFrame(self.rows).to_csv(index=False)
+        leaderboard.atomic_write_text(self.remedy.run_dir / LOG_FILE, csv)
+
+
+class ReplayCallback(RemedyLog):
+    """PLR⊥/ACCEL: rescore replayed levels from their episodes; after each rollout score fresh
+    (and, for ACCEL, mutated) levels with the current policy and offer them to the buffer."""
+
+    def __init__(self, remedy: Remedy):
+        super().__init__(remedy)
+        self.replayed: set[int] = set()
+        self.scored_levels = self.scored_steps = 0
+        self.rng = np.random.default_rng(_seed(remedy.seed, 4))
+
+    def _on_training_start(self) -> None:
+        self.maze = self.training_env.unwrapped.maze
+        self.playing = self.maze.level_ids.copy()  # the level each env is on
+
+    def _on_rollout_start(self) -> None:
+        self.replayed.update(self.playing.tolist())  # levels trained on in this rollout
+
+    def _on_step(self) -> bool:
+        dones, infos = self.locals["dones"], self.locals["infos"]
+        for row in np.flatnonzero(dones):
+            uid, info = int(self.playing[row]), infos[row]
+            self.remedy.source.rescore(uid, bool(info["reached_exit"]), int(info["steps"]))
+        self.playing = self.maze.level_ids.copy()
+        self.replayed.update(self.playing[dones].tolist())
+        return True
+
+    def _on_rollout_end(self) -> None:
+        buffer, opt = self.remedy.source, self.remedy.options
+        parents = [
+            buffer.entries[buffer.by_uid[u]] for u in sorted(self.replayed) if u in buffer.by_uid
+        ]
+        self.replayed.clear()
+        children = []
+        if opt["mutated_levels"] and parents:
+            picks = self.rng.choice(len(parents), size=opt["mutated_levels"])
+            for i in picks:
+                child = mutate(parents[i].level, self.rng, opt["edits"], opt["operators"])
+                children.append((child, parents[i].generation + 1))
+        inserted = self.remedy.offer(self.model, opt["new_levels"], children, self)
+        self.rows.append(
+            {
+                **self._row(),
+                **buffer.stats(),
+                "inserted": inserted,
+                "scored_levels": self.scored_levels,
+                "scored_steps": self.scored_steps,
+            }
+        )
+
+
+class Remedy:
+    """What :func:`mesa_maze.runner.train` needs from a remedy: ``source`` (the training env's
+    level source) and ``callbacks(model)`` (SB3 callbacks; PLR⊥/ACCEL first fill the buffer)."""
+
+    def __init__(self, kind: str, cfg, run_dir: Path):
+        if kind not in REMEDIES:
+            raise ValueError(f"unknown remedy {kind!r}; allowed: {', '.join(REMEDIES)}")
+        self.kind, self.run_dir, self.seed = kind, Path(run_dir), cfg.seed
+        self.options, _ = split_options(cfg.hyperparams)
+        hp, opt = cfg.hyperparams, self.options
+        self.variant = get_variant(cfg.variant, cfg.variant_dirs)
+        self.actions = hp.get("actions", "cardinal")
+        self.observation = hp.get("observation", "symbolic")
+        alpha = float(opt["alpha"])
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        train = self.variant.spec(TRAIN)
+        shift = shift_spec(self.variant, opt["dr_shift"])
+        if kind == "dr":
+            plain = BatchedMaze(  # the source the plain training env would build, same seed
+                cfg.variant,
+                TRAIN,
+                1,
+                cfg.seed,
+                actions=self.actions,
+                num_levels=hp.get("num_levels"),
+                variant_dirs=cfg.variant_dirs,
+            ).source
+            name = f"{cfg.variant}-{opt['dr_shift']}-dr"
+            other = None
+            if alpha > 0:  # built lazily: at α = 0 nothing is generated for the shift
+                other = LevelStream(name, shift, _seed(cfg.seed, 0), self.actions, offset=0)
+            self.source = Mixture(plain, other, alpha, cfg.seed)
+        else:
+            self.fresh = FreshLevels(train, shift, alpha, cfg.seed)
+            self.source = LevelBuffer(
+                opt["buffer_size"],
+                opt["replay_temperature"],
+                opt["staleness_coef"],
+                cfg.seed,
+                self.actions,
+            )
+
+    def offer(self, model, new: int, children=(), log=None) -> int:
+        """Score ``new`` fresh levels and the ``(level, generation)`` children with the current
+        policy (no gradient) and insert them; returns how many entered the buffer."""
+        batch = [(lv, 0) for lv in self.fresh.next(new)] + list(children)
+        if not batch:
+            return 0
+        agent = agents.SB3Agent(model, "scorer", self.options["score_deterministic"])
+        levels = [lv for lv, _ in batch]
+        regrets, steps = score_levels(agent, levels, self.variant, self.actions, self.observation)
+        if log is not None:
+            log.scored_levels += len(levels)
+            log.scored_steps += steps
+        return sum(
+            self.source.insert(lv, r, gen) for (lv, gen), r in zip(batch, regrets, strict=True)
+        )
+
+    def callbacks(self, model) -> list[BaseCallback]:
+        if self.kind == "dr":
+            return [RemedyLog(self)]
+        log = ReplayCallback(self)
+        self.offer(model, self.options["buffer_size"], log=log)  # fill before the first reset
+        return [log]
+
+
+def log_table(runs_root) -> pd.DataFrame:
+    """Per remedy agent, from its runs' ``remedy.csv``: the share of training episodes on apart
+    levels (over the whole run), the buffer's apart and mutated shares at the end, and the env
+    steps spent scoring levels without a gradient; means over seeds."""
+    rows = []
+    for run_dir, s in leaderboard.find_runs(runs_root):
+        path = Path(run_dir) / LOG_FILE
+        if not path.exists():
+            continue
+        log = pd.read_csv(path)
+        last = log.iloc[-1]
+        rows.append(
+            {
+                "agent": s["agent"],
+                "variant": s["variant"],
+                "trained_apart": log["trained_apart"].mean(),
+                **{k: last.get(k, np.nan) for k in ("buffer_apart", "buffer_mutated")},
+                "scored_steps": last.get("scored_steps", 0),
+            }
+        )
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).groupby(["agent", "variant"], sort=True).mean().reset_index()

@@ -1,0 +1,452 @@
+"""Remedies (DR-α, PLR⊥, ACCEL): regret, the "apart" statistic, mutation invariants, the level
+buffer's replay and staleness, the DR mixture, names and hyper-parameters, and a tiny training."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mesa_maze import agents, plots, remedies, runner, solver
+from mesa_maze.agents import OracleAgent
+from mesa_maze.levels import Level, check_level, generate
+from mesa_maze.remedies import LevelBuffer, Mixture, apart, mutate, regret, score_levels
+from mesa_maze.variants import get_variant
+from mesa_maze.vector_env import InOrder, LevelPool, MesaMazeVecEnv
+
+# A corridor: the exit 4 steps right of the start, one apple on the way, one in a side pocket.
+CORRIDOR = """
+#######
+#Sa..E#
+###.###
+###a###
+#######
+#######
+#######
+"""
+# The same corridor with the apples off the start-exit path (they are "apart").
+APART = """
+#######
+#S...E#
+###.###
+###a###
+###a###
+#######
+#######
+"""
+
+
+def corridor(text=CORRIDOR, **kw) -> Level:
+    return Level.from_ascii(text, max_steps=40, **kw)
+
+
+def train_levels(n=20, split="train"):
+    spec = get_variant("apple-exit").spec(split)
+    return [generate(spec, s) for s in range(n)]
+
+
+# --- regret --------------------------------------------------------------------------------------
+
+
+def test_regret_on_hand_made_level():
+    level = corridor()
+    optimum = 1 - 0.9 * 4 / 40  # 4 steps to the exit, 40 allowed
+    assert solver.optimal_return(level) == pytest.approx(optimum)
+    assert regret(level, True, 4) == pytest.approx(0.0)
+    assert regret(level, True, 10) == pytest.approx(optimum - (1 - 0.9 * 10 / 40))
+    assert regret(level, False, 40) == pytest.approx(optimum)  # never reached: all of it
+    assert regret(level, False, 3) == pytest.approx(optimum)
+
+
+def test_regret_scored_by_playing_the_levels():
+    """score_levels plays each level once: the exit oracle has zero regret, the apple oracle
+    (goes to the apples, never to the exit) the whole optimal return."""
+    variant = get_variant("apple-exit")
+    levels = [corridor(), corridor(APART), *train_levels(6), *train_levels(6, "displaced")]
+    best = [solver.optimal_return(lv) for lv in levels]
+    exit_regret, steps = score_levels(OracleAgent("exit"), levels, variant, "cardinal", "symbolic")
+    assert exit_regret == pytest.approx([0.0] * len(levels))
+    assert steps == sum(solver.optimal_steps(lv) for lv in levels)
+    apple_regret, _ = score_levels(OracleAgent("apple"), levels, variant, "cardinal", "symbolic")
+    assert apple_regret == pytest.approx(best)
+
+
+def test_apart_statistic():
+    assert not apart(corridor())  # one apple on the way to the exit
+    assert apart(corridor(APART))
+    assert not apart(dataclasses.replace(corridor(), apples=()))  # no apples: nothing to separate
+    train, displaced = train_levels(30), train_levels(30, "displaced")
+    assert not any(map(apart, train)) and all(map(apart, displaced))
+    pool = LevelPool.from_levels(train + displaced, "cardinal")
+    assert remedies.pool_apart(pool).tolist() == [False] * 30 + [True] * 30
+
+
+# --- mutation operators ----------------------------------------------------------------------------
+
+
+def _changed_cells(a: Level, b: Level) -> int:
+    return int((a.walls != b.walls).sum())
+
+
+@pytest.mark.parametrize("op", sorted(remedies.OPERATORS))
+def test_mutation_operator_invariants(op):
+    """Every child is a valid level (check_level: border, distinct cells, exit and apples
+    reachable), keeps size, start and step limit, changes only what its operator names, and
+    leaves the parent untouched."""
+    rng = np.random.default_rng(0)
+    levels = train_levels(25) + train_levels(25, "displaced") + train_levels(10, "bigger")
+    applied = 0
+    for parent in levels:
+        walls = parent.walls.copy()
+        child = remedies.OPERATORS[op](parent, rng)
+        assert np.array_equal(parent.walls, walls)  # the parent is never edited in place
+        if child is None:
+            continue
+        applied += 1
+        assert check_level(child) == []
+        assert child.walls.shape == parent.walls.shape
+        assert (child.start, child.start_dir, child.max_steps) == (
+            parent.start,
+            parent.start_dir,
+            parent.max_steps,
+        )
+        assert len(child.apples) == len(parent.apples)
+        same_colours = (child.exit_color, child.apple_color) == (
+            parent.exit_color,
+            parent.apple_color,
+        )
+        if op == "move_apple":
+            assert _changed_cells(parent, child) == 0 and child.exit == parent.exit
+            assert len(set(parent.apples) - set(child.apples)) == 1 and same_colours
+        elif op == "move_exit":
+            assert _changed_cells(parent, child) == 0 and child.apples == parent.apples
+            assert child.exit != parent.exit and same_colours
+        elif op == "flip_wall":
+            assert _changed_cells(parent, child) == 1
+            assert (child.exit, child.apples) == (parent.exit, parent.apples) and same_colours
+            inner = np.zeros_like(parent.walls)
+            inner[1:-1, 1:-1] = True
+            assert not (child.walls != parent.walls)[~inner].any()  # the border never changes
+        else:
+            assert _changed_cells(parent, child) == 0 and not same_colours
+            assert (child.exit, child.apples) == (parent.exit, parent.apples)
+    assert applied == len(levels)  # on these mazes every operator always finds an edit
+
+
+def test_mutate_is_seeded_and_checks_operator_names():
+    parent = train_levels(1)[0]
+    a = mutate(parent, np.random.default_rng(7), edits=5)
+    b = mutate(parent, np.random.default_rng(7), edits=5)
+    assert a == b and check_level(a) == []
+    assert mutate(parent, np.random.default_rng(7), edits=0) == parent
+    with pytest.raises(ValueError, match="unknown mutation operators"):
+        mutate(parent, np.random.default_rng(0), operators=["teleport"])
+
+
+def test_move_apple_can_separate_apples_from_the_exit():
+    """ACCEL's route to the test placement even at α = 0: moving apples off the path."""
+    rng = np.random.default_rng(0)
+    children = [mutate(lv, rng, edits=2, operators=["move_apple"]) for lv in train_levels(40)]
+    assert 0 < sum(map(apart, children)) < 40
+
+
+# --- the level buffer --------------------------------------------------------------------------------
+
+
+def filled_buffer(scores, **kw) -> tuple[LevelBuffer, list[Level]]:
+    buffer = LevelBuffer(capacity=len(scores), **kw)
+    levels = train_levels(len(scores))
+    for level, score in zip(levels, scores, strict=True):
+        assert buffer.insert(level, score)
+    return buffer, levels
+
+
+def test_replay_probabilities_rank_and_staleness():
+    buffer, _ = filled_buffer([3.0, 1.0, 2.0], temperature=1.0, staleness=0.0)
+    h = np.array([1, 1 / 3, 1 / 2])  # ranks 1, 3, 2
+    assert buffer.replay_probs() == pytest.approx(h / h.sum())
+    buffer.temperature = 0.5  # sharper: (1 / rank) ** 2
+    assert buffer.replay_probs() == pytest.approx(h**2 / (h**2).sum())
+    # Staleness: replays since each level was last replayed.
+    buffer.staleness = 1.0
+    buffer.replays = 10
+    buffer.entries[0].last, buffer.entries[1].last, buffer.entries[2].last = 10, 6, 2
+    assert buffer.replay_probs() == pytest.approx([0.0, 4 / 12, 8 / 12])
+    buffer.staleness = 0.5
+    score_term = h**2 / (h**2).sum()
+    assert buffer.replay_probs() == pytest.approx(0.5 * score_term + 0.5 * np.array([0, 1, 2]) / 3)
+
+
+def test_replay_resets_staleness_and_serves_buffer_levels_only():
+    buffer, levels = filled_buffer([0.5, 0.4, 0.3, 0.2], seed=3)
+    assert buffer.replays == 0 and all(e.last == 0 for e in buffer.entries)
+    pool = buffer.next(6)
+    uids = {e.uid for e in buffer.entries}
+    assert set(pool.ids.tolist()) <= uids and buffer.replays == 6
+    hashes = {lv.content_hash() for lv in levels}
+    assert set(pool.hashes.tolist()) <= hashes
+    replayed = {e.uid: e.last for e in buffer.entries if e.uid in set(pool.ids.tolist())}
+    assert set(replayed.values()) == {6}  # replayed levels are fresh again
+    others = [e for e in buffer.entries if e.uid not in replayed]
+    assert all(buffer.replays - e.last == 6 for e in others)  # the rest got staler
+    # Same seed, same replays.
+    again, _ = filled_buffer([0.5, 0.4, 0.3, 0.2], seed=3)
+    assert again.next(6).ids.tolist() == pool.ids.tolist()
+
+
+def test_staleness_brings_back_low_score_levels():
+    """With ρ > 0 a level never replayed for long gets replayed; with ρ = 0 rarely."""
+    counts = {}
+    for rho in (0.0, 0.5):
+        buffer, _ = filled_buffer([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.01], staleness=rho)
+        low = buffer.entries[-1].uid
+        counts[rho] = sum(int((buffer.next(1).ids == low).sum()) for _ in range(400))
+    assert counts[0.0] < 5 < 20 < counts[0.5]
+
+
+def test_insert_replaces_the_lowest_score_and_rescores():
+    buffer, levels = filled_buffer([0.5, 0.1, 0.3])
+    extra = train_levels(6)[3:]
+    assert not buffer.insert(extra[0], 0.05)  # below the lowest: rejected
+    low_uid = buffer.entries[1].uid
+    assert buffer.insert(extra[1], 0.2)  # beats 0.1: replaces it
+    assert low_uid not in buffer.by_uid and len(buffer) == 3
+    assert sorted(e.score for e in buffer.entries) == [0.2, 0.3, 0.5]
+    assert buffer.insert(levels[0], 0.9) and len(buffer) == 3  # same level: rescored in place
+    assert buffer.entries[0].score == 0.9
+    # Rescoring from a training episode: exact regret of that episode.
+    e = buffer.entries[2]
+    buffer.rescore(e.uid, reached_exit=False, steps=e.level.max_steps)
+    assert e.score == pytest.approx(solver.optimal_return(e.level))
+    optimal = solver.optimal_steps(e.level)
+    buffer.rescore(e.uid, reached_exit=True, steps=optimal)
+    assert e.score == pytest.approx(0.0)
+    buffer.rescore(-1, True, 3)  # a level that left the buffer: ignored
+    stats = buffer.stats()
+    assert stats["buffer_size"] == 3 and stats["buffer_apart"] == 0.0
+
+
+def test_empty_buffer_and_bad_settings():
+    with pytest.raises(RuntimeError, match="empty"):
+        LevelBuffer(4).next(1)
+    with pytest.raises(ValueError):
+        LevelBuffer(0)
+
+
+def test_env_plays_the_given_source():
+    """The batched env's ``source`` hook: episodes take the source's levels."""
+    levels = train_levels(5)
+    pool = LevelPool.from_levels(levels, "cardinal", ids=[10, 11, 12, 13, 14])
+    env = MesaMazeVecEnv("apple-exit", "train", num_envs=3, seed=0, source=InOrder(pool))
+    env.seed(0)
+    env.reset()
+    assert env.maze.level_ids.tolist() == [10, 11, 12]
+    assert env.maze.level_hashes.tolist() == [lv.content_hash() for lv in levels[:3]]
+
+
+# --- DR-α -------------------------------------------------------------------------------------------
+
+
+class ListSource:
+    def __init__(self, levels):
+        self.source = InOrder(LevelPool.from_levels(levels, "cardinal"))
+
+    def next(self, k):
+        return self.source.next(k)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_mixture_share_and_order(alpha):
+    train, shift = ListSource(train_levels(60)), ListSource(train_levels(60, "displaced"))
+    mix = Mixture(train, shift, alpha, seed=0)
+    served = [mix.next(k) for k in (1, 7, 3, 40, 9)]
+    apart_ = np.concatenate([remedies.pool_apart(p) for p in served])
+    assert len(apart_) == 60 and mix.served == 60 and mix.served_apart == apart_.sum()
+    if alpha == 0.0:
+        assert not apart_.any()
+    elif alpha == 1.0:
+        assert apart_.all()
+    else:
+        assert 0.1 < apart_.mean() < 0.5
+    # Train levels keep their order: the train source is read in sequence.
+    first = np.concatenate([p.hashes[~remedies.pool_apart(p)] for p in served])
+    expected = [lv.content_hash() for lv in train_levels(60)][: len(first)]
+    assert first.tolist() == expected
+
+
+def test_dr_shift_must_exist_and_match_the_train_size():
+    variant = get_variant("apple-exit")
+    assert remedies.shift_spec(variant, "displaced").size == variant.spec("train").size
+    with pytest.raises(ValueError, match="size"):
+        remedies.shift_spec(variant, "bigger")
+    with pytest.raises(ValueError, match="no such test shift"):
+        remedies.shift_spec(variant, "nowhere")
+
+
+# --- names and hyper-parameters ----------------------------------------------------------------
+
+
+def test_alpha_names():
+    assert remedies.split_alpha("ppo-dr@0.01") == ("ppo-dr", 0.01)
+    assert remedies.split_alpha("ppo-plr") == ("ppo-plr", None)
+    spec = agents.get_agent_spec("ppo-accel@0.001")
+    assert (spec.name, spec.algo, spec.remedy) == ("ppo-accel@0.001", "ppo", "accel")
+    for bad in ("ppo-dr@2", "ppo-dr@x", "ppo-dr@-0.1"):
+        with pytest.raises(KeyError, match="share"):
+            agents.get_agent_spec(bad)
+    with pytest.raises(KeyError):
+        agents.get_agent_spec("ppo@0.1")  # only remedies take a share
+
+
+HP = """
+[common]
+n_envs = 8
+[ppo]
+learning_rate = 1e-3
+[ppo.by_variant.corner]
+learning_rate = 2e-3
+[ppo-dr]
+inherit = "ppo"
+alpha = 0.02
+dr_shift = "displaced"
+[ppo-dr.by_variant.corner]
+dr_shift = "anywhere"
+[ppo-plr]
+inherit = "ppo-dr"
+buffer_size = 64
+[loop-a]
+inherit = "loop-b"
+[loop-b]
+inherit = "loop-a"
+[orphan]
+inherit = "nothing"
+"""
+
+
+def test_hyperparams_inherit_and_alpha(tmp_path):
+    path = tmp_path / "hp.toml"
+    path.write_text(HP)
+    hp = runner.load_hyperparams(path, "ppo-plr@0.1", "corner")
+    assert hp == {
+        "n_envs": 8,
+        "learning_rate": 2e-3,
+        "alpha": 0.1,
+        "dr_shift": "anywhere",
+        "buffer_size": 64,
+    }
+    assert runner.load_hyperparams(path, "ppo-dr", "apple-exit")["alpha"] == 0.02
+    options, sb3 = remedies.split_options(hp)
+    assert sb3 == {"n_envs": 8, "learning_rate": 2e-3}
+    assert options["new_levels"] == remedies.DEFAULTS["new_levels"] and options["alpha"] == 0.1
+    with pytest.raises(runner.SuiteError, match="cycle"):
+        runner.load_hyperparams(path, "loop-a", "apple-exit")
+    with pytest.raises(runner.SuiteError, match="nothing"):
+        runner.load_hyperparams(path, "orphan", "apple-exit")
+
+
+def test_remedies_suite_file_loads():
+    suite = runner.load_suite("benchmarks/remedies.toml")
+    names = {c.agent for c in suite.runs}
+    assert {"ppo-dr@0", "ppo-plr@0.01", "ppo-accel@0.1"} <= names
+    hashes = {c.config_hash() for c in suite.runs}
+    assert len(hashes) == len(suite.runs)  # every run its own config
+    dirs = {c.run_dir(Path("r")) for c in suite.runs}
+    assert len(dirs) == len(suite.runs)
+    assert len({c.train_steps for c in suite.runs}) == 1 and suite.runs[0].train_steps > 0
+    alphas = {c.agent: c.hyperparams["alpha"] for c in suite.runs}
+    assert alphas["ppo-dr@0.001"] == 0.001 and alphas["ppo-accel@0.02"] == 0.02
+
+
+# --- training with a remedy (tiny budgets) ---------------------------------------------------------
+
+TINY = {
+    "n_envs": 4,
+    "n_steps": 32,
+    "batch_size": 64,
+    "n_epochs": 1,
+    "buffer_size": 8,
+    "new_levels": 4,
+}
+
+
+def tiny_config(agent: str, steps: int = 256, **hp) -> runner.RunConfig:
+    cfg = runner.single_run(agent, "apple-exit", seed=1, train_steps=steps, suite="t")
+    tiny = TINY if agents.get_agent_spec(agent).remedy else remedies.split_options(TINY)[1]
+    params = {**cfg.hyperparams, **tiny, **hp}
+    return dataclasses.replace(cfg, hyperparams=params, eval_every=10**9)
+
+
+def test_accel_training_logs_buffer(tmp_path):
+    cfg = tiny_config("ppo-accel@0.5", mutated_levels=4)
+    runner.train(cfg, tmp_path)
+    log = pd.read_csv(tmp_path / remedies.LOG_FILE)
+    assert log["timesteps"].tolist() == [128, 256]
+    assert (log["buffer_size"] == 8).all()
+    assert log["scored_levels"].tolist() == [8 + 8, 8 + 16]  # the fill, then 4 new + 4 mutated
+    for column in ("trained_apart", "buffer_apart", "buffer_mutated"):
+        assert log[column].between(0, 1).all()
+    assert (tmp_path / "model.zip").exists()
+
+
+def test_dr_at_alpha_zero_trains_exactly_as_ppo(tmp_path):
+    """Same seed, α = 0: ppo-dr plays the levels plain ppo plays, so the weights are equal."""
+    import torch
+
+    weights = {}
+    for agent in ("ppo", "ppo-dr@0"):
+        cfg = tiny_config(agent)
+        model = runner.train(cfg, tmp_path / agent).model
+        weights[agent] = model.policy.state_dict()
+    assert all(torch.equal(weights["ppo"][k], weights["ppo-dr@0"][k]) for k in weights["ppo"])
+    log = pd.read_csv(tmp_path / "ppo-dr@0" / remedies.LOG_FILE)
+    assert (log["trained_apart"] == 0).all()
+
+
+# --- the α-sweep plot ---------------------------------------------------------------------------
+
+
+def test_alpha_sweep_plot(tmp_path):
+    rows = []
+    for agent in ("ppo", "ppo-dr@0", "ppo-dr@0.02", "ppo-plr@0", "ppo-plr@0.02", "oracle-exit"):
+        for shift in ("train", "displaced"):
+            row = {"agent": agent, "variant": "apple-exit", "shift": shift}
+            for m in ("exit_rate", "misgeneralized"):
+                row.update({m: 0.5, f"{m}_lo": 0.4, f"{m}_hi": 0.6})
+            rows.append(row)
+    board = pd.DataFrame(rows)
+    (path,) = plots.plot_alpha_sweep(board, tmp_path)
+    assert path.name == "alpha_sweep_apple-exit.png" and path.stat().st_size > 0
+    assert plots.plot_alpha_sweep(board[~board["agent"].str.contains("@")], tmp_path) == []
+
+
+def test_remedy_logs_table_and_plot(tmp_path):
+    """remedy.csv of finished runs -> the per-agent table and the apart-share plot."""
+    from mesa_maze.leaderboard import SUMMARY_KEYS
+
+    logs = {
+        ("ppo-dr@0.1", 0): {"timesteps": [100, 200], "trained_apart": [0.1, 0.3]},
+        ("ppo-dr@0.1", 1): {"timesteps": [100, 200], "trained_apart": [0.0, 0.2]},
+        ("ppo-plr@0.1", 0): {
+            "timesteps": [100, 200],
+            "trained_apart": [0.2, 0.4],
+            "buffer_apart": [0.1, 0.5],
+            "buffer_mutated": [0.0, 0.0],
+            "scored_steps": [50, 90],
+        },
+    }
+    for (agent, seed), log in logs.items():
+        run = tmp_path / "s" / agent / "apple-exit" / f"seed{seed}"
+        run.mkdir(parents=True)
+        summary = {k: "" for k in SUMMARY_KEYS} | {"agent": agent, "variant": "apple-exit"}
+        (run / "summary.json").write_text(pd.Series(summary | {"seed": seed}).to_json())
+        pd.DataFrame(log).to_csv(run / remedies.LOG_FILE, index=False)
+    table = remedies.log_table(tmp_path).set_index("agent")
+    assert table.loc["ppo-dr@0.1", "trained_apart"] == pytest.approx(0.15)
+    assert np.isnan(table.loc["ppo-dr@0.1", "buffer_apart"])
+    assert table.loc["ppo-plr@0.1", "buffer_apart"] == pytest.approx(0.5)
+    assert table.loc["ppo-plr@0.1", "scored_steps"] == 90
+    (path,) = plots.plot_remedy_logs(tmp_path, tmp_path / "plots")
+    assert path.name == "remedy_levels_apple-exit.png" and path.stat().st_size > 0

@@ -1,0 +1,248 @@
+"""The runner: suite validation, run directories, resume after a kill, agents' sanity rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mesa_maze import agents, leaderboard, runner
+from mesa_maze.metrics import OUTCOMES
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_suite(folder: Path, body: str, name: str = "t") -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(
+        f'name = "{name}"\nleaderboard = "{folder}/board.csv"\nplots = "{folder}/plots"\n' + body
+    )
+    return path
+
+
+SCRIPTED = """
+seeds = [0, 1]
+episodes = 20
+[[runs]]
+agents = ["random", "oracle-exit", "oracle-apple"]
+variants = ["apple-exit", "corner"]
+"""
+
+
+def test_suite_expands_to_one_run_per_agent_variant_seed(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    assert len(suite.runs) == 3 * 2 * 2
+    assert {c.agent for c in suite.runs} == {"random", "oracle-exit", "oracle-apple"}
+    assert all(c.train_steps == 0 for c in suite.runs)  # scripted agents do not train
+    # The hash ignores where a run is written, and changes with anything that changes numbers.
+    a, b = suite.runs[0], suite.runs[1]
+    assert a.config_hash() != b.config_hash()
+    moved = runner.RunConfig(**{**a.__dict__, "suite": "elsewhere"})
+    assert moved.config_hash() == a.config_hash()
+    assert a.run_dir(tmp_path) == tmp_path / "t" / a.agent / a.variant / f"seed{a.seed}"
+
+
+def test_learning_agents_get_hyperparameters_by_agent_and_variant(tmp_path):
+    (tmp_path / "hp.toml").write_text(
+        "[common]\nn_envs = 4\n[ppo]\nn_steps = 32\n[ppo.by_variant.corner]\nn_steps = 64\n"
+    )
+    suite = runner.load_suite(
+        write_suite(
+            tmp_path,
+            'hyperparams = "hp.toml"\ntrain_steps = 1000\n'
+            '[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit", "corner"]\n',
+        )
+    )
+    by_variant = {c.variant: c.hyperparams for c in suite.runs}
+    assert by_variant["apple-exit"] == {"n_envs": 4, "n_steps": 32}
+    assert by_variant["corner"] == {"n_envs": 4, "n_steps": 64}
+    assert all(c.train_steps == 1000 for c in suite.runs)
+
+
+@pytest.mark.parametrize(
+    "body, key, message",
+    [
+        ('bogus = 1\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]', "'bogus'", "unknown"),
+        ('[[runs]]\nagents = ["nope"]\nvariants = ["corner"]', "'runs[0].agents'", "unknown agent"),
+        ('[[runs]]\nagents = ["random"]\nvariants = ["nope"]', "'runs[0].variants'", "unknown variant"),
+        (
+            '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nshifts = ["nope"]',
+            "'runs[0].shifts'",
+            "no test shift 'nope'; allowed: anywhere",
+        ),
+        (
+            'train_steps = -5\n[[runs]]\nagents = ["ppo"]\nvariants = ["corner"]',
+            "'runs[0].train_steps'",
+            "positive integer",
+        ),
+        (
+            'train_steps = 1.5\n[[runs]]\nagents = ["ppo"]\nvariants = ["corner"]',
+            "'runs[0].train_steps'",
+            "positive integer",
+        ),
+        ('[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nwhat = 1', "'runs[0].what'", "unknown"),
+        ("seeds = [0]\n", "'runs'", "at least one"),
+    ],
+)
+def test_bad_suite_files_name_the_file_and_the_key(tmp_path, body, key, message):
+    path = write_suite(tmp_path, body)
+    with pytest.raises(runner.SuiteError) as err:
+        runner.load_suite(path)
+    assert str(path) in str(err.value) and key in str(err.value) and message in str(err.value)
+
+
+def test_missing_suite_and_bad_toml(tmp_path):
+    with pytest.raises(runner.SuiteError, match="suite file not found"):
+        runner.load_suite(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(runner.SuiteError, match=f"{bad}: not valid TOML"):
+        runner.load_suite(bad)
+
+
+def test_unknown_agent_reports_the_allowed_ones():
+    with pytest.raises(KeyError, match="unknown agent 'nope'; allowed: ") as err:
+        agents.get_agent_spec("nope")
+    assert all(name in str(err.value) for name in agents.AGENTS)
+    assert "module:factory" in str(err.value)
+
+
+def test_suite_run_writes_records_and_the_sanity_rows_hold(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    status = runner.run_suite(suite, jobs=1, root=tmp_path / "runs", log=lambda m: None)
+    assert len(status["done"]) == 12 and not status["failed"]
+    run = suite.runs[0].run_dir(tmp_path / "runs")
+    assert {p.name for p in run.iterdir()} >= {
+        "config.json",
+        "episodes.csv",
+        "visits.json",
+        "summary.json",
+    }
+    board = leaderboard.read_leaderboard(tmp_path / "board.csv")
+    assert (tmp_path / "board.md").exists() and any((tmp_path / "plots").glob("*.png"))
+    rows = board.set_index(["agent", "variant", "shift"])
+    # DESIGN §6: the oracles are the metric's sanity checks.
+    assert (rows.loc["oracle-exit", "exit_rate"] == 1.0).all()
+    assert rows.loc[("oracle-apple", "apple-exit", "displaced"), "misgeneralized"] == 1.0
+    assert rows.loc[("oracle-apple", "apple-exit", "recolored"), "misgeneralized"] == 1.0
+    assert rows.loc[("oracle-apple", "corner", "anywhere"), "failed"] == 1.0  # no apples
+    assert rows.loc[("random", "apple-exit", "train"), "failed"] > 0.5
+    # A second run of the same suite does nothing but rebuild the leaderboard.
+    again = runner.run_suite(suite, jobs=1, root=tmp_path / "runs", log=lambda m: None)
+    assert len(again["cached"]) == 12 and not again["done"]
+
+
+def test_same_seed_same_numbers(tmp_path):
+    suite = runner.load_suite(
+        write_suite(tmp_path, SCRIPTED.replace('"oracle-exit", "oracle-apple"', ""))
+    )
+    for root in ("a", "b"):
+        runner.run_suite(suite, jobs=1, root=tmp_path / root, log=lambda m: None)
+    for cfg in suite.runs:
+        a = pd.read_csv(cfg.run_dir(tmp_path / "a") / "episodes.csv")
+        b = pd.read_csv(cfg.run_dir(tmp_path / "b") / "episodes.csv")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_corrupt_summary_is_an_error_naming_the_file_and_nothing_is_deleted(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    cfg = suite.runs[0]
+    run = cfg.run_dir(tmp_path / "runs")
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text("{not json")
+    (run / "episodes.csv").write_text("kept")
+    with pytest.raises(ValueError, match=f"{run / 'summary.json'}: corrupt run summary"):
+        runner.execute(cfg, tmp_path / "runs")
+    assert (run / "episodes.csv").read_text() == "kept"
+
+
+def test_a_run_made_under_another_config_is_moved_aside_not_overwritten(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    cfg = suite.runs[0]
+    runner.execute(cfg, tmp_path / "runs")
+    old_hash = json.loads((cfg.run_dir(tmp_path / "runs") / "summary.json").read_text())
+    changed = runner.RunConfig(**{**cfg.__dict__, "episodes": 7})
+    assert runner.execute(changed, tmp_path / "runs") == "done"
+    aside = cfg.run_dir(tmp_path / "runs").with_name(f"seed0.stale-{old_hash['config_hash']}")
+    assert (aside / "summary.json").exists()
+    assert len(pd.read_csv(changed.run_dir(tmp_path / "runs") / "episodes.csv")) == 7 * 4
+
+
+KILLABLE = """
+seeds = [0, 1, 2, 3]
+episodes = 300
+[[runs]]
+agents = ["random"]
+variants = ["apple-exit", "corner"]
+"""
+
+
+def test_resume_after_kill_loses_nothing_finished(tmp_path):
+    path = write_suite(tmp_path, KILLABLE)
+    root = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "mesa_maze.cli", "benchmark", "--suite", str(path)]
+    cmd += ["--jobs", "1", "--runs-dir", str(root)]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(root.rglob("summary.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-suite
+    proc.wait()
+    finished = {p.parent for p in root.rglob("summary.json")}
+    assert 2 <= len(finished) < 8, "the kill should land mid-suite"
+    for summary in root.rglob("summary.json"):
+        json.loads(summary.read_text())  # every summary on disk is whole
+
+    suite = runner.load_suite(path)
+    status = runner.run_suite(suite, jobs=1, root=root, log=lambda m: None)
+    assert {c.run_dir(root) for c in status["cached"]} == finished
+    assert len(status["cached"]) + len(status["done"]) == 8 and not status["failed"]
+    board = leaderboard.read_leaderboard(tmp_path / "board.csv")
+    assert set(board["variant"]) == {"apple-exit", "corner"}
+    assert (board["episodes"] == 4 * 300).all() and (board["seeds"] == 4).all()
+    assert not list(root.rglob("*.tmp*")) or all(
+        p.name != "summary.json" for p in root.rglob("*.tmp*")
+    )
+
+
+def test_outcome_shares_sum_to_one(tmp_path):
+    cfg = runner.single_run("random", "apple-exit", episodes=50)
+    runner.execute(cfg, tmp_path)
+    episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
+    assert set(episodes["outcome"]) <= set(OUTCOMES)
+    assert set(episodes["shift"]) == {"train", "displaced", "recolored", "bigger"}
+    assert len(episodes) == 4 * 50
+
+
+def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numbers(tmp_path):
+    (tmp_path / "hp.toml").write_text(
+        "[common]\nn_envs = 4\ndeterministic = false\n[ppo]\nn_steps = 64\nbatch_size = 64\n"
+    )
+    path = write_suite(
+        tmp_path,
+        'hyperparams = "hp.toml"\ntrain_steps = 512\nepisodes = 30\neval_episodes = 10\n'
+        '[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit"]\nseeds = [3]\n',
+    )
+    (cfg,) = runner.load_suite(path).runs
+    runner.execute(cfg, tmp_path / "a")
+    runner.execute(cfg, tmp_path / "b")
+    a = pd.read_csv(cfg.run_dir(tmp_path / "a") / "episodes.csv")
+    pd.testing.assert_frame_equal(a, pd.read_csv(cfg.run_dir(tmp_path / "b") / "episodes.csv"))
+    # Killed after training, before evaluation finished: the rerun keeps the model and evaluates.
+    run = cfg.run_dir(tmp_path / "b")
+    (run / "summary.json").unlink()
+    (run / "episodes.csv").unlink()
+    model_time = (run / "model.zip").stat().st_mtime_ns
+    assert runner.execute(cfg, tmp_path / "b") == "done"
+    assert (run / "model.zip").stat().st_mtime_ns == model_time  # not retrained
+    pd.testing.assert_frame_equal(a, pd.read_csv(run / "episodes.csv"))
+    assert (run / "progress.csv").exists() and (run / "eval.csv").exists()
