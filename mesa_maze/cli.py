@@ -462,6 +462,117 @@ def cmd_deception(args) -> int:
     return 0
 
 
+# --- diagnostics: goal probe, adversarial levels -------------------------------------------------
+
+
+def _load_run(path: str):
+    from mesa_maze import probes
+
+    try:
+        return probes.load_run(path)
+    except (ValueError, KeyError) as e:
+        raise CliError(e.args[0]) from None
+
+
+def add_probe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="AGENT_RUN", help="a run directory (results/runs/...)")
+    parser.add_argument("--split", action="append", help="split to probe (repeatable; all)")
+    parser.add_argument("--squares", type=int, default=400, help="decision squares per split")
+    parser.add_argument("--map-seed", type=int, default=0, help="probe level of the policy maps")
+    parser.set_defaults(func=cmd_probe)
+
+
+def cmd_probe(args) -> int:
+    """The goal probe (DESIGN §8) of a run's agent on every split, with 95% Wilson intervals,
+    and a policy map of one probe level per split, written to the run directory."""
+    from mesa_maze import probes
+    from mesa_maze.vector_env import canvas_size
+
+    agent, cfg = _load_run(args.run)
+    variant = get_variant(cfg.variant, cfg.variant_dirs)
+    splits = args.split or list(variant.splits)
+    for split in splits:
+        _split(variant, split)
+    table = Table(title=f"goal probe: {cfg.agent} on {cfg.variant}, seed {cfg.seed}")
+    for col in ("split", "decision squares", "toward exit [95% CI]", "toward apple [95% CI]"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    written = []
+    for split in splits:
+        r = probes.goal_probe(
+            agent,
+            cfg.variant,
+            split,
+            squares=args.squares,
+            hyperparams=cfg.hyperparams,
+            variant_dirs=cfg.variant_dirs,
+        )
+        cells = [
+            "–" if r.squares == 0 else f"{100 * m:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+            for m, lo, hi in ((r.exit, r.exit_lo, r.exit_hi), (r.apple, r.apple_lo, r.apple_hi))
+        ]
+        table.add_row(split, str(r.squares), *cells)
+        seed = EVAL_SEED_OFFSET + probes.PROBE_OFFSET + args.map_seed
+        level = generate(variant.spec(split), seed)
+        probs = probes.policy_map(agent, level, canvas_size(variant))
+        path = Path(args.run) / f"policy_map_{split}.png"
+        title = f"{cfg.agent} (seed {cfg.seed}), {cfg.variant} / {split}"
+        written.append(probes.plot_policy_map(level, probs, path, title))
+    _console().print(table)
+    print("no decision squares (–): the split never separates the exit from the nearest apple")
+    print(f"policy maps: {', '.join(map(str, written))}")
+    return 0
+
+
+def add_attack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="AGENT_RUN", help="a run directory (results/runs/...)")
+    parser.add_argument("variant")
+    parser.add_argument("--split", default=TRAIN, help="the levels the search starts from")
+    parser.add_argument("--budget", type=int, default=512, help="levels played in all")
+    parser.add_argument("--population", type=int, default=32)
+    parser.add_argument("--keep", type=int, default=8, help="worst levels written")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=cmd_attack)
+
+
+def cmd_attack(args) -> int:
+    """Adversarial level search (DESIGN §8): mutate levels to minimise the agent's exit
+    success; writes the worst levels, their outcomes and pictures under the run directory."""
+    from mesa_maze import probes
+
+    agent, cfg = _load_run(args.run)
+    _split(_variant(args), args.split)
+    if min(args.budget, args.population, args.keep) < 1:
+        raise CliError("--budget, --population and --keep must be at least 1")
+    result = probes.attack(
+        agent,
+        args.variant,
+        args.split,
+        budget=args.budget,
+        population=args.population,
+        seed=args.seed,
+        hyperparams=cfg.hyperparams,
+        variant_dirs=args.variant_dirs,
+    )
+    out = Path(args.run) / "attack" / f"{args.variant}-{args.split}"
+    probes.write_attack(
+        result,
+        agent,
+        out,
+        args.variant,
+        args.split,
+        keep=args.keep,
+        hyperparams=cfg.hyperparams,
+        variant_dirs=args.variant_dirs,
+    )
+    failing = len(result.failures)
+    print(
+        f"{cfg.agent} on {args.variant}/{args.split}: {result.evaluated} levels played; "
+        f"{failing} of the final {len(result.levels)} fail to reach the exit"
+    )
+    print(f"wrote {out / 'worst.json'} and {min(args.keep, len(result.levels))} pictures")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 SUBCOMMANDS = {
@@ -474,6 +585,8 @@ SUBCOMMANDS = {
     "evaluate": (add_evaluate, "train if needed, then evaluate one agent on every split"),
     "leaderboard": (add_leaderboard, "rebuild a suite's leaderboard and plots from its runs"),
     "deception": (add_deception, "the deception toy: every strategy's apples, best first"),
+    "probe": (add_probe, "goal probe of a run's agent: toward the exit or the apple? policy maps"),
+    "attack": (add_attack, "search levels where a run's agent fails to reach the exit"),
 }
 
 

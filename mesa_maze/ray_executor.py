@@ -8,7 +8,8 @@ Where a run directory is written (``storage``):
 - ``"driver"`` (default; safe everywhere): the worker runs in a private temporary folder and
   returns the run directory's files; the driver writes them under ``root`` one at a time, each
   atomically, ``summary.json`` last. The files of an unfinished run of the same config (a trained
-  ``model.zip``) travel with the task, so resume works as it does locally.
+  ``model.zip``) travel with the task, so resume works as it does locally, and so does a wrapping
+  agent's base run (a planner needs the PPO run's model).
 - ``"shared"``: the workers write straight into ``root``, which must be the same path on every
   node (NFS, a cluster file system). Safe for the same reasons as locally: every file is written
   atomically and ``summary.json`` last, and each run has its own directory.
@@ -32,30 +33,39 @@ from mesa_maze import leaderboard, runner
 STORAGES = ("driver", "shared")
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` by its relative path (empty if there is no folder)."""
+def _files(folder: Path, root: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its path relative to ``root`` (none if no folder)."""
     if not folder.is_dir():
         return {}
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(root).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
     }
 
 
-def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+def _write_files(root: Path, files: dict[str, bytes]) -> None:
     """Write the files atomically, ``summary.json`` last: its presence marks a finished run."""
-    for name in sorted(files, key=lambda n: n == leaderboard.SUMMARY):
-        leaderboard.atomic_write_bytes(folder / name, files[name])
+    for name in sorted(files, key=lambda n: Path(n).name == leaderboard.SUMMARY):
+        leaderboard.atomic_write_bytes(root / name, files[name])
+
+
+def _inputs(cfg: runner.RunConfig, root: Path) -> dict[str, bytes]:
+    """What a driver-storage task needs from ``root``: the files of an unfinished run of this
+    config (a trained model.zip) and, for a wrapping agent (a planner), its base run."""
+    files = _files(cfg.run_dir(root), root)
+    base = runner.base_run_dir(cfg, root)
+    return files if base is None else {**_files(base, root), **files}
 
 
 def run_task(cfg: runner.RunConfig, root: str | None, files: dict[str, bytes]):
     """The body of one Ray task. With ``root`` (shared storage) the run is written there;
-    without, it runs in a temporary folder seeded with ``files`` and returns its files."""
+    without, it runs in a temporary runs folder seeded with ``files`` (paths relative to the
+    runs folder) and returns the run directory's files the same way."""
     if root is not None:
         return (*runner._execute_safely(cfg, Path(root), False), {})
-    with tempfile.TemporaryDirectory(prefix="mesa-maze-run-") as tmp:
-        _write_files(cfg.run_dir(Path(tmp)), files)
+    with tempfile.TemporaryDirectory(prefix="mesa-maze-runs-") as tmp:
+        _write_files(Path(tmp), files)
         cfg, outcome, error = runner._execute_safely(cfg, Path(tmp), False)
-        return cfg, outcome, error, _files(cfg.run_dir(Path(tmp)))
+        return cfg, outcome, error, _files(cfg.run_dir(Path(tmp)), Path(tmp))
 
 
 def run(
@@ -106,13 +116,13 @@ def run(
             if storage == "shared":
                 pending[task.remote(cfg, str(root), {})] = cfg
             else:
-                pending[task.remote(cfg, None, _files(cfg.run_dir(root)))] = cfg
+                pending[task.remote(cfg, None, _inputs(cfg, root))] = cfg
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             cfg = pending.pop(done[0])
             try:
                 _, outcome, error, files = ray.get(done[0])
-                _write_files(cfg.run_dir(root), files)  # partial files too: a rerun resumes
+                _write_files(root, files)  # a failed run's files too: a rerun resumes
             except RayError as e:  # the worker died more than `retries` times
                 outcome, error = "failed", f"{type(e).__name__} after {retries} retries: {e}"
             except OSError:

@@ -20,7 +20,7 @@ import os
 import shutil
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -72,8 +72,19 @@ class RunConfig:
     shifts: tuple[str, ...] = ()  # test shifts to evaluate (empty: all); train is always evaluated
 
     def config_hash(self) -> str:
-        """Hash of everything that changes the run's numbers (not where it is written)."""
-        payload = {k: v for k, v in asdict(self).items() if k not in ("suite", "variant_dirs")}
+        """Hash of everything that changes the run's numbers (not where it is written).
+
+        Fields still at their default are left out, so a field added later (with a default that
+        keeps old behaviour) does not invalidate runs already on disk."""
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        defaults |= {
+            f.name: f.default_factory() for f in fields(self) if f.default_factory is not MISSING
+        }
+        payload = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("suite", "variant_dirs") and not (k in defaults and v == defaults[k])
+        }
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -99,10 +110,12 @@ def _positive_int(path, key: str, value) -> int:
 
 
 def _learns(agent: str) -> bool:
+    """Trains, or wraps a trained agent (a planner): either way the group's train_steps count."""
     try:
-        return agents.get_agent_spec(agent).learns  # "ppo-dr@0.01" is not a key of AGENTS
+        spec = agents.get_agent_spec(agent)  # "ppo-dr@0.01" is not a key of AGENTS
     except KeyError:
         return False  # an unknown agent is reported below, with its key
+    return spec.learns or spec.base is not None
 
 
 def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
@@ -198,6 +211,8 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                 hp = {}
                 if spec.learns:
                     hp = load_hyperparams(hp_path, group.get("hyperparams_id", agent), variant)
+                elif spec.base:  # filled in from the base's run below
+                    hp = {"wrapper": dict(spec.params)}
                 for seed in seeds:
                     runs.append(
                         RunConfig(
@@ -205,7 +220,7 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                             agent=agent,
                             variant=variant,
                             seed=seed,
-                            train_steps=steps if spec.learns else 0,
+                            train_steps=steps if spec.learns or spec.base else 0,
                             episodes=episodes,
                             eval_every=eval_every,
                             eval_episodes=eval_episodes,
@@ -216,6 +231,7 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                     )
         if not group.get("agents") or not group.get("variants"):
             raise SuiteError(f"{path}: key '{where}': needs non-empty 'agents' and 'variants'")
+    runs = [_with_base(cfg, runs, path) for cfg in runs]
     return Suite(
         name=name,
         runs=runs,
@@ -223,6 +239,47 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
         plots=Path(data.get("plots", results / "plots")),
         path=path,
     )
+
+
+def _with_base(cfg: RunConfig, runs: list[RunConfig], path) -> RunConfig:
+    """A wrapping agent (a planner) takes its base run's training budget and settings."""
+    base = agents.get_agent_spec(cfg.agent).base
+    if base is None:
+        return cfg
+    for other in runs:
+        if (other.agent, other.variant, other.seed) == (base, cfg.variant, cfg.seed):
+            hp = {**other.hyperparams, "wrapper": cfg.hyperparams["wrapper"]}
+            return replace(cfg, train_steps=other.train_steps, hyperparams=hp)
+    raise SuiteError(
+        f"{path}: agent {cfg.agent!r} wraps {base!r}, but the suite has no {base!r} run on "
+        f"{cfg.variant!r} with seed {cfg.seed}; add it to a [[runs]] group"
+    )
+
+
+def base_run_dir(cfg: RunConfig, root: Path) -> Path | None:
+    """The run directory of a wrapping agent's base (same suite, variant and seed), else None."""
+    base = agents.get_agent_spec(cfg.agent).base
+    return None if base is None else replace(cfg, agent=base).run_dir(root)
+
+
+def run_hash(cfg: RunConfig, root: Path) -> str:
+    """The config hash of a run; a wrapping agent's also covers its base run's config, so that
+    a retrained base makes the wrapper's results stale."""
+    digest = cfg.config_hash()
+    base_dir = base_run_dir(cfg, root)
+    if base_dir is None:
+        return digest
+    try:
+        base_hash = json.loads((base_dir / "config.json").read_text())["config_hash"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        try:  # a model from `mesa-maze train` alone has no config.json: its bytes identify it
+            base_hash = hashlib.sha1((base_dir / "model.zip").read_bytes()).hexdigest()
+        except OSError:
+            raise SuiteError(
+                f"{cfg.agent} needs its base run {base_dir} (same suite, variant and seed); "
+                "run the base agent first"
+            ) from None
+    return hashlib.sha1(f"{digest}|{base_hash}".encode()).hexdigest()[:12]
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -388,6 +445,12 @@ def _agent_for(cfg: RunConfig, run_dir: Path, progress_bar: bool):
     spec = agents.get_agent_spec(cfg.agent)
     hp = cfg.hyperparams
     actions = hp.get("actions", "cardinal")
+    if spec.base:  # a wrapper around the finished base run of the same suite, variant and seed
+        base_zip = run_dir.parents[2] / spec.base / cfg.variant / run_dir.name / "model.zip"
+        if not base_zip.is_file():
+            raise SuiteError(f"{cfg.agent} needs {base_zip}; run {spec.base!r} first")
+        base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
+        return spec.wrap(base, cfg, run_dir)
     if not spec.learns:
         return spec.make(
             n_actions=4 if actions == "cardinal" else 3, seed=cfg.seed, actions=actions
@@ -399,11 +462,11 @@ def _agent_for(cfg: RunConfig, run_dir: Path, progress_bar: bool):
 
 
 def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
-    """"cached" if a finished run of this config is there. Otherwise clears the way: a finished
+    """ "cached" if a finished run of this config is there. Otherwise clears the way: a finished
     run of another config is moved aside, an unfinished one removed; an unfinished run of this
     config stays (its model is reused). Also used by the Ray driver before it sends a run out."""
     run_dir = cfg.run_dir(root)
-    digest = cfg.config_hash()
+    digest = run_hash(cfg, root)
     summary_path = run_dir / "summary.json"
     if summary_path.exists():
         if _read_summary(summary_path)["config_hash"] == digest:
@@ -427,7 +490,7 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
 
     torch.set_num_threads(1)  # one core per run; the suite parallelises across runs
     run_dir = cfg.run_dir(root)
-    digest = cfg.config_hash()
+    digest = run_hash(cfg, root)
     summary_path = run_dir / "summary.json"
     if prepare_run_dir(cfg, root) == "cached":
         return "cached"
@@ -477,6 +540,9 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
         "train_exit_rate": exit_rate([r for r in rows if r["shift"] == TRAIN]),
         "episodes_file": "episodes.csv",
     }
+    from mesa_maze import probes  # goal probe; a planner's failsafe and world-model reports
+
+    summary.update(probes.run_diagnostics(agent, cfg, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"
 
@@ -502,20 +568,24 @@ def run_suite(
     """Every run of the suite (finished ones are skipped), then the leaderboard and plots.
     ``executor="ray"`` sends the runs to a Ray cluster (:mod:`mesa_maze.ray_executor`, options
     in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance."""
-    # Longest first, so the pool's tail is short.
+    # Longest first, so the pool's tail is short; wrapping agents (planners) need their base's
+    # model, so they run in a second phase after every other run.
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
+    wraps = {id(c): agents.get_agent_spec(c.agent).base is not None for c in runs}
+    phases = [[c for c in runs if not wraps[id(c)]], [c for c in runs if wraps[id(c)]]]
     status: dict[str, list] = {"done": [], "cached": [], "failed": []}
-    if executor == "ray":
-        from mesa_maze import ray_executor  # the optional extra mesa-maze[ray]
+    for runs in filter(None, phases):
+        if executor == "ray":
+            from mesa_maze import ray_executor  # the optional extra mesa-maze[ray]
 
-        _collect(ray_executor.run(runs, root, jobs=jobs, **(ray_options or {})), status, log)
-    elif jobs <= 1:
-        results = (_execute_safely(c, root, progress_bar=False) for c in runs)
-        _collect(results, status, log)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_execute_safely, c, root, False) for c in runs]
-            _collect((f.result() for f in as_completed(futures)), status, log)
+            _collect(ray_executor.run(runs, root, jobs=jobs, **(ray_options or {})), status, log)
+        elif jobs <= 1:
+            results = (_execute_safely(c, root, progress_bar=False) for c in runs)
+            _collect(results, status, log)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_execute_safely, c, root, False) for c in runs]
+                _collect((f.result() for f in as_completed(futures)), status, log)
     write_outputs(suite, root)
     log(
         f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
@@ -534,10 +604,10 @@ def _collect(results, status, log) -> None:
 
 def write_outputs(suite: Suite, root: Path = RESULTS / "runs") -> pd.DataFrame:
     """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records."""
-    from mesa_maze import plots
+    from mesa_maze import plots, probes
 
     episodes, runs = leaderboard.load_runs(Path(root) / suite.name)
-    board = leaderboard.build_leaderboard(episodes, runs)
+    board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
     leaderboard.write_leaderboard(board, suite.leaderboard, suite.leaderboard.with_suffix(".md"))
     plots.make_all(board, Path(root) / suite.name, suite.plots)
     return board
@@ -559,7 +629,11 @@ def single_run(
         get_variant(variant, variant_dirs)
     except KeyError as e:
         raise SuiteError(e.args[0]) from None
-    steps = _positive_int("--steps", "train_steps", train_steps) if spec.learns else 0
+    learns = spec.learns or spec.base is not None  # a wrapper inherits its base's budget
+    steps = _positive_int("--steps", "train_steps", train_steps) if learns else 0
+    hp = load_hyperparams(Path(hyperparams), spec.base or agent, variant) if learns else {}
+    if spec.base:
+        hp["wrapper"] = dict(spec.params)
     return RunConfig(
         suite=suite,
         agent=agent,
@@ -569,6 +643,6 @@ def single_run(
         episodes=_positive_int("--episodes", "episodes", episodes),
         eval_every=max(steps // 5, 1),
         eval_episodes=100,
-        hyperparams=load_hyperparams(Path(hyperparams), agent, variant) if spec.learns else {},
+        hyperparams=hp,
         variant_dirs=tuple(map(str, variant_dirs)),
     )

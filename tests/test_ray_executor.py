@@ -120,6 +120,23 @@ def test_resume_skips_finished_runs_without_tasks(tmp_path, marks, monkeypatch):
     assert {p: p.read_bytes() for p in (tmp_path / "runs").rglob("summary.json")} == summaries
 
 
+@pytest.mark.ray
+def test_a_planner_gets_its_base_run_through_driver_storage(tmp_path, marks):
+    """A wrapping agent runs after its base (a second phase) and needs the base's model: with
+    driver storage the worker has no access to the runs folder, so the base run is sent along."""
+    hp = REPO / "benchmarks" / "hyperparams" / "sb3.toml"
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'name = "p"\nleaderboard = "{tmp_path}/board.csv"\nplots = "{tmp_path}/plots"\n'
+        f'hyperparams = "{hp}"\ntrain_steps = 256\neval_every = 1000000\nepisodes = 5\n'
+        '[[runs]]\nagents = ["ppo", "planner-1step"]\nvariants = ["apple-exit"]\n'
+    )
+    suite = runner.load_suite(path)
+    log = []
+    status = runner.run_suite(suite, root=tmp_path / "runs", log=log.append, executor="ray")
+    assert len(status["done"]) == 2 and not status["failed"], "\n".join(log)
+
+
 def test_driver_storage_task_resumes_from_a_shipped_model(tmp_path):
     """The task body, without Ray: a run that died after training (config.json and model.zip on
     the driver) is sent with those files and is evaluated without training again."""
@@ -127,14 +144,18 @@ def test_driver_storage_task_resumes_from_a_shipped_model(tmp_path):
     cfg = runner.single_run("ppo", "apple-exit", train_steps=256, episodes=5, hyperparams=hp)
     cfg = dataclasses.replace(cfg, eval_every=10**6)  # no evaluations during training: faster
     _, outcome, _, files = ray_executor.run_task(cfg, None, {})
-    assert outcome == "done" and "progress.csv" in files  # trained
-    shipped = {name: files[name] for name in ("config.json", "model.zip")}
+    prefix = cfg.run_dir(Path()).as_posix()  # paths are relative to the runs folder
+    assert outcome == "done" and f"{prefix}/progress.csv" in files  # trained
+    shipped = {
+        f"{prefix}/{name}": files[f"{prefix}/{name}"] for name in ("config.json", "model.zip")
+    }
     _, outcome, error, again = ray_executor.run_task(cfg, None, shipped)
     assert outcome == "done" and error is None
-    assert "progress.csv" not in again and again["model.zip"] == files["model.zip"]
-    assert again["episodes.csv"] == files["episodes.csv"]  # the same model, the same episodes
-    ray_executor._write_files(cfg.run_dir(tmp_path / "runs"), again)
-    _, runs = leaderboard.load_runs(tmp_path / "runs")
+    assert f"{prefix}/progress.csv" not in again  # not trained again
+    for name in ("model.zip", "episodes.csv"):  # the same model, the same episodes
+        assert again[f"{prefix}/{name}"] == files[f"{prefix}/{name}"]
+    ray_executor._write_files(tmp_path, again)
+    _, runs = leaderboard.load_runs(tmp_path)
     assert len(runs) == 1
 
 
