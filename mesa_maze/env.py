@@ -97,6 +97,24 @@ class Exit(Goal):
         fill_coords(img, point_in_rect(0.36, 0.64, 0.36, 0.64), COLORS[self.color])
 
 
+def resolve_options(
+    variant, split, actions, observation, spec, reward, variant_dirs=(), need_spec=True
+):
+    """Check the options both envs share and resolve (spec, reward) from the variant unless
+    given. ``need_spec=False`` (an explicit level list) needs the variant only for the reward."""
+    if actions not in ACTION_SETS:
+        raise ValueError(f"actions={actions!r}; allowed: {', '.join(ACTION_SETS)}")
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVATIONS)}")
+    if spec is None and (need_spec or reward is None):
+        v = get_variant(variant, variant_dirs)
+        spec, reward = v.spec(split), reward or v.reward
+    reward = reward or "exit"
+    if reward not in REWARDS:
+        raise ValueError(f"reward={reward!r}; allowed: {', '.join(REWARDS)}")
+    return spec, reward
+
+
 def symbolic_obs(grid: Grid, agent_pos, agent_dir: int) -> np.ndarray:
     """Minigrid's full-grid encoding as (H, W, 3), with the agent drawn in."""
     obs = grid.encode().transpose(1, 0, 2).copy()
@@ -119,16 +137,9 @@ class MesaMazeEnv(MiniGridEnv):
         render_mode: str | None = None,
         variant_dirs: tuple[str, ...] = (),
     ):
-        if actions not in ACTION_SETS:
-            raise ValueError(f"actions={actions!r}; allowed: {', '.join(ACTION_SETS)}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVATIONS)}")
-        if spec is None:
-            v = get_variant(variant, variant_dirs)
-            spec, reward = v.spec(split), reward or v.reward
-        reward = reward or "exit"
-        if reward not in REWARDS:
-            raise ValueError(f"reward={reward!r}; allowed: {', '.join(REWARDS)}")
+        spec, reward = resolve_options(
+            variant, split, actions, observation, spec, reward, variant_dirs
+        )
         self.variant, self.split, self.level_spec, self.reward_kind = variant, split, spec, reward
         self.action_set, self.observation_kind = actions, observation
         self.level: Level | None = None

@@ -81,7 +81,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvWrapper
 
 from mesa_maze import levels as levels_module
 from mesa_maze import solver
-from mesa_maze.env import ACTION_SETS, OBSERVATIONS, RGB_TILE, VIEW_SIZE, Apple, Exit
+from mesa_maze.env import RGB_TILE, VIEW_SIZE, Apple, Exit, resolve_options
 from mesa_maze.levels import (
     AGENT,
     AGENT_COLOR,
@@ -95,7 +95,7 @@ from mesa_maze.levels import (
     LevelSpec,
     generate_many,
 )
-from mesa_maze.variants import REWARDS, TRAIN, get_variant
+from mesa_maze.variants import TRAIN
 
 STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
 CACHE_ENV = "MESA_MAZE_CACHE"
@@ -565,18 +565,11 @@ class BatchedMaze:
         cache: bool = True,
         source=None,
     ):
-        if actions not in ACTION_SETS:
-            raise ValueError(f"actions={actions!r}; allowed: {', '.join(ACTION_SETS)}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVATIONS)}")
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if spec is None and (levels is None or reward is None):
-            v = get_variant(variant, variant_dirs)
-            spec, reward = v.spec(split), reward or v.reward
-        reward = reward or "exit"
-        if reward not in REWARDS:
-            raise ValueError(f"reward={reward!r}; allowed: {', '.join(REWARDS)}")
+        spec, reward = resolve_options(
+            variant, split, actions, observation, spec, reward, variant_dirs, levels is None
+        )
         self.variant, self.split, self.level_spec, self.reward_kind = variant, split, spec, reward
         self.action_set, self.observation_kind, self.num_envs = actions, observation, num_envs
         self.num_levels = (spec.num_levels if spec else 0) if num_levels is None else num_levels
