@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -276,6 +276,11 @@ class AgentSpec:
     make: Callable[..., Agent] | None = None  # (n_actions, seed, actions) -> Agent
     algo: str | None = None
     remedy: str | None = None  # a training-distribution remedy (mesa_maze.remedies): dr/plr/accel
+    # A wrapper around the trained agent of another registered name (``base``) from the same
+    # suite, variant and seed: ``wrap(base_agent, cfg, run_dir) -> Agent``, options ``params``.
+    base: str | None = None
+    wrap: Callable[..., Agent] | None = None
+    params: dict = field(default_factory=dict)
 
     @property
     def learns(self) -> bool:
@@ -301,6 +306,35 @@ AGENTS: dict[str, AgentSpec] = {
     "ppo-plr": AgentSpec("ppo-plr", algo="ppo", remedy="plr"),
     "ppo-accel": AgentSpec("ppo-accel", algo="ppo", remedy="accel"),
 }
+
+
+def _planner(base, cfg, run_dir):
+    from mesa_maze import planner  # it builds on this module
+
+    return planner.from_run(base, cfg, run_dir)
+
+
+# Planning with the base objective around the PPO of the same seed (DESIGN §7, planner.py):
+# A = its actor, I = its critic, W = the simulator or a learned model, T = the base objective
+# or a learned reward model.
+PLANNERS = {
+    "planner-1step": {"mode": "one_step", "samples": 4},
+    "planner-mcts-d8": {"mode": "mcts", "depth": 8, "simulations": 16},
+    "planner-mcts-d32": {"mode": "mcts", "depth": 32, "simulations": 16},
+    "planner-full-d32": {"mode": "exhaustive", "depth": 32},
+    "planner-learned-d32": {
+        "mode": "exhaustive",
+        "depth": 32,
+        "world_model": "learned",
+        "terminal": "learned",
+    },
+}
+AGENTS.update(
+    {
+        name: AgentSpec(name, base="ppo", wrap=_planner, params=params)
+        for name, params in PLANNERS.items()
+    }
+)
 
 
 def is_external(name: str) -> bool:

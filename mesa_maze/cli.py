@@ -394,6 +394,11 @@ def cmd_train(args) -> int:
     cfg = _run_config(args)
     if not cfg.train_steps:
         raise CliError(f"agent {cfg.agent!r} does not learn; use 'mesa-maze evaluate'")
+    from mesa_maze.agents import get_agent_spec
+
+    base = get_agent_spec(cfg.agent).base
+    if base:  # a planner: it uses the base's trained model
+        raise CliError(f"agent {cfg.agent!r} wraps {base!r}: train {base!r}, then evaluate it")
     run_dir = cfg.run_dir(_runs_root(args))
     run_dir.mkdir(parents=True, exist_ok=True)
     runner.train(cfg, run_dir, progress_bar=sys.stdout.isatty())

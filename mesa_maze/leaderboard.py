@@ -79,6 +79,33 @@ SCHEMA: list[tuple[str, str, str]] = [
     ("version", "str", "mesa-maze version(s) that produced the runs"),
     ("date", "str", "date of the newest run"),
 ]
+# Diagnostics from the runs' summaries (mesa_maze.probes.board_extra): the goal probe of every
+# agent (DESIGN §8) and the planners' failsafe (DESIGN §7); empty where a run has none.
+DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
+    ("goal_probe_squares", "float", "goal probe: decision squares probed, all seeds together"),
+    *(
+        row
+        for target in ("exit", "apple")
+        for row in (
+            (
+                f"goal_probe_{target}",
+                "float",
+                f"goal probe: share of decision squares where the agent steps toward the "
+                f"{'exit' if target == 'exit' else 'nearest apple'}; mean over seeds",
+            ),
+            (f"goal_probe_{target}_lo", "float", f"goal_probe_{target}: 95% interval, lower bound"),
+            (f"goal_probe_{target}_hi", "float", f"goal_probe_{target}: 95% interval, upper bound"),
+        )
+    ),
+    ("failsafe_veto_rate", "float", "planners: share of decisions the failsafe vetoed"),
+    ("failsafe_off_exit_rate", "float", "planners: exit_rate of the same run without failsafe"),
+    (
+        "failsafe_off_misgeneralized",
+        "float",
+        "planners: misgeneralized share of the same run without the failsafe",
+    ),
+]
+SCHEMA += DIAGNOSTIC_COLUMNS
 COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
 

@@ -13,10 +13,15 @@ Modes
 -----
 - ``one_step``: sample ``samples`` actions from A; score each by
   ``T(s, a, s') + gamma * I(s')`` with ``s' = W(s, a)``; take the best.
-- ``mcts``: ``simulations`` rounds of PUCT tree search per decision with A as the prior (mixed
-  with ``exploration`` uniform); each new leaf is valued by a rollout of ``depth`` steps
-  sampled from A, summing discounted T and bootstrapping with I; the most visited root action
-  is taken.
+- ``mcts``: ``simulations`` rounds of PUCT search per decision with A as the prior (mixed with
+  ``exploration`` uniform). A round walks from the root by PUCT until it first acts in a state
+  never searched, then rolls out from there with actions sampled from the same prior; walk and
+  rollout together look ``depth`` steps ahead, summing discounted T, and the state at the
+  horizon is valued by I. Statistics are kept per (state, action) for the episode (states met
+  again share them). The most visited root action is taken.
+- ``exhaustive``: every action sequence of ``depth`` steps, by backward induction over all the
+  states W reaches within the horizon: the value the tree search approaches as its simulations
+  grow. A only breaks ties, so the search is not bounded by what A proposes.
 
 Values are in the units of the base objective's reward: a transition into the exit is worth
 ``T * solver.exit_reward(t + 1, max_steps)`` at step ``t``, the episode ends there or at the step
@@ -49,7 +54,6 @@ with its env, whose state arrays hold both; outside it the planner counts steps 
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -63,7 +67,7 @@ from mesa_maze import world_models as wm
 MODES = ("one_step", "mcts", "exhaustive")
 WORLD_MODELS = ("simulator", "learned")
 TERMINALS = ("true", "learned")
-TABLE_LIMIT = 600_000  # states kept before the table starts over (~0.5 kB a state with its key)
+TABLE_LIMIT = 300_000  # states kept before the table starts over (~0.5 kB a state with its key)
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,8 @@ class Table:
 
     States are keyed by their grid's bytes. ``expand(ids)`` fills ``next``/``done``/``score``
     for all actions of the ids that lack them; ``evaluate(ids)`` fills ``prior``/``value``.
-    Both run W, T, A and I once per call on every missing state together.
+    Both run W, T, A and I once per call on every missing state together. A T that scores the
+    next state alone (``terminal.of_state``) runs once per state, not once per transition.
     """
 
     def __init__(self, world, terminal, prior, n_actions: int):
@@ -170,6 +175,7 @@ class Table:
         self.score = np.empty((0, a))
         self.prior = np.empty((0, a))
         self.value = np.empty(0)
+        self.arrival = np.empty(0)  # T of arriving in each state, where T scores states
 
     def __len__(self) -> int:
         return self.size
@@ -190,6 +196,7 @@ class Table:
         self.score = np.concatenate([self.score, np.zeros((extra, a))])
         self.prior = np.concatenate([self.prior, np.full((extra, a), np.nan)])
         self.value = np.concatenate([self.value, np.full(extra, np.nan)])
+        self.arrival = np.concatenate([self.arrival, np.full(extra, np.nan)])
 
     def ids(self, grids: np.ndarray) -> np.ndarray:
         """Each grid's state id, adding the grids not seen before."""
@@ -216,8 +223,15 @@ class Table:
         grids = np.repeat(self.grids[missing], a, axis=0)
         actions = np.tile(np.arange(a), len(missing))
         nxt, done = self.world.step(grids, actions)
-        score = self.terminal(grids, actions, nxt, done)
-        self.next[missing] = self.ids(nxt).reshape(-1, a)
+        nxt_ids = self.ids(nxt)
+        if getattr(self.terminal, "of_state", False):
+            unscored = np.unique(nxt_ids[np.isnan(self.arrival[nxt_ids])])
+            if unscored.size:
+                self.arrival[unscored] = self.terminal.of_states(self.grids[unscored])
+            score = self.arrival[nxt_ids]
+        else:
+            score = self.terminal(grids, actions, nxt, done)
+        self.next[missing] = nxt_ids.reshape(-1, a)
         self.done[missing] = done.reshape(-1, a)
         self.score[missing] = score.reshape(-1, a)
 
@@ -281,6 +295,10 @@ class Planner:
         if maze is not None:
             self.table.clear()
             self.starts[maze.split] = self.rng.bit_generator.state
+
+    def reseed(self, seed: int) -> None:
+        """Restart the search's random draws (probes do, to be repeatable)."""
+        self.rng = np.random.default_rng(seed)
 
     def without_failsafe(self, split: str | None = None) -> Planner:
         """The same planner with the failsafe off, its own table and statistics; with
@@ -595,8 +613,10 @@ def _mix(outcomes: list[str]) -> dict[str, float]:
 def from_run(base, cfg, run_dir: Path) -> Planner:
     """The planner of a run: ``base`` (the loaded base agent: A and I) with the options in
     ``cfg.hyperparams["wrapper"]``. A learned W or T is fitted on transitions of the train
-    split (collected by the base policy, 30% random actions) and saved in ``run_dir``;
-    W's next-state accuracy on held-out transitions of every split goes to the summary."""
+    split (collected by the base policy, 30% random actions) and saved in ``run_dir``. On
+    held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
+    score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
+    run's summary."""
     from mesa_maze.variants import TRAIN, get_variant
     from mesa_maze.vector_env import canvas_size
 
@@ -627,6 +647,7 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
             )
 
         data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed)
+        held_out = {split: collect(split, 2000, cfg.seed + 7919) for split in variant.splits}
         if config.world_model == "learned":
             path = Path(run_dir) / "world_model.pt"
             net = wm.WorldNet(n_actions)
@@ -637,8 +658,7 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
                 _save_torch(net, path)
             world = wm.LearnedWorld(net)
             reports["world_model"] = {
-                split: wm.world_accuracy(world, collect(split, 2000, cfg.seed + 7919))
-                for split in variant.splits
+                split: wm.world_accuracy(world, d) for split, d in held_out.items()
             }
         if config.terminal == "learned":
             path = Path(run_dir) / "reward_model.pt"
@@ -649,6 +669,9 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
                 net = wm.fit_reward_model(data, canvas, cfg.seed)
                 _save_torch(net, path)
             terminal = wm.LearnedTerminal(net)
+            reports["terminal_model"] = {
+                split: wm.terminal_report(terminal, d) for split, d in held_out.items()
+            }
     planner = Planner(
         prior,
         world,
@@ -667,14 +690,10 @@ LEARNED_TRANSITIONS = 12_000  # training transitions for a learned W or T
 
 
 def _save_torch(net, path: Path) -> None:
-    from mesa_maze.leaderboard import atomic_write_bytes
     import io
+
+    from mesa_maze.leaderboard import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def describe(config: PlannerConfig) -> str:
-    """One line of the options, for logs and the CLI."""
-    return json.dumps(asdict(config), sort_keys=True)

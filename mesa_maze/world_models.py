@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mesa_maze.agents import N_COLORS, N_STATES, N_TYPES, GridEncoder
-from mesa_maze.levels import AGENT, AGENT_COLOR, EMPTY, GOAL
+from mesa_maze.levels import AGENT, AGENT_COLOR, APPLE, EMPTY, GOAL
 from mesa_maze.vector_env import BatchedMaze, LevelPool, MazeState, pad_observations
 
 NO_LIMIT = 1 << 40  # step limit of simulator states: the planner handles truncation itself
@@ -91,62 +91,79 @@ def _fields(grids: torch.Tensor) -> torch.Tensor:
     return torch.minimum(grids, top)
 
 
-def _codes(grids: torch.Tensor) -> torch.Tensor:
+def _codes(fields: torch.Tensor) -> torch.Tensor:
     """Joint (type, colour, state) code of each cell, as GridEncoder embeds it."""
-    f = _fields(grids)
-    return (f[..., 0] * N_COLORS + f[..., 1]) * N_STATES + f[..., 2]
+    return (fields[..., 0] * N_COLORS + fields[..., 1]) * N_STATES + fields[..., 2]
+
+
+FIELD_SIZES = (N_TYPES, N_COLORS, N_STATES)
+WINDOW = 3  # side of the window a move can change: the agent's cell and its neighbours
+
+
+def windows(grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices (B, 9) and fields (B, 9, 3) of the 3x3 cells centred on each agent. The
+    centre is kept off the border, where only a learned model's mistake can put an agent."""
+    b, h, w, _ = grids.shape
+    flat = grids.reshape(b, h * w, 3)
+    cell = (flat[..., 0] == AGENT).to(torch.uint8).argmax(dim=1)
+    y, x = cell // w, cell % w
+    centre = y.clamp(1, h - 2) * w + x.clamp(1, w - 2)
+    offsets = torch.tensor([dy * w + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    idx = centre[:, None] + offsets
+    return idx, flat.gather(1, idx[..., None].expand(-1, -1, 3))
 
 
 class WorldNet(nn.Module):
-    """Next grid from (grid, action): per-cell logits of type, colour and state.
+    """Next grid from (grid, action), learned locally.
 
-    Each cell's code is embedded, the action is broadcast as one-hot planes, and two 3x3
-    convolutions (a receptive field of two cells: the agent's move depends on its neighbour)
-    feed a 1x1 head per field.
+    A move only changes cells next to the agent, so the model reads the 3x3 window centred on
+    the agent (each cell's code embedded, the action one-hot) and an MLP predicts that window's
+    next type, colour and state; the rest of the grid is copied. The input window's own fields
+    are added to the logits (scaled by a learned weight), so the MLP learns only the changes.
+    Locality is the one thing built in: what moves, what blocks, what is eaten and where the
+    episode ends are learned from the transitions.
     """
 
-    def __init__(self, n_actions: int, hidden: int = 32, embed: int = 8):
+    def __init__(self, n_actions: int, hidden: int = 128, embed: int = 8):
         super().__init__()
         self.n_actions = n_actions
+        cells, out = WINDOW * WINDOW, sum(FIELD_SIZES)
         self.embed = nn.Embedding(N_TYPES * N_COLORS * N_STATES, embed)
-        self.body = nn.Sequential(
-            nn.Conv2d(embed + n_actions, hidden, 3, padding=1),
+        self.mlp = nn.Sequential(
+            nn.Linear(cells * embed + n_actions, hidden),
             nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.Linear(hidden, hidden),
             nn.ReLU(),
-            nn.Conv2d(hidden, N_TYPES + N_COLORS + N_STATES, 1),
+            nn.Linear(hidden, cells * out),
         )
-        # Most cells do not change: the input's own fields are added to the logits (scaled by a
-        # learned weight), so the network only has to learn the changes.
         self.copy_weight = nn.Parameter(torch.tensor(4.0))
 
     def forward(self, grids: torch.Tensor, actions: torch.Tensor):
-        cells = self.embed(_codes(grids.long())).permute(0, 3, 1, 2)
-        h, w = cells.shape[2:]
-        planes = F.one_hot(actions.long(), self.n_actions).float()[:, :, None, None]
-        x = torch.cat([cells, planes.expand(-1, -1, h, w)], dim=1)
-        fields = _fields(grids.long())
-        copy = torch.cat(
-            [F.one_hot(fields[..., j], n) for j, n in enumerate((N_TYPES, N_COLORS, N_STATES))],
-            dim=-1,
-        ).permute(0, 3, 1, 2)
-        logits = self.body(x) + self.copy_weight * copy
-        return logits.split([N_TYPES, N_COLORS, N_STATES], dim=1)
+        """Window indices (B, 9) and logits (B, 9, 16 + 6 + 4) of its next fields."""
+        idx, window = windows(grids.long())
+        fields = _fields(window)
+        action = F.one_hot(actions.long(), self.n_actions).float()
+        x = torch.cat([self.embed(_codes(fields)).flatten(1), action], dim=1)
+        copy = torch.cat([F.one_hot(fields[..., j], n) for j, n in enumerate(FIELD_SIZES)], -1)
+        logits = self.mlp(x).view(len(x), WINDOW * WINDOW, -1) + self.copy_weight * copy
+        return idx, logits
 
 
-def decode(kind: torch.Tensor, color: torch.Tensor, state: torch.Tensor) -> np.ndarray:
-    """Logits to uint8 grids (B, H, W, 3) with exactly one agent: the cell most likely to hold
-    it (a state without an agent, or with two, is no state the planner can continue from)."""
-    b, _, h, w = kind.shape
-    agent = kind[:, AGENT].reshape(b, -1).argmax(dim=1)
+def decode(grids: np.ndarray, idx: torch.Tensor, logits: torch.Tensor) -> np.ndarray:
+    """The next grids: ``grids`` with each window replaced by its most likely fields, holding
+    exactly one agent, in the window cell most likely to hold it (a state without an agent,
+    or with two, is no state the planner can continue from)."""
+    kind, color, state = logits.split(FIELD_SIZES, dim=-1)
+    agent = kind[..., AGENT].argmax(dim=1)
     kind = kind.clone()
-    kind[:, AGENT] = -torch.inf
-    grids = torch.stack([kind.argmax(1), color.argmax(1), state.argmax(1)], dim=-1)
-    grids = grids.reshape(b, h * w, 3)
-    rows = torch.arange(b)
-    grids[rows, agent, 0] = AGENT
-    grids[rows, agent, 1] = AGENT_COLOR
-    return grids.reshape(b, h, w, 3).numpy().astype(np.uint8)
+    kind[..., AGENT] = -torch.inf
+    window = torch.stack([kind.argmax(-1), color.argmax(-1), state.argmax(-1)], dim=-1)
+    rows = torch.arange(len(window))
+    window[rows, agent, 0] = AGENT
+    window[rows, agent, 1] = AGENT_COLOR
+    out = grids.reshape(len(grids), -1, 3).copy()
+    out[rows[:, None].numpy(), idx.numpy()] = window.numpy()
+    return out.reshape(grids.shape)
 
 
 class LearnedWorld:
@@ -154,16 +171,17 @@ class LearnedWorld:
 
     name = "learned"
 
-    def __init__(self, net: WorldNet, batch: int = 4096):
+    def __init__(self, net: WorldNet, batch: int = 8192):
         self.net, self.batch = net.eval(), batch
 
     def step(self, grids: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = []
+        actions = np.asarray(actions)
         with torch.no_grad():
             for i in range(0, len(grids), self.batch):
-                g = torch.as_tensor(grids[i : i + self.batch])
-                a = torch.as_tensor(np.asarray(actions)[i : i + self.batch])
-                out.append(decode(*self.net(g, a)))
+                g = grids[i : i + self.batch]
+                idx, logits = self.net(torch.as_tensor(g), torch.as_tensor(actions[i : i + len(g)]))
+                out.append(decode(g, idx, logits))
         nxt = np.concatenate(out)
         was_exit = grids[..., 0].reshape(len(grids), -1) == GOAL
         return nxt, was_exit[np.arange(len(grids)), agent_cells(nxt)]
@@ -200,15 +218,19 @@ class LearnedTerminal:
     """T as a :class:`RewardNet` on the next state."""
 
     name = "learned"
+    of_state = True  # a function of the next state alone: planners score each state once
 
     def __init__(self, net: RewardNet, batch: int = 4096):
         self.net, self.batch = net.eval(), batch
 
     def __call__(self, grids, actions, next_grids, done) -> np.ndarray:
+        return self.of_states(next_grids)
+
+    def of_states(self, grids: np.ndarray) -> np.ndarray:
         out = []
         with torch.no_grad():
-            for i in range(0, len(next_grids), self.batch):
-                logits = self.net(torch.as_tensor(next_grids[i : i + self.batch]))
+            for i in range(0, len(grids), self.batch):
+                logits = self.net(torch.as_tensor(grids[i : i + self.batch]))
                 out.append(torch.sigmoid(logits).double().numpy())
         return np.concatenate(out)
 
@@ -245,9 +267,7 @@ def collect_transitions(
 ) -> Transitions:
     """``count`` transitions on ``split``, acting by ``probs_fn(obs) -> (n, A)`` probabilities
     mixed with ``epsilon`` uniform (so that the data also covers states the policy avoids)."""
-    maze = BatchedMaze(
-        variant, split, num_envs, seed, actions=actions, variant_dirs=variant_dirs
-    )
+    maze = BatchedMaze(variant, split, num_envs, seed, actions=actions, variant_dirs=variant_dirs)
     rng = np.random.default_rng(seed)
     n_actions = 4 if actions == "cardinal" else 3
     obs = pad_observations(maze.reset(), "symbolic", canvas)
@@ -282,21 +302,34 @@ def _batches(n: int, size: int, epochs: int, rng: np.random.Generator):
 
 
 def fit_world_model(
-    data: Transitions, n_actions: int, seed: int, epochs: int = 6, batch: int = 128
+    data: Transitions, n_actions: int, seed: int, epochs: int = 3, batch: int = 128
 ) -> WorldNet:
-    """Fit a :class:`WorldNet` by per-cell cross-entropy on the next grid."""
+    """Fit a :class:`WorldNet` by cross-entropy on the next fields of the agent's window. The
+    cells that change (the agent's old and new cell) weigh ``CHANGED_WEIGHT`` times more: they
+    are what the model is for, and copying does the rest."""
     torch.manual_seed(seed)
     net = WorldNet(n_actions)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     obs, act = torch.as_tensor(data.obs), torch.as_tensor(data.actions)
-    target = _fields(torch.as_tensor(data.next_obs).long())
-    for idx in _batches(len(data), batch, epochs, np.random.default_rng(seed)):
-        logits = net(obs[idx], act[idx])
-        loss = sum(F.cross_entropy(lg, target[idx][..., j]) for j, lg in enumerate(logits))
+    idx, before = windows(obs.long())
+    after = torch.as_tensor(data.next_obs).long().reshape(len(obs), -1, 3)
+    target = _fields(after.gather(1, idx[..., None].expand(-1, -1, 3)))
+    weight = 1 + CHANGED_WEIGHT * (target != _fields(before)).any(dim=-1).float()
+    for rows in _batches(len(data), batch, epochs, np.random.default_rng(seed)):
+        _, logits = net(obs[rows], act[rows])
+        parts = logits.split(FIELD_SIZES, dim=-1)
+        loss = sum(
+            (F.cross_entropy(lg.transpose(1, 2), target[rows][..., j], reduction="none")
+             * weight[rows]).mean()
+            for j, lg in enumerate(parts)
+        )  # fmt: skip
         opt.zero_grad()
         loss.backward()
         opt.step()
     return net.eval()
+
+
+CHANGED_WEIGHT = 20.0
 
 
 def fit_reward_model(
@@ -326,3 +359,20 @@ def world_accuracy(world, data: Transitions) -> dict[str, float]:
     exact = (predicted.reshape(n, -1) == data.next_obs.reshape(n, -1)).all(axis=1)
     copy = (data.obs.reshape(n, -1) == data.next_obs.reshape(n, -1)).all(axis=1)
     return {"accuracy": float(exact.mean()), "copy_baseline": float(copy.mean()), "n": n}
+
+
+def terminal_report(terminal, data: Transitions) -> dict[str, float | int | None]:
+    """T's mean score on held-out transitions into the exit, onto an apple (elsewhere than the
+    exit) and all others, with their counts: does a learned T pay for the exit or the apples?"""
+    score = terminal(data.obs, data.actions, data.next_obs, data.done)
+
+    def apples(grids):
+        return (grids[..., 0] == APPLE).sum(axis=(1, 2))
+
+    ate = (apples(data.obs) > apples(data.next_obs)) & ~data.done
+    groups = {"into_exit": data.done, "onto_apple": ate, "other": ~data.done & ~ate}
+    out: dict[str, float | int | None] = {}
+    for name, rows in groups.items():
+        out[name] = float(score[rows].mean()) if rows.any() else None
+        out[f"{name}_n"] = int(rows.sum())
+    return out

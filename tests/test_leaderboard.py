@@ -139,11 +139,14 @@ def tree(tmp_path):
 def test_schema_layout():
     cols = lb.COLUMNS
     assert cols[:6] == ["agent", "variant", "shift", "seeds", "episodes", "train_steps"]
-    assert cols[-3:] == ["train_exit_rate", "version", "date"]
+    n_diag = len(lb.DIAGNOSTIC_COLUMNS)  # appended after the run info
+    run_info = cols[len(cols) - n_diag - 3 : len(cols) - n_diag]
+    assert run_info == ["train_exit_rate", "version", "date"]
+    assert cols[len(cols) - n_diag :] == [name for name, _, _ in lb.DIAGNOSTIC_COLUMNS]
     for m in lb.BOARD_METRICS:
         i = cols.index(m)
         assert cols[i : i + 4] == [m, f"{m}_iqm", f"{m}_lo", f"{m}_hi"]
-    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3
+    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3 + n_diag
     assert all(dtype in ("str", "int", "float") and meaning for _, dtype, meaning in lb.SCHEMA)
     table = lb.schema_markdown()
     assert all(f"`{c}`" in table for c in cols)
