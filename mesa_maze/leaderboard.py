@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 from mesa_maze import metrics
 
 SUMMARY = "summary.json"
+RUN_DIR = re.compile(r"seed-?\d+")  # DESIGN §9: results/runs/<suite>/<agent>/<variant>/seed<k>/
 SUMMARY_KEYS = (
     "agent",
     "variant",
@@ -149,11 +151,15 @@ def atomic_write_text(path, text: str) -> Path:
 def find_runs(root) -> list[tuple[Path, dict]]:
     """``(run_dir, summary)`` of every finished run under ``root``, sorted by path.
 
-    A folder without ``summary.json`` is an unfinished run and is skipped; a ``summary.json``
-    that is not valid JSON or lacks a key of the contract raises :class:`ResultsError`.
+    A folder without ``summary.json`` is an unfinished run and is skipped, and so is a run the
+    runner moved aside (``seed<k>.stale-<hash>``: made under an older config); a
+    ``summary.json`` that is not valid JSON or lacks a key of the contract raises
+    :class:`ResultsError`.
     """
     runs = []
     for path in sorted(Path(root).rglob(SUMMARY)):
+        if not RUN_DIR.fullmatch(path.parent.name):
+            continue
         try:
             summary = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

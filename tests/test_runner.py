@@ -246,3 +246,13 @@ def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numb
     assert (run / "model.zip").stat().st_mtime_ns == model_time  # not retrained
     pd.testing.assert_frame_equal(a, pd.read_csv(run / "episodes.csv"))
     assert (run / "progress.csv").exists() and (run / "eval.csv").exists()
+
+
+def test_runs_moved_aside_stay_out_of_the_leaderboard(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    cfg = suite.runs[0]
+    runner.execute(cfg, tmp_path / "runs")
+    runner.execute(runner.RunConfig(**{**cfg.__dict__, "episodes": 7}), tmp_path / "runs")
+    assert len(list(cfg.run_dir(tmp_path / "runs").parent.iterdir())) == 2  # seed0 + stale
+    episodes, runs = leaderboard.load_runs(tmp_path / "runs")
+    assert len(runs) == 1 and (episodes.groupby("shift").size() == 7).all()
