@@ -86,6 +86,10 @@ class PlannerConfig:
     exploration: float = 0.25  # uniform share mixed into A's prior (search and rollouts)
     fpu: float = 0.0  # value of an untried action: 0 follows A until evidence, 1 tries all
     smoothing: float = 0.1  # A of an agent without a distribution: (1 - s) one-hot + s uniform
+    # exhaustive: the most states one decision may search. The simulator reaches few states (a
+    # level has at most cells x apple subsets); a learned W invents new ones at every step, and
+    # without a bound the search grew past 2.6 GB. Past the bound the horizon shrinks.
+    max_states: int = 200_000
 
     def __post_init__(self):
         for key, allowed in (
@@ -459,6 +463,7 @@ class Planner:
         roots_u, first = np.unique(roots, return_index=True)
         owner = [first]  # the env whose clock values each state (envs rarely share states)
         layers, reached = [roots_u], np.zeros(0, dtype=bool)
+        total = len(roots_u)
         for k in range(cfg.depth):
             ids, own = layers[-1], owner[-1]
             t.expand(ids)
@@ -470,8 +475,9 @@ class Planner:
             nxt_owner = np.broadcast_to(own[:, None], alive.shape)[alive]
             new = ~reached[nxt]
             nxt, keep = np.unique(nxt[new], return_index=True)
-            if not nxt.size:
-                break
+            total += nxt.size
+            if not nxt.size or total > cfg.max_states:
+                break  # past max_states the last layer's successors count as the horizon
             layers.append(nxt)
             owner.append(nxt_owner[new][keep])
             reached[nxt] = True

@@ -235,3 +235,34 @@ def test_suite_runs_planners_after_their_base(tmp_path):
     base_config.write_text(json.dumps({**data, "config_hash": "retrained"}))
     assert runner.run_hash(planner_cfg, root) != before
     assert runner.prepare_run_dir(planner_cfg, root) is None  # stale: moved aside, rerun
+
+
+class InventingWorld(wm.SimulatorWorld):
+    """A world model that errs the way a learned W can: every prediction is a state never seen
+    before (a counter written into the wall border), so the reachable set never closes."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def step(self, grids, actions):
+        nxt, done = super().step(grids, actions)
+        nxt = nxt.copy()
+        codes = self.count + np.arange(len(nxt))
+        nxt[:, 0, 1, 2] = codes % 256
+        nxt[:, 0, 2, 2] = (codes // 256) % 256
+        nxt[:, 0, 3, 2] = codes // 65536
+        self.count += len(nxt)
+        return nxt, done
+
+
+def test_exhaustive_search_stays_bounded_when_the_world_model_invents_states():
+    prior = P.prior_for(OracleAgent("apple"), 4)
+    config = P.PlannerConfig(mode="exhaustive", depth=32, delta=None, max_states=3000)
+    agent = P.Planner(prior, InventingWorld(), wm.TrueTerminal(), config)
+    records = run_levels(
+        agent, [Level.from_ascii(CORRIDOR)], "apple-exit", "displaced", pad_to=CANVAS
+    )
+    assert len(records) == 1
+    # One decision keeps at most max_states states plus their successors (4 actions each).
+    assert 0 < len(agent.table) <= 5 * config.max_states
