@@ -327,6 +327,9 @@ PLANNERS = {
         "depth": 32,
         "world_model": "learned",
         "terminal": "learned",
+        # A learned W invents states, so full width would not close; 20k states a decision
+        # keeps a seed to minutes (200k ran past 2 GB), at the price of a shorter horizon.
+        "max_states": 20_000,
     },
 }
 AGENTS.update(
