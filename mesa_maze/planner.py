@@ -655,25 +655,21 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
         data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed)
         held_out = {split: collect(split, 2000, cfg.seed + 7919) for split in variant.splits}
         if config.world_model == "learned":
-            path = Path(run_dir) / "world_model.pt"
-            net = wm.WorldNet(n_actions)
-            if path.is_file():
-                net.load_state_dict(torch.load(path))
-            else:
-                net = wm.fit_world_model(data, n_actions, cfg.seed)
-                _save_torch(net, path)
+            net = _load_or_fit(
+                Path(run_dir) / "world_model.pt",
+                wm.WorldNet(n_actions),
+                lambda: wm.fit_world_model(data, n_actions, cfg.seed),
+            )
             world = wm.LearnedWorld(net)
             reports["world_model"] = {
                 split: wm.world_accuracy(world, d) for split, d in held_out.items()
             }
         if config.terminal == "learned":
-            path = Path(run_dir) / "reward_model.pt"
-            net = wm.RewardNet(canvas)
-            if path.is_file():
-                net.load_state_dict(torch.load(path))
-            else:
-                net = wm.fit_reward_model(data, canvas, cfg.seed)
-                _save_torch(net, path)
+            net = _load_or_fit(
+                Path(run_dir) / "reward_model.pt",
+                wm.RewardNet(canvas),
+                lambda: wm.fit_reward_model(data, canvas, cfg.seed),
+            )
             terminal = wm.LearnedTerminal(net)
             reports["terminal_model"] = {
                 split: wm.terminal_report(terminal, d) for split, d in held_out.items()
@@ -693,6 +689,16 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
 
 
 LEARNED_TRANSITIONS = 12_000  # training transitions for a learned W or T
+
+
+def _load_or_fit(path: Path, empty, fit):
+    """The model saved in the run directory (a resumed run reuses it), else fitted and saved."""
+    if path.is_file():
+        empty.load_state_dict(torch.load(path))
+        return empty
+    net = fit()
+    _save_torch(net, path)
+    return net
 
 
 def _save_torch(net, path: Path) -> None:
