@@ -469,10 +469,15 @@ def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
     digest = run_hash(cfg, root)
     summary_path = run_dir / "summary.json"
     if summary_path.exists():
-        if _read_summary(summary_path)["config_hash"] == digest:
-            return "cached"
         old = _read_summary(summary_path)["config_hash"]
-        shutil.move(run_dir, run_dir.with_name(f"{run_dir.name}.stale-{old}"))
+        if old == digest:
+            return "cached"
+        aside = run_dir.with_name(f"{run_dir.name}.stale-{old}")
+        for n in range(1, 1000):  # never into an existing folder: move() would nest it there
+            if not aside.exists():
+                break
+            aside = run_dir.with_name(f"{run_dir.name}.stale-{old}-{n}")
+        shutil.move(run_dir, aside)
     elif run_dir.exists() and (run_dir / "config.json").exists():
         try:
             stale = json.loads((run_dir / "config.json").read_text()).get("config_hash") != digest

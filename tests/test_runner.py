@@ -71,7 +71,11 @@ def test_learning_agents_get_hyperparameters_by_agent_and_variant(tmp_path):
     [
         ('bogus = 1\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]', "'bogus'", "unknown"),
         ('[[runs]]\nagents = ["nope"]\nvariants = ["corner"]', "'runs[0].agents'", "unknown agent"),
-        ('[[runs]]\nagents = ["random"]\nvariants = ["nope"]', "'runs[0].variants'", "unknown variant"),
+        (
+            '[[runs]]\nagents = ["random"]\nvariants = ["nope"]',
+            "'runs[0].variants'",
+            "unknown variant",
+        ),
         (
             '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nshifts = ["nope"]',
             "'runs[0].shifts'",
@@ -87,7 +91,11 @@ def test_learning_agents_get_hyperparameters_by_agent_and_variant(tmp_path):
             "'runs[0].train_steps'",
             "positive integer",
         ),
-        ('[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nwhat = 1', "'runs[0].what'", "unknown"),
+        (
+            '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nwhat = 1',
+            "'runs[0].what'",
+            "unknown",
+        ),
         ("seeds = [0]\n", "'runs'", "at least one"),
     ],
 )
@@ -256,3 +264,21 @@ def test_runs_moved_aside_stay_out_of_the_leaderboard(tmp_path):
     assert len(list(cfg.run_dir(tmp_path / "runs").parent.iterdir())) == 2  # seed0 + stale
     episodes, runs = leaderboard.load_runs(tmp_path / "runs")
     assert len(runs) == 1 and (episodes.groupby("shift").size() == 7).all()
+
+
+def test_switching_configs_back_and_forth_keeps_every_old_run_beside_the_current(tmp_path):
+    suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
+    a = suite.runs[0]
+    b = runner.RunConfig(**{**a.__dict__, "episodes": 7})
+    for cfg in (a, b, a, b):
+        assert runner.execute(cfg, tmp_path / "runs") == "done"
+    folder = a.run_dir(tmp_path / "runs").parent
+    names = sorted(p.name for p in folder.iterdir())
+    assert (
+        len(names) == 4
+        and names[0] == "seed0"
+        and all(n.startswith("seed0.stale-") for n in names[1:])
+    )
+    assert not any(p.is_dir() for d in folder.iterdir() for p in d.iterdir())  # nothing nested
+    _, runs = leaderboard.load_runs(tmp_path / "runs")
+    assert len(runs) == 1
