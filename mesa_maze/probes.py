@@ -505,4 +505,5 @@ def load_run(run_dir):
     spec = agents.get_agent_spec(cfg.agent)
     if spec.learns and not (run_dir / "model.zip").is_file():
         raise ValueError(f"{run_dir}: no model.zip (the run has not finished training)")
-    return runner._agent_for(cfg, run_dir, False), cfg
+    root = run_dir.parents[3]  # DESIGN §9: <root>/<suite>/<agent>/<variant>/seed<k>
+    return runner._agent_for(cfg, root, False), cfg

@@ -441,12 +441,13 @@ def _read_summary(path: Path) -> dict:
         ) from None
 
 
-def _agent_for(cfg: RunConfig, run_dir: Path, progress_bar: bool):
+def _agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
     spec = agents.get_agent_spec(cfg.agent)
     hp = cfg.hyperparams
     actions = hp.get("actions", "cardinal")
+    run_dir = cfg.run_dir(root)
     if spec.base:  # a wrapper around the finished base run of the same suite, variant and seed
-        base_zip = run_dir.parents[2] / spec.base / cfg.variant / run_dir.name / "model.zip"
+        base_zip = base_run_dir(cfg, root) / "model.zip"
         if not base_zip.is_file():
             raise SuiteError(f"{cfg.agent} needs {base_zip}; run {spec.base!r} first")
         base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
@@ -505,7 +506,7 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
         run_dir / "config.json", json.dumps(config, indent=2, default=str)
     )
 
-    agent = _agent_for(cfg, run_dir, progress_bar)
+    agent = _agent_for(cfg, root, progress_bar)
     variant = get_variant(cfg.variant, cfg.variant_dirs)
     rows, visits_out = [], {}
     splits = [TRAIN, *(cfg.shifts or variant.shifts)]
