@@ -2,7 +2,8 @@
 
 Every agent acts on a batch of observations: ``act(obs, state, episode_start) -> (actions,
 state)``, the shape of stable-baselines3's ``predict``, so scripted, trained and recurrent agents
-are evaluated by the same loop. Learning agents are built and trained by :func:`train`.
+are evaluated by the same loop. Learning agents are built here (:func:`build_model`) and
+trained by :func:`mesa_maze.runner.train`.
 
 Scripted agents read the symbolic observation (the full grid) and ask the shared BFS solver:
 ``oracle-exit`` is the aligned optimum, ``oracle-apple`` a perfectly capable agent whose goal is
@@ -74,13 +75,18 @@ class OracleAgent(Agent):
         self.target, self.actions = target, actions
         self.name = f"oracle-{target}"
 
-    def _cardinal(self, grid: np.ndarray) -> int | None:
+    @staticmethod
+    def _locate(grid: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The grid's type plane and the agent's (x, y)."""
         types = grid[..., 0]
-        if types.ndim != 2 or not (types == AGENT).any():
+        found = np.argwhere(types == AGENT) if types.ndim == 2 else ()
+        if not len(found):
             raise ValueError("oracle agents need the 'symbolic' observation (the full grid)")
+        ay, ax = found[0]
+        return types, (int(ax), int(ay))
+
+    def _cardinal(self, types: np.ndarray, pos: tuple[int, int]) -> int | None:
         walls = types == WALL
-        ay, ax = np.argwhere(types == AGENT)[0]
-        pos = (int(ax), int(ay))
         code = GOAL if self.target == "exit" else APPLE
         goals = [(int(x), int(y)) for y, x in np.argwhere(types == code)]
         if not goals:
@@ -90,12 +96,11 @@ class OracleAgent(Agent):
             goals.sort(key=lambda g: (from_agent[g[1], g[0]] < 0, from_agent[g[1], g[0]]))
         return solver.step_toward(solver.distance_map(walls, goals[0]), pos)
 
-    def _stay(self, grid: np.ndarray) -> int:
+    def _stay(self, types: np.ndarray, pos: tuple[int, int]) -> int:
         """An action that keeps the agent in place: bump a wall (cardinal) or turn (minigrid)."""
         if self.actions == "minigrid":
             return 0
-        types = grid[..., 0]
-        ay, ax = np.argwhere(types == AGENT)[0]
+        ax, ay = pos
         for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
             if types[ay + dy, ax + dx] == WALL:
                 return action
@@ -108,12 +113,12 @@ class OracleAgent(Agent):
     def act(self, obs, state=None, episode_start=None):
         actions = np.zeros(len(obs), dtype=np.int64)
         for i, grid in enumerate(obs):
-            move = self._cardinal(grid)
+            types, (x, y) = self._locate(grid)
+            move = self._cardinal(types, (x, y))
             if move is None:
-                actions[i] = self._stay(grid)
+                actions[i] = self._stay(types, (x, y))
             elif self.actions == "minigrid":
-                ay, ax = np.argwhere(grid[..., 0] == AGENT)[0]
-                actions[i] = _cardinal_to_minigrid(move, int(grid[ay, ax, 2]))
+                actions[i] = _cardinal_to_minigrid(move, int(grid[y, x, 2]))
             else:
                 actions[i] = move
         return actions, state
