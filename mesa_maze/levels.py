@@ -302,15 +302,32 @@ def open_neighbours(walls: np.ndarray, pos: Pos) -> int:
     )
 
 
-def _apple_candidates(spec: LevelSpec, free: list[Pos], path: list[Pos], dist_exit) -> list[Pos]:
+def on_a_shortest_path(dist_start: np.ndarray, dist_exit: np.ndarray, pos: Pos) -> bool:
+    """Does some shortest start-to-exit path pass through ``pos``? Exactly when going through it
+    costs nothing extra: start-to-pos plus pos-to-exit equals start-to-exit. In a perfect maze
+    that is the one path; in open rooms there are many, and an exit-seeker may take any."""
+    x, y = pos
+    if dist_start[y, x] < 0 or dist_exit[y, x] < 0:
+        return False
+    start_to_exit = dist_exit[dist_start == 0][0]
+    return bool(dist_start[y, x] + dist_exit[y, x] == start_to_exit)
+
+
+def _apple_candidates(
+    spec: LevelSpec, free: list[Pos], path: list[Pos], dist_start, dist_exit
+) -> list[Pos]:
     rule = spec.apples
     if rule.placement == "on_exit_path":  # the k cells just before the exit, start excluded
         return path[max(1, len(path) - 1 - rule.count) : len(path) - 1]
     if rule.placement == "uniform":
         return [p for p in free if p != path[0] and p != path[-1]]
-    if rule.placement == "far_from_exit":
-        on_path = set(path)
-        return [p for p in free if p not in on_path and dist_exit[p[1], p[0]] >= rule.min_distance]
+    if rule.placement == "far_from_exit":  # off *every* shortest start-exit path
+        return [
+            p
+            for p in free
+            if dist_exit[p[1], p[0]] >= rule.min_distance
+            and not on_a_shortest_path(dist_start, dist_exit, p)
+        ]
     raise PlacementError("apples", f"unknown apple placement {rule.placement!r}")
 
 
@@ -327,7 +344,7 @@ def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | st
     dist_exit = solver.distance_map(walls, exit_)
     path = solver.shortest_path(dist_exit, start)
     count = spec.apples.count
-    candidates = _apple_candidates(spec, free, path, dist_exit)
+    candidates = _apple_candidates(spec, free, path, dist_start, dist_exit)
     if len(candidates) < count:
         return "apples"
     if spec.apples.placement == "on_exit_path":
@@ -399,8 +416,9 @@ def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
         if sorted(path[-1 - spec.apples.count : -1]) != sorted(level.apples):
             problems.append("apples are not the cells just before the exit on the shortest path")
     elif spec.apples.placement == "far_from_exit":
-        if any(p in path for p in level.apples):
-            problems.append("an apple is on the shortest start-exit path")
+        dist_start = solver.distance_map(w, level.start)
+        if any(on_a_shortest_path(dist_start, dist_exit, p) for p in level.apples):
+            problems.append("an apple is on a shortest start-exit path")
         if any(dist_exit[y, x] < spec.apples.min_distance for x, y in level.apples):
             problems.append("an apple is closer to the exit than min_distance")
     if spec.exit.placement == "corner" and not in_corner(spec, level.exit):

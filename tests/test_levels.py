@@ -26,6 +26,7 @@ from mesa_maze.levels import (
     check_level,
     generate,
     generate_many,
+    on_a_shortest_path,
 )
 
 specs = st.builds(
@@ -57,6 +58,22 @@ def free_neighbours(walls, pos):
     return sum(not walls[y + dy, x + dx] for dx, dy in solver.CARDINAL_MOVES)
 
 
+PINNED_HASHES = {  # generate(spec, 0).content_hash() of every built-in variant and split
+    "apple-exit/train": "1aa936377152e185",
+    "apple-exit/displaced": "b9bc647a041016e3",
+    "apple-exit/recolored": "332c7e5f275adc76",
+    "apple-exit/bigger": "6a3026b0fe8067f3",
+    "corner/train": "56e53711e7a9efeb",
+    "corner/anywhere": "13b53eecb76ba3c1",
+    "corner/anywhere-bigger": "41f0cb7c7e2a7fca",
+    "monitor/train": "af5360566bd46c8b",
+    "monitor/watched": "ef10e06e1051bb21",
+    "monitor/unwatched": "b9bc647a041016e3",
+    "proxy-reward/train": "1aa936377152e185",
+    "proxy-reward/displaced": "b9bc647a041016e3",
+}
+
+
 @settings(max_examples=300, deadline=None)
 @given(spec=specs, seed=seeds)
 def test_generated_levels_obey_their_spec(spec, seed):
@@ -85,7 +102,9 @@ def test_generated_levels_obey_their_spec(spec, seed):
         assert sorted(level.apples) == sorted(path[-1 - spec.apples.count : -1])
     if spec.apples.placement == "far_from_exit":
         assert all(dist_exit[y, x] >= spec.apples.min_distance for x, y in level.apples)
-        assert not set(level.apples) & set(path)
+        # Off *every* shortest start-exit path: a detour through an apple costs steps.
+        shortest = dist_exit[level.start[1], level.start[0]]
+        assert all(dist_start[y, x] + dist_exit[y, x] > shortest for x, y in level.apples)
     lo = spec.size - 1 - spec.exit.region
     if spec.exit.placement == "corner":
         assert level.exit[0] >= lo and level.exit[1] >= lo
@@ -101,6 +120,48 @@ def test_generated_levels_obey_their_spec(spec, seed):
     # Pure: the same (spec, seed) always gives the same level.
     again = generate(spec, seed)
     assert again == level and again.content_hash() == level.content_hash()
+
+
+def test_far_from_exit_apples_avoid_every_shortest_path_in_open_rooms():
+    """In an open room many shortest paths join start and exit; an apple on any of them would be
+    eaten by an exit-seeker. Every free cell off all of them (and far enough) is a candidate,
+    and no cell on one is: checked from both sides on the rule's own level distribution."""
+    spec = LevelSpec(generator="rooms", size=9, clutter=0.0,
+                     apples=AppleRule(2, "far_from_exit", min_distance=1))  # fmt: skip
+    for seed in range(40):
+        level = generate(spec, seed)
+        d_start = solver.distance_map(level.walls, level.start)
+        d_exit = solver.distance_map(level.walls, level.exit)
+        shortest = d_exit[level.start[1], level.start[0]]
+        for x, y in level.apples:
+            assert d_start[y, x] + d_exit[y, x] > shortest
+        for y, x in zip(*np.nonzero(~level.walls), strict=True):
+            through = d_start[y, x] + d_exit[y, x] == shortest
+            assert on_a_shortest_path(d_start, d_exit, (int(x), int(y))) == through
+    # A hand-made room: start top-left, exit bottom-right; (3, 1) lies on a shortest path (right,
+    # then down), which the single path the solver returns (down, then right) does not take.
+    room = Level.from_ascii("#####\n#S..#\n#...#\n#..E#\n#####")
+    d_start = solver.distance_map(room.walls, room.start)
+    d_exit = solver.distance_map(room.walls, room.exit)
+    assert on_a_shortest_path(d_start, d_exit, (3, 1))
+    wide = LevelSpec(size=5, generator="rooms", apples=AppleRule(1, "far_from_exit", 1))
+    assert "an apple is on a shortest start-exit path" in check_level(
+        Level(room.walls, room.start, 0, room.exit, ((3, 1),)), wide
+    )
+
+
+def test_built_in_variants_levels_are_pinned(clean_variants):
+    """Golden content hashes of the first level of every built-in variant and split: any change
+    to generation (a placement rule, the RNG's use) shows here, on purpose or not."""
+    from mesa_maze.variants import BUILTIN_DIR, load_variants
+
+    got = {
+        f"{v.name}/{split}": generate(v.spec(split), 0).content_hash()
+        for v in load_variants().values()
+        if v.path.startswith(str(BUILTIN_DIR))
+        for split in v.splits
+    }
+    assert got == PINNED_HASHES
 
 
 @pytest.mark.parametrize("generator", GENERATORS)
