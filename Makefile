@@ -8,7 +8,7 @@ RAY_PORT ?= 6390
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all lint benchmark benchmark-quick bench-throughput clean test-ray benchmark-ray \
+.PHONY: install test test-all lint benchmark benchmark-quick bench-throughput bench-learning clean test-ray benchmark-ray \
 	benchmark-remedies
 
 install: $(STAMP)
@@ -39,13 +39,18 @@ lint: $(STAMP)
 bench-throughput: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 
+# PPO's train exit rate against frames and CPU-seconds, previous vs default config, 5 seeds, and
+# the default config at 9x9 and 11x11 (results/perf/learning.csv; resumable; about 35 minutes).
+bench-learning: $(STAMP)
+	$(BIN)/python benchmarks/learning.py
+
 benchmark: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/default.toml
 
 benchmark-quick: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/quick.toml
 
-# DR-α, PLR⊥ and ACCEL against α (issue 6): 45 PPO runs, about 25 minutes on 2 cores.
+# DR-α, PLR⊥ and ACCEL against α (issue 6): 45 PPO runs of 150k steps.
 benchmark-remedies: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/remedies.toml
 

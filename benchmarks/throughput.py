@@ -53,11 +53,12 @@ from mesa_maze.variants import get_variant  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "results" / "perf" / "throughput.csv"
 POOL = 1000  # raw runs draw from a cached pool of this many levels (a reset is an indexed copy)
-# PPO as the default suite trains it (benchmarks/hyperparams/sb3.toml: [common] and [ppo]).
+# PPO with SB3's MlpPolicy: a cheap network, so that the env's share of a PPO run shows. This is
+# not the network the suites train (that one is measured by `benchmarks/learning.py --costs`).
 PPO_ARGS = dict(n_steps=128, batch_size=256, n_epochs=4, learning_rate=5e-4, gamma=0.99,
                 gae_lambda=0.95, ent_coef=0.01, clip_range=0.2)  # fmt: skip
-# (n_envs, PPO arguments, timed frames): the suite's settings, and settings that make PPO itself
-# cheap (few large minibatches), where the env's cost shows most.
+# (n_envs, PPO arguments, timed frames): the first suite's rollout settings, and settings that
+# make PPO itself cheap (few large minibatches), where the env's cost shows most.
 PPO_CONFIGS = {
     "suite": (16, PPO_ARGS, 60_000),
     "throughput": (64, dict(PPO_ARGS, batch_size=4096, n_epochs=1), 160_000),

@@ -578,6 +578,48 @@ def cmd_attack(args) -> int:
     return 0
 
 
+# --- hyper-parameter search ---------------------------------------------------------------------
+
+
+def add_tune(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("agent", help="a learning agent, e.g. ppo")
+    parser.add_argument("variant")
+    parser.add_argument("--trials", type=int, default=20, help="trials in the study (resumes)")
+    parser.add_argument("--steps", type=int, default=200_000, help="training steps per trial")
+    parser.add_argument("--eval-every", type=int, default=20_000, help="steps between checkpoints")
+    parser.add_argument("--eval-episodes", type=int, default=100, help="levels per checkpoint")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hyperparams", default="benchmarks/hyperparams/sb3.toml",
+                        help="settings the search starts from (the agent's table)")  # fmt: skip
+    parser.add_argument("--space", help="search-space TOML (default: the built-in space)")
+    parser.add_argument("--runs-dir", default="results/runs", help="the study goes under tune/")
+    parser.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args) -> int:
+    from mesa_maze import tuning  # Optuna and torch load only for this command
+
+    cfg = tuning.TuneConfig(
+        agent=args.agent,
+        variant=args.variant,
+        trials=args.trials,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+        hyperparams=Path(args.hyperparams),
+        space=Path(args.space) if args.space else None,
+        runs_dir=Path(args.runs_dir),
+        variant_dirs=tuple(args.variant_dirs),
+    )
+    try:
+        tuning.tune(cfg, log=lambda m: print(m, flush=True))
+    except tuning.TuneError as e:
+        raise CliError(str(e)) from None
+    print(f"wrote {cfg.folder / 'best.toml'}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 SUBCOMMANDS = {
@@ -592,6 +634,7 @@ SUBCOMMANDS = {
     "deception": (add_deception, "the deception toy: every strategy's apples, best first"),
     "probe": (add_probe, "goal probe of a run's agent: toward the exit or the apple? policy maps"),
     "attack": (add_attack, "search levels where a run's agent fails to reach the exit"),
+    "tune": (add_tune, "search a learning agent's hyper-parameters with Optuna (resumable)"),
 }
 
 

@@ -366,6 +366,31 @@ def exit_rate(records: list[dict]) -> float:
 # --- training -----------------------------------------------------------------------------------
 
 
+def training_env(variant: str, hp: dict, seed: int, variant_dirs=(), source=None, spec=None):
+    """The vector env a learning agent trains on: the batched env on the variant's train split
+    (or ``spec``, e.g. the train split at another size), with episode statistics, its
+    observations padded to the variant's canvas (every split's observations share one shape)."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    v = get_variant(variant, variant_dirs)
+    observation = hp.get("observation", "symbolic")
+    where = {"spec": spec, "reward": v.reward} if spec is not None else {}
+    env = MesaMazeVecEnv(
+        variant,
+        TRAIN,
+        num_envs=hp.get("n_envs", 16),
+        seed=seed,
+        actions=hp.get("actions", "cardinal"),
+        observation=observation,
+        num_levels=hp.get("num_levels"),
+        variant_dirs=variant_dirs,
+        source=source,
+        **where,
+    )
+    size = max(canvas_size(v), spec.size if spec is not None else 0)
+    return PadObservations(VecMonitor(env), observation, size)
+
+
 def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     """Train a learning agent on the train split with the fast batched env; writes
     ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate over training) and, last,
@@ -373,11 +398,9 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
-    from stable_baselines3.common.vec_env import VecMonitor
 
     torch.set_num_threads(1)  # one core per run: two runs with 2 threads each on 2 cores crawl
     hp = cfg.hyperparams
-    observation = hp.get("observation", "symbolic")
     spec = agents.get_agent_spec(cfg.agent)
     remedy = None
     if spec.remedy:  # a training-distribution remedy: its own level source and callbacks
@@ -385,20 +408,9 @@ def train(cfg: RunConfig, run_dir: Path, progress_bar: bool = False) -> agents.S
 
         remedy = remedies.Remedy(spec.remedy, cfg, run_dir)
         hp = remedies.split_options(hp)[1]
-    env = VecMonitor(
-        MesaMazeVecEnv(
-            cfg.variant,
-            TRAIN,
-            num_envs=hp.get("n_envs", 16),
-            seed=cfg.seed,
-            actions=hp.get("actions", "cardinal"),
-            observation=observation,
-            num_levels=hp.get("num_levels"),
-            variant_dirs=cfg.variant_dirs,
-            source=remedy.source if remedy else None,
-        )
+    env = training_env(
+        cfg.variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
     )
-    env = PadObservations(env, observation, canvas_size(get_variant(cfg.variant, cfg.variant_dirs)))
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
     model.set_logger(configure(str(run_dir), ["csv"]))
     deterministic = hp.get("deterministic", False)
