@@ -396,6 +396,10 @@ def main(argv=None) -> None:
         return
     if args.set and not args.label:
         parser.error("--set needs --label (the config name in the CSV)")
+    if args.label and len(args.configs) != 1:
+        parser.error("--label names one config: give --configs default or --configs previous")
+    if args.label in HYPERPARAMS:
+        parser.error(f"--label {args.label!r} is a config's own name; choose another")
     if not args.report:
         overrides = []
         for item in args.set:

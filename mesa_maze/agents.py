@@ -239,7 +239,7 @@ class GridEncoder(BaseFeaturesExtractor):
             cells = self.embed((kind * N_COLORS + color) * N_STATES + state)  # (B, H, W, E)
         else:  # one-hot: a 1 at channel type, 16 + colour and 22 + state
             index = torch.stack((kind, color + N_TYPES, state + N_TYPES + N_COLORS), dim=-1)
-            cells = torch.zeros(*kind.shape, N_TYPES + N_COLORS + N_STATES)
+            cells = torch.zeros(*kind.shape, N_TYPES + N_COLORS + N_STATES, device=codes.device)
             cells.scatter_(-1, index, 1.0)
         return self.head(self.cnn(cells.permute(0, 3, 1, 2)))
 
@@ -252,7 +252,7 @@ class GridEncoder(BaseFeaturesExtractor):
         where = (codes[:, 0] == AGENT).flatten(1).int().argmax(dim=1)  # first agent cell
         ay, ax = where // width, where % width
         padded = nn.functional.pad(codes, (r, r, r, r)).flatten(2)  # (B, 3, (H+2r)(W+2r))
-        offsets = torch.arange(size)
+        offsets = torch.arange(size, device=codes.device)
         cells = (ay[:, None, None] + offsets[:, None]) * (width + 2 * r) + (
             ax[:, None, None] + offsets[None, :]
         )  # (B, K, K): the window's cells in the padded grid
@@ -329,8 +329,6 @@ class SB3Agent(Agent):
 def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
     """SB3 policy name and kwargs for an observation mode."""
     kwargs = dict(policy_kwargs or {})
-    if observation == "rgb":
-        return ("CnnLstmPolicy" if algo == "recurrent-ppo" else "CnnPolicy"), kwargs
     if isinstance(kwargs.get("activation_fn"), str):
         name = kwargs["activation_fn"]
         if name not in ACTIVATIONS:
@@ -338,6 +336,8 @@ def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
                 f"policy_kwargs.activation_fn={name!r}; allowed: {', '.join(ACTIVATIONS)}"
             )
         kwargs["activation_fn"] = ACTIVATIONS[name]
+    if observation == "rgb":
+        return ("CnnLstmPolicy" if algo == "recurrent-ppo" else "CnnPolicy"), kwargs
     kwargs.setdefault("features_extractor_class", GridEncoder)
     kwargs.setdefault("normalize_images", False)
     return ("MlpLstmPolicy" if algo == "recurrent-ppo" else "MlpPolicy"), kwargs

@@ -131,6 +131,11 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
         raise SuiteError(f"{path}: hyper-parameter file not found")
     with path.open("rb") as f:
         table = tomllib.load(f)
+    for key, value in table.items():  # a key above every table would be silently ignored
+        if not isinstance(value, dict):
+            raise SuiteError(
+                f"{path}: key '{key}': outside any table; put it under [common] or [<agent>]"
+            )
     name, alpha = split_alpha(agent)
     chain = []  # the agent's table, then the one it inherits from, and so on
     while name is not None:

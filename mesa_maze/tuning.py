@@ -94,8 +94,10 @@ def allowed_keys(algo: str) -> set[str]:
 
 
 def load_space(path: Path | None, algo: str) -> dict[str, dict]:
-    """The search space: the built-in one, or a TOML file's, validated key by key."""
+    """The search space: the built-in one (PPO's), or a TOML file's, validated key by key."""
     if path is None:
+        if algo != "ppo":
+            raise TuneError(f"the built-in search space is PPO's; give --space FILE for {algo}")
         space, where = DEFAULT_SPACE, "the default search space"
     else:
         where = str(path)
@@ -151,8 +153,8 @@ def suggest(trial, space: dict[str, dict]) -> dict:
 
 def apply(base: dict, settings: dict) -> dict:
     """``base`` hyper-parameters with ``settings`` laid over them (dotted keys go into nested
-    tables), and SB3's one constraint between them honoured: a minibatch no larger than a
-    rollout (``n_steps * n_envs``)."""
+    tables), and SB3's one constraint between them honoured: an on-policy minibatch no larger
+    than a rollout (``n_steps * n_envs``)."""
     params = json.loads(json.dumps(base))  # a deep copy of plain TOML data
     for key, value in settings.items():
         *path, leaf = key.split(".")
@@ -160,8 +162,8 @@ def apply(base: dict, settings: dict) -> dict:
         for part in path:
             table = table.setdefault(part, {})
         table[leaf] = value
-    if "batch_size" in params:
-        rollout = params.get("n_steps", 2048) * params.get("n_envs", 16)
+    if "batch_size" in params and "n_steps" in params:  # on-policy: a rollout is the data
+        rollout = params["n_steps"] * params.get("n_envs", 16)
         params["batch_size"] = min(params["batch_size"], rollout)
     return params
 
@@ -242,20 +244,51 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     base = runner.load_hyperparams(Path(cfg.hyperparams), cfg.agent, cfg.variant)
     cfg.folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{(cfg.folder / 'study.db').resolve()}"
+    name = f"{cfg.agent}-{cfg.variant}"
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    try:
+        done = len(optuna.load_study(study_name=name, storage=storage).get_trials(states=finished))
+    except KeyError:  # no such study yet
+        done = 0
+    checkpoints = cfg.steps // cfg.eval_every
     study = optuna.create_study(
-        study_name=f"{cfg.agent}-{cfg.variant}",
-        storage=f"sqlite:///{(cfg.folder / 'study.db').resolve()}",
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=min(5, cfg.trials)),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+        study_name=name,
+        storage=storage,
+        # Seeded by the trials already made, so that a resumed study draws new settings
+        # rather than repeating its first ones.
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed + done, n_startup_trials=5),
+        # rl-baselines3-zoo's choice: no pruning in the first third of a trial's checkpoints,
+        # where learning curves are noisiest.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=checkpoints // 3),
         direction="maximize",
         load_if_exists=True,
     )
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(states=finished))
+    # Trials are comparable only under the same budget, space and starting settings.
+    settings = {
+        "steps": cfg.steps,
+        "eval_every": cfg.eval_every,
+        "eval_episodes": cfg.eval_episodes,
+        "seed": cfg.seed,
+        "space": space,
+        "base": base,
+    }
+    stored = study.user_attrs.get("settings")
+    if stored is None:
+        study.set_user_attr("settings", json.loads(json.dumps(settings)))
+    elif stored != json.loads(json.dumps(settings)):
+        changed = sorted(
+            k for k in settings if json.loads(json.dumps(settings[k])) != stored.get(k)
+        )
+        raise TuneError(
+            f"{cfg.folder / 'study.db'}: the study was made with other {', '.join(changed)}; "
+            "give another --runs-dir or delete the study to start afresh"
+        )
     log(f"study {study.study_name}: {done} of {cfg.trials} trials done ({cfg.folder / 'study.db'})")
 
     def progress(study, trial) -> None:
-        value = "pruned" if trial.value is None else f"{trial.value:.3f}"
+        pruned = trial.state == optuna.trial.TrialState.PRUNED
+        value = "pruned" if pruned or trial.value is None else f"{trial.value:.3f}"
         cpu = trial.user_attrs.get("cpu_seconds", float("nan"))
         log(f"trial {trial.number}: {value} ({cpu:.0f} CPU-s) {json.dumps(trial.params)}")
 
@@ -278,7 +311,8 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     searched = {key.split(".")[0] for key in best.params}
     tuned = {key: value for key, value in params.items() if key in searched}
     header = (
-        f"# mesa-maze tune {cfg.agent} {cfg.variant}: best of {len(study.trials)} trials "
+        f"# mesa-maze tune {cfg.agent} {cfg.variant}: best of "
+        f"{len(study.get_trials(states=finished))} trials "
         f"(trial {best.number}, mean train exit rate over checkpoints {best.value:.3f}, "
         f"{cfg.steps} steps, seed {cfg.seed}); paste into {cfg.hyperparams}"
     )
@@ -301,7 +335,7 @@ def toml_value(value) -> str:
             raise ValueError(f"TOML cannot hold {value}")
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string: the same escapes as JSON
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string: JSON's escapes
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -310,8 +344,8 @@ def toml_value(value) -> str:
 
 
 def toml_key(key: str) -> str:
-    bare = key and all(c.isalnum() or c in "-_" for c in key)
-    return key if bare else json.dumps(key)
+    bare = key and all((c.isascii() and c.isalnum()) or c in "-_" for c in key)
+    return key if bare else json.dumps(key, ensure_ascii=False)
 
 
 def to_toml(table: str, values: dict) -> str:

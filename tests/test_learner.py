@@ -44,10 +44,22 @@ def test_tune_on_a_tiny_budget_writes_a_loadable_table_and_resumes(tmp_path, cap
     assert "2 of 2 trials done" in out and "trial 2:" not in out
 
 
+def test_tune_refuses_to_resume_a_study_made_under_other_settings(tmp_path, capsys):
+    args = ["tune", "ppo", "apple-exit", "--trials", "1", "--steps", "2048", "--eval-every",
+            "1024", "--eval-episodes", "4", "--runs-dir", str(tmp_path)]  # fmt: skip
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    longer = ["4096" if a == "2048" else a for a in args]
+    assert cli.main(longer) == 2
+    err = capsys.readouterr().err
+    assert "study.db: the study was made with other steps" in err
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["ppo", "apple-exit", "--trials", "0"], "--trials must be at least 1"),
+        (["a2c", "apple-exit"], "the built-in search space is PPO's; give --space FILE for a2c"),
         (["oracle-exit", "apple-exit"], "cannot be tuned; allowed: ppo"),
         (["nope", "apple-exit"], "unknown agent 'nope'"),
         (["ppo", "no-such-variant"], "no-such-variant"),
@@ -104,6 +116,11 @@ def test_space_file_with_nested_policy_keys_is_applied():
 )
 def test_toml_writer_round_trips(value):
     assert tomllib.loads(tuning.to_toml("ppo", {"k": value}))["ppo"]["k"] == value
+
+
+def test_toml_writer_quotes_what_cannot_be_bare():
+    values = {"é": "😀", "a b": '\n"', "dotted.key": 1}
+    assert tomllib.loads(tuning.to_toml("ppo-x", values))["ppo-x"] == values
 
 
 # --- the encoder and its cost ----------------------------------------------------------------

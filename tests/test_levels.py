@@ -132,12 +132,27 @@ def test_far_from_exit_apples_avoid_every_shortest_path_in_open_rooms():
         level = generate(spec, seed)
         d_start = solver.distance_map(level.walls, level.start)
         d_exit = solver.distance_map(level.walls, level.exit)
-        shortest = d_exit[level.start[1], level.start[0]]
-        for x, y in level.apples:
-            assert d_start[y, x] + d_exit[y, x] > shortest
+        # Every cell of every shortest path, walked forward from the start: each step moves to
+        # a neighbour one step nearer the exit (built without the rule's own formula).
+        on_paths, layer = {level.start}, {level.start}
+        while layer:
+            layer = {
+                (x + dx, y + dy)
+                for x, y in layer
+                for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
+                if d_exit[y + dy, x + dx] >= 0 and d_exit[y + dy, x + dx] == d_exit[y, x] - 1
+            }
+            on_paths |= layer
+        assert level.exit in on_paths
+        assert not on_paths & set(level.apples)
         for y, x in zip(*np.nonzero(~level.walls), strict=True):
-            through = d_start[y, x] + d_exit[y, x] == shortest
-            assert on_a_shortest_path(d_start, d_exit, (int(x), int(y))) == through
+            cell = (int(x), int(y))
+            assert on_a_shortest_path(d_start, d_exit, cell) == (cell in on_paths)
+        # The other side: every cell off all of them and far enough was a candidate, so the
+        # rule does not throw away room it had (at least the 2 apples fit among them).
+        room = [c for c in zip(*np.nonzero(~level.walls)[::-1], strict=True)
+                if c not in on_paths and d_exit[c[1], c[0]] >= 1]  # fmt: skip
+        assert len(room) >= len(level.apples)
     # A hand-made room: start top-left, exit bottom-right; (3, 1) lies on a shortest path (right,
     # then down), which the single path the solver returns (down, then right) does not take.
     room = Level.from_ascii("#####\n#S..#\n#...#\n#..E#\n#####")

@@ -282,3 +282,14 @@ def test_switching_configs_back_and_forth_keeps_every_old_run_beside_the_current
     assert not any(p.is_dir() for d in folder.iterdir() for p in d.iterdir())  # nothing nested
     _, runs = leaderboard.load_runs(tmp_path / "runs")
     assert len(runs) == 1
+
+
+def test_hyperparameter_keys_outside_any_table_are_an_error(tmp_path):
+    """A key above every table (a lost [common] header, say) would otherwise be ignored."""
+    path = tmp_path / "hp.toml"
+    path.write_text("n_envs = 8\n[ppo]\nn_steps = 16\n")
+    with pytest.raises(runner.SuiteError, match="key 'n_envs': outside any table"):
+        runner.load_hyperparams(path, "ppo", "apple-exit")
+    # The repository's file is well formed and [common] reaches every learning agent.
+    params = runner.load_hyperparams(REPO / "benchmarks/hyperparams/sb3.toml", "a2c", "apple-exit")
+    assert params["observation"] == "symbolic" and params["n_envs"] == 16
