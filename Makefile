@@ -40,7 +40,7 @@ bench-throughput: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 
 # PPO's train exit rate against frames and CPU-seconds, previous vs default config, 5 seeds, and
-# the default config at 9x9 and 11x11 (results/perf/learning.csv; resumable; about 35 minutes).
+# the default config at 9x9 and 11x11 (results/perf/learning.csv; resumable; about 40 minutes).
 bench-learning: $(STAMP)
 	$(BIN)/python benchmarks/learning.py
 

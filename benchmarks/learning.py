@@ -374,7 +374,7 @@ def main(argv=None) -> None:
                         choices=sorted(HYPERPARAMS))  # fmt: skip
     parser.add_argument("--sizes", nargs="+", type=int, default=[7, 9, 11])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--size-seeds", nargs="+", type=int, default=[0, 1, 2],
+    parser.add_argument("--size-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4],
                         help="seeds of the sizes above 7 (default config only)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", help="config name for a run with --set")
