@@ -39,7 +39,6 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from multiprocessing import get_context  # noqa: E402
@@ -48,6 +47,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tomllib  # noqa: E402
+from machine_info import cpu_name  # noqa: E402
+
+from mesa_maze.leaderboard import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPERPARAMS = {
@@ -84,11 +86,12 @@ class Job:
         return self.out / "learning" / f"{self.config}-s{self.size}-seed{self.seed}.csv"
 
 
-def hyperparams(job: Job) -> dict:
+def hyperparams(base: str, overrides=()) -> dict:
+    """PPO's settings of config ``base`` for apple-exit, with ``(key, value)`` overrides."""
     from mesa_maze.runner import load_hyperparams
 
-    params = load_hyperparams(HYPERPARAMS[job.base], "ppo", VARIANT)
-    for key, value in job.overrides:
+    params = load_hyperparams(HYPERPARAMS[base], "ppo", VARIANT)
+    for key, value in overrides:
         params[key] = value
     return params
 
@@ -105,7 +108,7 @@ def run(job: Job) -> pd.DataFrame:
     from mesa_maze.vector_env import canvas_size, run_levels
 
     torch.set_num_threads(1)
-    hp = hyperparams(job)
+    hp = hyperparams(job.base, job.overrides)
     variant = get_variant(VARIANT)
     spec = dataclasses.replace(variant.spec(TRAIN), size=job.size)
     canvas = max(job.size, canvas_size(variant))  # 7x7 trains on the suites' 9x9 canvas
@@ -162,21 +165,7 @@ def run(job: Job) -> pd.DataFrame:
 
 
 def machine() -> str:
-    """The CPU, for the record: numbers from another machine are not comparable."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return f"{platform.machine()} {platform.processor()}, {os.cpu_count()} cores".strip()
-
-
-def write_atomic(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def first_reach(group: pd.DataFrame) -> pd.Series:
@@ -267,8 +256,7 @@ ENCODER_KEYS = ("cells", "centre", "channels", "strides", "features_dim", "embed
 
 def cost_variant_params(config: str, change: dict | None) -> dict:
     """A config with one lever changed: a PPO argument, ``activation_fn``, or an encoder key."""
-    params = hyperparams(Job(config, config, (), 7, 0, 1, 1, 1.0))
-    params = json.loads(json.dumps(params))  # a deep copy
+    params = json.loads(json.dumps(hyperparams(config)))  # a deep copy
     for key, value in (change or {}).items():
         kwargs = params.setdefault("policy_kwargs", {})
         if key == "activation_fn":
@@ -280,8 +268,9 @@ def cost_variant_params(config: str, change: dict | None) -> dict:
     return params
 
 
-def frame_cost(params: dict, frames: int) -> float:
-    """Frames per CPU-second of PPO training (rollouts and updates) with these settings."""
+def frame_cost(params: dict, frames: int) -> tuple[float, dict]:
+    """Frames per CPU-second of PPO training (rollouts and updates) with these settings, and the
+    network's :func:`~mesa_maze.agents.policy_cost`."""
     import torch
 
     from mesa_maze import agents
@@ -293,7 +282,7 @@ def frame_cost(params: dict, frames: int) -> float:
     model.learn(params["n_steps"] * params["n_envs"])  # warm-up: allocations, first rollout
     start = time.process_time()
     model.learn(frames, reset_num_timesteps=False)
-    return frames / (time.process_time() - start)
+    return frames / (time.process_time() - start), agents.policy_cost(model)
 
 
 def update_cost(params: dict, bf16: bool, minibatches: int = 40) -> float:
@@ -331,15 +320,12 @@ def update_cost(params: dict, bf16: bool, minibatches: int = 40) -> float:
 def costs(out: Path, repeats: int, frames: int) -> pd.DataFrame:
     """Every network of COST_VARIANTS, repeats interleaved (a noisy machine slows them alike),
     and bfloat16 autocast against float32 on the default network; medians of the repeats."""
-    from mesa_maze import agents
-    from mesa_maze.runner import training_env
-
-    rows = []
+    rows, network_costs = [], {}
     for repeat in range(repeats):
         for label, config, change in COST_VARIANTS:
-            params = cost_variant_params(config, change)
+            rate, network_costs[label] = frame_cost(cost_variant_params(config, change), frames)
             rows.append({"measure": "frames_per_cpu_second", "network": label, "repeat": repeat,
-                         "value": frame_cost(params, frames)})  # fmt: skip
+                         "value": rate})  # fmt: skip
         params = cost_variant_params("default", None)
         for bf16 in (False, True):
             rows.append({"measure": "update_ms_per_minibatch", "repeat": repeat,
@@ -348,10 +334,7 @@ def costs(out: Path, repeats: int, frames: int) -> pd.DataFrame:
         print(f"repeat {repeat + 1} of {repeats} done", flush=True)
     table = pd.DataFrame(rows)
     summary = table.groupby(["measure", "network"], sort=False)["value"].median().reset_index()
-    for label, config, change in COST_VARIANTS:
-        params = cost_variant_params(config, change)
-        model = agents.build_model("ppo", training_env(VARIANT, params, 0), params, 0)
-        cost = agents.policy_cost(model)
+    for label, cost in network_costs.items():
         mask = summary["network"] == label
         summary.loc[mask, "parameters"] = cost["parameters"]
         summary.loc[mask, "train_mflop_per_frame"] = round(cost["train_mflop_per_frame"], 2)
@@ -424,7 +407,7 @@ def main(argv=None) -> None:
             futures = {pool.submit(run, job): job for job in todo}
             for future in as_completed(futures):
                 job, table = futures[future], future.result()
-                write_atomic(table, job.path)
+                atomic_write_text(job.path, table.to_csv(index=False))
                 last = table.iloc[-1]
                 print(f"{job.config} {job.size}x{job.size} seed {job.seed}: "
                       f"{last['train_exit_rate']:.3f} at {int(last['frames'])} frames, "

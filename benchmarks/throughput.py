@@ -37,6 +37,7 @@ import minigrid  # noqa: E402
 import numpy as np  # noqa: E402
 import stable_baselines3 as sb3  # noqa: E402
 import torch  # noqa: E402
+from machine_info import cpu_name  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import (  # noqa: E402
     DummyVecEnv,
@@ -141,16 +142,8 @@ class Timed(VecEnvWrapper):
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "machine": cpu,
+        "machine": cpu_name(),
         "cores": os.cpu_count(),
         "load_avg": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import tomllib
 
+from mesa_maze.leaderboard import atomic_write_text
 from mesa_maze.variants import TRAIN
 
 ENV_KEYS = ("n_envs",)  # hyper-parameters of the env, not of the SB3 constructor
@@ -264,22 +265,21 @@ def tune(cfg: TuneConfig, log=print) -> dict:
         direction="maximize",
         load_if_exists=True,
     )
-    # Trials are comparable only under the same budget, space and starting settings.
-    settings = {
+    # Trials are comparable only under the same budget, space and starting settings. As JSON
+    # (what the study stores), so that tuples and lists compare equal.
+    settings = json.loads(json.dumps({
         "steps": cfg.steps,
         "eval_every": cfg.eval_every,
         "eval_episodes": cfg.eval_episodes,
         "seed": cfg.seed,
         "space": space,
         "base": base,
-    }
+    }))  # fmt: skip
     stored = study.user_attrs.get("settings")
     if stored is None:
-        study.set_user_attr("settings", json.loads(json.dumps(settings)))
-    elif stored != json.loads(json.dumps(settings)):
-        changed = sorted(
-            k for k in settings if json.loads(json.dumps(settings[k])) != stored.get(k)
-        )
+        study.set_user_attr("settings", settings)
+    elif stored != settings:
+        changed = sorted(k for k in settings if settings[k] != stored.get(k))
         raise TuneError(
             f"{cfg.folder / 'study.db'}: the study was made with other {', '.join(changed)}; "
             "give another --runs-dir or delete the study to start afresh"
@@ -317,9 +317,7 @@ def tune(cfg: TuneConfig, log=print) -> dict:
         f"{cfg.steps} steps, seed {cfg.seed}); paste into {cfg.hyperparams}"
     )
     text = header + "\n" + to_toml(cfg.agent, tuned)
-    tmp = cfg.folder / "best.toml.tmp"
-    tmp.write_text(text)
-    tmp.replace(cfg.folder / "best.toml")
+    atomic_write_text(cfg.folder / "best.toml", text)
     log(text)
     return tuned
 

@@ -1,0 +1,18 @@
+"""What machine a benchmark ran on, for the record: numbers from another CPU are not comparable.
+Shared by the benchmark scripts (``throughput.py``, ``learning.py``)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
