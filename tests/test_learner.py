@@ -235,3 +235,37 @@ def test_learning_benchmark_writes_its_table_and_resumes(tmp_path):
     assert summary.loc[0, "seeds"] == 1
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "1 of 1 runs already done; 0 to run" in again.stdout
+
+
+def test_suite_time_reads_run_folders(tmp_path):
+    """benchmarks/suite_time.py: per-agent sums of run times and the suite's wall time, from
+    config.json (start) and summary.json (end); stale and unfinished runs left out."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    def run(agent, seed, start, end, name=None):
+        folder = tmp_path / "runs" / "default" / agent / "apple-exit" / (name or f"seed{seed}")
+        folder.mkdir(parents=True)
+        for file, when in (("config.json", start), ("summary.json", end)):
+            if when is not None:
+                (folder / file).write_text("{}")
+                os.utime(folder / file, (when, when))
+
+    run("ppo", 0, 1000, 1060)
+    run("ppo", 1, 1010, 1100)
+    run("random", 0, 1100, 1105)
+    run("ppo", 2, 900, 2000, name="seed2.stale-abc")  # moved aside: not counted
+    run("ppo", 3, 1000, None)  # unfinished: not counted
+    out = tmp_path / "time.csv"
+    script = ROOT / "benchmarks" / "suite_time.py"
+    done = subprocess.run([sys.executable, str(script), "--runs", str(tmp_path / "runs" / "default"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out).set_index("agent")
+    assert table.loc["all", "runs"] == 3 and table.loc["all", "wall_seconds"] == 105
+    assert table.loc["all", "run_seconds"] == 60 + 90 + 5
+    assert table.loc["ppo", "runs"] == 2 and table.loc["ppo", "run_seconds"] == 150
+    assert table.loc["random", "run_seconds"] == 5
