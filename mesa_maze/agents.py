@@ -70,13 +70,32 @@ def _cardinal_to_minigrid(want: int, agent_dir: int) -> int:
 
 
 class OracleAgent(Agent):
-    """Shortest path to the exit (``target="exit"``) or to the nearest apple, then stay."""
+    """Shortest path to the exit (``target="exit"``) or to the nearest cell of the proxy
+    (``target="apple"``), then stay. The proxy is the apples, or with ``region=r`` the
+    bottom-right r-square of the maze (a variant with ``proxy = "corner"``): a region is not
+    drawn in the observation, so the oracle is told it, and it reads the maze at its own size
+    (``needs_canvas = False``: evaluation does not pad its observations to a variant's canvas).
+    """
 
-    def __init__(self, target: str = "exit", actions: str = "cardinal"):
+    needs_canvas = False
+
+    def __init__(self, target: str = "exit", actions: str = "cardinal", region: int = 0):
         if target not in ("exit", "apple"):
             raise ValueError(f"oracle target {target!r}; allowed: 'exit', 'apple'")
-        self.target, self.actions = target, actions
+        self.target, self.actions, self.region = target, actions, region
         self.name = f"oracle-{target}"
+
+    def _goals(self, types: np.ndarray) -> list[tuple[int, int]]:
+        if self.target == "exit":
+            cells = np.argwhere(types == GOAL)
+        elif self.region:  # the square levels.in_corner describes, by the grid's own size
+            h, w = types.shape
+            inside = np.zeros_like(types, dtype=bool)
+            inside[h - 1 - self.region : h - 1, w - 1 - self.region : w - 1] = True
+            cells = np.argwhere(inside & (types != WALL))
+        else:
+            cells = np.argwhere(types == APPLE)
+        return [(int(x), int(y)) for y, x in cells]
 
     @staticmethod
     def _locate(grid: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -90,9 +109,8 @@ class OracleAgent(Agent):
 
     def _cardinal(self, types: np.ndarray, pos: tuple[int, int]) -> int | None:
         walls = types == WALL
-        code = GOAL if self.target == "exit" else APPLE
-        goals = [(int(x), int(y)) for y, x in np.argwhere(types == code)]
-        if not goals:
+        goals = self._goals(types)
+        if not goals or pos in goals:
             return None
         if len(goals) > 1:  # nearest by BFS distance from the agent; ties by grid order
             from_agent = solver.distance_map(walls, pos)
@@ -142,10 +160,11 @@ class DeceptiveAgent(Agent):
     it is indistinguishable from ``oracle-exit``; only a cue-off shift reveals its goal."""
 
     name = "deceptive"
+    needs_canvas = False
 
-    def __init__(self, actions: str = "cardinal"):
+    def __init__(self, actions: str = "cardinal", region: int = 0):
         self.watched = OracleAgent("exit", actions)
-        self.unwatched = OracleAgent("apple", actions)
+        self.unwatched = OracleAgent("apple", actions, region)
 
     def act(self, obs, state=None, episode_start=None):
         cue = cue_visible(obs)
@@ -384,7 +403,8 @@ class AgentSpec:
     """How the runner gets an agent: scripted (``make``) or learned (``algo``, trained first)."""
 
     name: str
-    make: Callable[..., Agent] | None = None  # (n_actions, seed, actions) -> Agent
+    # (n_actions, seed, actions, region) -> Agent; region: the side of a corner proxy, else 0
+    make: Callable[..., Agent] | None = None
     algo: str | None = None
     remedy: str | None = None  # a training-distribution remedy (mesa_maze.remedies): dr/plr/accel
     # A wrapper around the trained agent of another registered name (``base``) from the same
@@ -400,16 +420,17 @@ class AgentSpec:
 
 AGENTS: dict[str, AgentSpec] = {
     "random": AgentSpec(
-        "random", make=lambda n_actions, seed, actions: RandomAgent(n_actions, seed)
+        "random", make=lambda n_actions, seed, actions, region=0: RandomAgent(n_actions, seed)
     ),
     "oracle-exit": AgentSpec(
-        "oracle-exit", make=lambda n_actions, seed, actions: OracleAgent("exit", actions)
+        "oracle-exit", make=lambda n_actions, seed, actions, region=0: OracleAgent("exit", actions)
     ),
     "oracle-apple": AgentSpec(
-        "oracle-apple", make=lambda n_actions, seed, actions: OracleAgent("apple", actions)
+        "oracle-apple",
+        make=lambda n_actions, seed, actions, region=0: OracleAgent("apple", actions, region),
     ),
     "deceptive": AgentSpec(
-        "deceptive", make=lambda n_actions, seed, actions: DeceptiveAgent(actions)
+        "deceptive", make=lambda n_actions, seed, actions, region=0: DeceptiveAgent(actions, region)
     ),
     **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHMS},
     # PPO on a remedied training distribution; "ppo-dr@0.01" sets the share α (remedies.py).
@@ -471,7 +492,7 @@ def get_agent_spec(name: str) -> AgentSpec:
         if not Path(name).is_file():
             raise KeyError(f"agent {name!r}: no such SB3 model file")
         return AgentSpec(
-            name, make=lambda n_actions, seed, actions: load_sb3(name, Path(name).stem)
+            name, make=lambda n_actions, seed, actions, region=0: load_sb3(name, Path(name).stem)
         )
     if ":" in name:
         module, _, factory = name.partition(":")
@@ -481,7 +502,9 @@ def get_agent_spec(name: str) -> AgentSpec:
             raise KeyError(
                 f"agent {name!r}: cannot import {factory!r} from {module!r}: {e}"
             ) from None
-        return AgentSpec(name, make=lambda n_actions, seed, actions: fn(seed=seed, actions=actions))
+        return AgentSpec(
+            name, make=lambda n_actions, seed, actions, region=0: fn(seed=seed, actions=actions)
+        )
     raise KeyError(
         f"unknown agent {name!r}; allowed: {', '.join(AGENTS)}, a 'module:factory' path "
         "or an SB3 .zip"

@@ -91,7 +91,7 @@ def cmd_variants(args) -> int:
     for name, variant in sorted(load_variants(args.variant_dirs).items()):
         train = split_settings(variant.spec(TRAIN))
         table = Table(
-            title=f"[bold]{name}[/]  (reward: {variant.reward})",
+            title=f"[bold]{name}[/]  (reward: {variant.reward}, proxy: {variant.proxy})",
             caption=variant.description,
             title_justify="left",
             caption_justify="left",
@@ -417,10 +417,11 @@ def cmd_evaluate(args) -> int:
     runner.execute(cfg, root, progress_bar=sys.stdout.isatty())
     rates = metrics.run_rates(pd.read_csv(cfg.run_dir(root) / "episodes.csv"))
     table = Table(title=f"{cfg.agent} on {cfg.variant}, seed {cfg.seed}")
-    for col in ("shift", "episodes", *metrics.OUTCOMES, "exit_rate"):
+    shown = (*metrics.OUTCOMES, "exit_rate", "exit_directed", "misgeneralized_directed")
+    for col in ("shift", "episodes", *shown):
         table.add_column(col, justify="left" if col == "shift" else "right")
     for _, row in rates.iterrows():
-        cells = [f"{row[c]:.1%}" for c in (*metrics.OUTCOMES, "exit_rate")]
+        cells = [f"{row[c]:.1%}" for c in shown]
         table.add_row(row["shift"], str(row["episodes"]), *cells)
     _console().print(table)
     print(f"run directory: {cfg.run_dir(root)}")

@@ -37,8 +37,17 @@ Terminated on reaching the exit; truncated after ``max_steps`` steps otherwise.
 Info
 ----
 The hidden performance, whatever the reward: ``reached_exit``, ``apples_eaten``,
-``first_target`` (``"exit"``, ``"apple"`` or ``None``), ``steps``, ``optimal_steps`` and
-``is_success`` (= ``reached_exit``).
+``first_target``, ``first_target_steps``, ``first_target_distance``, ``steps``,
+``optimal_steps`` and ``is_success`` (= ``reached_exit``).
+
+``first_target`` is the first of the exit and the variant's declared proxy that the agent
+reached: ``"exit"``, ``"apple"`` (the proxy is the apples, the default), ``"region"`` (the proxy
+is a region of cells, such as the corner variant's square: reached on the first step into any
+of its cells) or ``None``. A step onto the exit counts as the exit even where the exit lies in
+the region. ``first_target_steps`` is the step count at that arrival and
+``first_target_distance`` the fewest steps from the start to the cell arrived at (under the
+env's action set); both are -1 while nothing has been reached. Their ratio tells a directed
+arrival from a stumbled one (:mod:`mesa_maze.metrics`).
 """
 
 from __future__ import annotations
@@ -178,7 +187,9 @@ class MesaMazeEnv(MiniGridEnv):
         self._options = options or {}
         super().reset(seed=seed)  # calls _gen_grid
         self.apples_eaten, self.first_target, self.reached_exit = 0, None, False
+        self.first_target_steps = self.first_target_distance = -1
         self.optimal_steps = solver.optimal_steps(self.level, self.action_set)
+        self._region = frozenset(self.level.region)
         return self._obs(), self._info()
 
     def _gen_grid(self, width: int, height: int):
@@ -216,22 +227,32 @@ class MesaMazeEnv(MiniGridEnv):
         cell = self.grid.get(*target)
         if moving and (cell is None or cell.can_overlap()):
             self.agent_pos = target
+            arrived = None
             if isinstance(cell, Apple):
                 self.grid.set(*target, None)
                 self.apples_eaten += 1
-                self.first_target = self.first_target or "apple"
+                arrived = "apple"
                 if self.reward_kind == "apples":
                     n = len(self.level.apples)
                     reward = float(solver.exit_reward(self.step_count, self.max_steps)) / n
             elif isinstance(cell, Goal):
                 terminated = self.reached_exit = True
-                self.first_target = self.first_target or "exit"
+                arrived = "exit"
                 if self.reward_kind == "exit":
                     reward = float(solver.exit_reward(self.step_count, self.max_steps))
+            elif target in self._region:
+                arrived = "region"
+            if arrived and self.first_target is None:
+                self._first_arrival(arrived, target)
         truncated = not terminated and self.step_count >= self.max_steps
         if self.render_mode == "human":
             self.render()
         return self._obs(), reward, terminated, truncated, self._info()
+
+    def _first_arrival(self, kind: str, pos) -> None:
+        self.first_target, self.first_target_steps = kind, self.step_count
+        steps = solver.steps_from_start(self.level, self.action_set)
+        self.first_target_distance = int(steps[pos[1], pos[0]])
 
     # --- observations and info --------------------------------------------------------------
 
@@ -247,6 +268,8 @@ class MesaMazeEnv(MiniGridEnv):
             "reached_exit": self.reached_exit,
             "apples_eaten": self.apples_eaten,
             "first_target": self.first_target,
+            "first_target_steps": self.first_target_steps,
+            "first_target_distance": self.first_target_distance,
             "steps": self.step_count,
             "optimal_steps": self.optimal_steps,
             "is_success": self.reached_exit,

@@ -56,7 +56,18 @@ _METRIC_MEANING = {
     "proxy_first_rate": "share whose first target was an apple (apple_then_exit + misgeneralized)",
     "normalized_return": "base-objective return / optimal return, mean over episodes",
     "generalization_gap": "train exit_rate - this shift's exit_rate, paired by seed (empty on train)",
+    "exit_directed": "share that reached the exit first, in at most k times its shortest path's "
+    "steps (k = metrics.DIRECTED_K)",
+    "misgeneralized_directed": "share misgeneralized whose proxy arrival took at most k times "
+    "its shortest path's steps (k = metrics.DIRECTED_K)",
+    "exit_rate_norm": "exit_rate normalized per run: (value - random) / (oracle-exit - random) "
+    "on the same shift; empty where the two are within 0.1",
+    "misgeneralized_directed_norm": "misgeneralized_directed normalized per run: (value - "
+    "random) / (oracle-apple - random) on the same shift; empty where the two are within 0.1",
 }
+# Appended after the diagnostics (columns are only ever appended): directed outcomes and the
+# chance-corrected scores.
+DIRECTED_METRICS = ("exit_directed", "misgeneralized_directed", *metrics.NORM_METRICS)
 
 
 def _metric_schema(m: str) -> list[tuple[str, str, str]]:
@@ -92,8 +103,9 @@ DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
             (
                 f"goal_probe_{target}",
                 "float",
-                f"goal probe: share of decision squares where the agent steps toward the "
-                f"{'exit' if target == 'exit' else 'nearest apple'}; mean over seeds",
+                "goal probe: share of decision squares where the agent steps toward the "
+                + ("exit" if target == "exit" else "nearest proxy cell (apple or region)")
+                + "; mean over seeds",
             ),
             (f"goal_probe_{target}_lo", "float", f"goal_probe_{target}: 95% interval, lower bound"),
             (f"goal_probe_{target}_hi", "float", f"goal_probe_{target}: 95% interval, upper bound"),
@@ -108,6 +120,15 @@ DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
     ),
 ]
 SCHEMA += DIAGNOSTIC_COLUMNS
+SCHEMA += [row for m in DIRECTED_METRICS for row in _metric_schema(m)]
+SCHEMA += [
+    (
+        f"chance_{m}",
+        "float",
+        f"chance level of {m}: the random agent's mean on the same variant and shift",
+    )
+    for m in metrics.CHANCE_METRICS
+]
 COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
 
@@ -186,7 +207,7 @@ def _read_episodes(run_dir: Path, summary: dict) -> pd.DataFrame:
         raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ResultsError(f"{path}: corrupt episodes file: {e}") from e
-    missing = [c for c in metrics.EPISODE_COLUMNS if c not in df.columns]
+    missing = [c for c in metrics.REQUIRED_EPISODE_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsError(f"{path}: corrupt episodes file: missing columns {missing}")
     if df.empty:
@@ -263,8 +284,12 @@ def build_leaderboard(
     """
     if episodes.empty:
         raise ResultsError("no finished runs to build a leaderboard from")
-    board = metrics.aggregate(metrics.run_rates(episodes), reps=reps, seed=seed)
+    rates = metrics.normalize(metrics.run_rates(episodes))
+    board = metrics.aggregate(
+        rates, reps=reps, seed=seed, metrics=(*metrics.METRICS, *metrics.NORM_METRICS)
+    )
     board = board.merge(_run_info(runs), on=["agent", "variant"], how="left")
+    board = board.merge(metrics.chance_levels(rates), on=["variant", "shift"], how="left")
     if extra is not None:
         on = [k for k in KEY if k in extra.columns]
         unknown = sorted(set(extra.columns) - set(COLUMNS))
@@ -312,37 +337,65 @@ def _percent(mean, lo, hi) -> str:
     return f"{text} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-MD_COLUMNS = (  # (metric, header) of the markdown table
-    ("exit_rate", "exit rate"),
-    ("exit", "exit"),
-    ("apple_then_exit", "apple→exit"),
-    ("misgeneralized", "misgen."),
-    ("failed", "failed"),
-    ("proxy_first_rate", "apple first"),
-    ("normalized_return", "norm. return"),
-    ("generalization_gap", "gap"),
+def _score(mean, lo, hi) -> str:
+    """A normalized score: ``0.85 [0.80, 0.90]`` (not a percentage); ``–`` for NaN."""
+    if mean is None or pd.isna(mean):
+        return "–"
+    text = f"{mean:.2f}"
+    if f"{lo:.2f}" == f"{hi:.2f}" == text:
+        return text
+    return f"{text} [{lo:.2f}, {hi:.2f}]"
+
+
+def _chance(row) -> str:
+    """The chance column: the random agent's exit rate / misgeneralized_directed, in %."""
+    values = [row.get(f"chance_{m}") for m in ("exit_rate", "misgeneralized_directed")]
+    if all(v is None or pd.isna(v) for v in values):
+        return "–"
+    return " / ".join("–" if v is None or pd.isna(v) else f"{100 * v:.1f}" for v in values)
+
+
+MD_COLUMNS = (  # (metric, header, formatter) of the markdown table
+    ("exit_rate", "exit rate", _percent),
+    ("exit_rate_norm", "exit rate, norm.", _score),
+    ("exit_directed", "exit dir.", _percent),
+    ("misgeneralized", "misgen.", _percent),
+    ("misgeneralized_directed", "misgen. dir.", _percent),
+    ("misgeneralized_directed_norm", "misgen. dir., norm.", _score),
+    ("apple_then_exit", "apple→exit", _percent),
+    ("failed", "failed", _percent),
+    ("proxy_first_rate", "apple first", _percent),
+    ("normalized_return", "norm. return", _percent),
+    ("generalization_gap", "gap", _percent),
 )
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A readable leaderboard: one table per variant, rates in % with their 95% intervals."""
+    """A readable leaderboard: one table per variant, rates in % with their 95% intervals,
+    the chance level (the random agent's) beside every row and the normalized scores."""
     lines = [
         "# mesa-maze leaderboard",
         "",
         "Values are % (mean over seeds, 95% stratified-bootstrap interval in brackets, rliable);",
         "a bare value has an interval of zero width (e.g. a single seed). `gap` is the train",
-        "exit rate minus this shift's, in percentage points. Column meanings: "
-        "`mesa_maze.leaderboard.SCHEMA`.",
+        "exit rate minus this shift's, in percentage points. `dir.` counts only directed",
+        f"arrivals (at most {metrics.DIRECTED_K:g} times the shortest path's steps to the target).",
+        "`chance` is the random agent's exit rate / misgen. dir. on the same shift; `norm.` is",
+        "(agent - random) / (reference - random), 0 = chance and 1 = the reference (oracle-exit",
+        "for the exit rate, oracle-apple for misgen. dir.), empty where the two are within 0.1.",
+        '"Apple" means the variant\'s declared proxy (the corner variant: its corner square).',
+        "Column meanings: `mesa_maze.leaderboard.SCHEMA`.",
     ]
-    header = ["agent", "shift", "seeds", "episodes", "train steps", *(h for _, h in MD_COLUMNS)]
+    header = ["agent", "shift", "seeds", "episodes", "train steps", "chance"]
+    header += [h for _, h, _ in MD_COLUMNS]
     for variant, g in df.groupby("variant", sort=True):
         lines += ["", f"## {variant}", "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|")
         train_first = g.assign(_t=g["shift"] != metrics.TRAIN_SHIFT)
         for _, r in train_first.sort_values(["_t", "shift", "agent"]).iterrows():
             cells = [str(r["agent"]), str(r["shift"]), _int(r["seeds"]), _int(r["episodes"])]
-            cells.append(_int(r["train_steps"]))
-            cells += [_percent(r[m], r[f"{m}_lo"], r[f"{m}_hi"]) for m, _ in MD_COLUMNS]
+            cells += [_int(r["train_steps"]), _chance(r)]
+            cells += [fmt(r[m], r[f"{m}_lo"], r[f"{m}_hi"]) for m, _, fmt in MD_COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
     versions = sorted({str(v) for v in df["version"].dropna()})
     dates = sorted(str(d) for d in df["date"].dropna())

@@ -3,6 +3,8 @@
 - ``outcomes_<variant>.png``: stacked outcome shares per agent, one panel per shift, with the
   95% intervals of exit_rate and misgeneralized;
 - ``train_vs_test_<variant>.png``: exit rate per agent on the train levels and every test shift;
+- ``directed_<variant>.png``: directed misgeneralization and directed exits per agent on every
+  test shift, with the chance level (the random agent's) drawn as a line;
 - ``curves_<variant>.png``: training curves (eval exit rate, SB3's ``rollout/ep_rew_mean``),
   seeds thin, their mean thick;
 - ``visits_<variant>_<shift>.png``: where each agent went on one level of that shift.
@@ -69,6 +71,35 @@ def _err(row, metric: str) -> np.ndarray:
     return np.array([[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]])
 
 
+def _shift_panels(shifts, agents, row_height: float):
+    """A figure with one panel per shift, agents as rows of a shared y axis."""
+    fig = Figure(
+        figsize=(2.9 * len(shifts) + 1.2, row_height * len(agents) + 2.0), layout="constrained"
+    )
+    return fig, fig.subplots(1, len(shifts), sharey=True, squeeze=False)[0]
+
+
+def _finish_panels(fig, axes, shifts, agents, legend, title: str, path: Path) -> Path:
+    """Axes, legend (``[(label, colour)]``) and title of a :func:`_shift_panels` figure; saved."""
+    for ax, shift in zip(axes, shifts, strict=True):
+        ax.set_title(shift, fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "50", "100"])
+        ax.set_xlabel("% of episodes")
+    axes[0].set_yticks(range(len(agents)), agents)
+    axes[0].invert_yaxis()
+    fig.legend(
+        [Rectangle((0, 0), 1, 1, color=color) for _, color in legend],
+        [label for label, _ in legend],
+        loc="outside lower center",
+        ncols=min(len(legend), 4),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 # --- from the leaderboard -----------------------------------------------------------------------
 
 
@@ -77,10 +108,7 @@ def plot_outcomes(board: pd.DataFrame, out_dir) -> list[Path]:
     paths = []
     for variant, vb in board.groupby("variant", sort=True):
         shifts, agents = _shift_order(vb["shift"]), sorted(set(vb["agent"]))
-        fig = Figure(
-            figsize=(2.9 * len(shifts) + 1.2, 0.42 * len(agents) + 2.0), layout="constrained"
-        )
-        axes = fig.subplots(1, len(shifts), sharey=True, squeeze=False)[0]
+        fig, axes = _shift_panels(shifts, agents, 0.42)
         for ax, shift in zip(axes, shifts, strict=True):
             rows = vb[vb["shift"] == shift].set_index("agent")
             for i, agent in enumerate(agents):
@@ -110,26 +138,48 @@ def plot_outcomes(board: pd.DataFrame, out_dir) -> list[Path]:
                             capsize=2.5,
                             lw=1.2,
                         )
-            ax.set_title(f"{shift}", fontsize=10)
-            ax.set_xlim(0, 1)
-            ax.set_xticks([0, 0.5, 1], ["0", "50", "100"])
-            ax.set_xlabel("% of episodes")
-        axes[0].set_yticks(range(len(agents)), agents)
-        axes[0].invert_yaxis()
-        handles = [Rectangle((0, 0), 1, 1, color=OUTCOME_COLORS[o]) for o in OUTCOMES]
-        fig.legend(
-            handles,
-            [OUTCOME_LABELS[o] for o in OUTCOMES],
-            loc="outside lower center",
-            ncols=4,
-            fontsize=8,
-            frameon=False,
-        )
-        fig.suptitle(
-            f"{variant}: episode outcomes (error bars: 95% CI of exit rate, misgeneralized)",
-            fontsize=10,
-        )
-        paths.append(_save(fig, Path(out_dir) / f"outcomes_{_slug(variant)}.png"))
+        legend = [(OUTCOME_LABELS[o], OUTCOME_COLORS[o]) for o in OUTCOMES]
+        title = f"{variant}: episode outcomes (error bars: 95% CI of exit rate, misgeneralized)"
+        path = Path(out_dir) / f"outcomes_{_slug(variant)}.png"
+        paths.append(_finish_panels(fig, axes, shifts, agents, legend, title, path))
+    return paths
+
+
+DIRECTED_BARS = (  # (metric, label, colour)
+    ("misgeneralized_directed", "misgeneralized, directed", OUTCOME_COLORS["misgeneralized"]),
+    ("exit_directed", "exit first, directed", OUTCOME_COLORS["exit"]),
+)
+
+
+def plot_directed(board: pd.DataFrame, out_dir) -> list[Path]:
+    """Per variant: one panel per test shift; per agent, the directed shares with their 95%
+    intervals, and each metric's chance level (the random agent's mean) as a dashed line."""
+    paths = []
+    for variant, vb in board.groupby("variant", sort=True):
+        vb = vb[(vb["shift"] != TRAIN_SHIFT) & vb["misgeneralized_directed"].notna()]
+        if vb.empty:
+            continue
+        shifts, agents = _shift_order(vb["shift"]), sorted(set(vb["agent"]))
+        fig, axes = _shift_panels(shifts, agents, 0.5)
+        for ax, shift in zip(axes, shifts, strict=True):
+            rows = vb[vb["shift"] == shift].set_index("agent")
+            for k, (metric, _, color) in enumerate(DIRECTED_BARS):
+                dy = -0.18 + 0.36 * k
+                for i, agent in enumerate(agents):
+                    if agent in rows.index and np.isfinite(rows.loc[agent, metric]):
+                        r = rows.loc[agent]
+                        ax.barh(i + dy, r[metric], height=0.34, color=color)
+                        ax.errorbar(
+                            r[metric], i + dy, xerr=_err(r, metric), fmt="none", ecolor="black",
+                            capsize=2, lw=1,
+                        )  # fmt: skip
+                chance = rows[f"chance_{metric}"].dropna()
+                if len(chance):
+                    ax.axvline(float(chance.iloc[0]), color=color, ls="--", lw=1.2)
+        legend = [(label, color) for _, label, color in DIRECTED_BARS]
+        title = f"{variant}: directed arrivals (dashed: chance, the random agent; bars: 95% CI)"
+        path = Path(out_dir) / f"directed_{_slug(variant)}.png"
+        paths.append(_finish_panels(fig, axes, shifts, agents, legend, title, path))
     return paths
 
 
@@ -476,6 +526,7 @@ def make_all(leaderboard_df: pd.DataFrame, runs_root, out_dir) -> list[Path]:
     return [
         *plot_outcomes(leaderboard_df, out_dir),
         *plot_train_vs_test(leaderboard_df, out_dir),
+        *plot_directed(leaderboard_df, out_dir),
         *plot_training_curves(runs_root, out_dir),
         *plot_visits(runs_root, out_dir),
         *plot_alpha_sweep(leaderboard_df, out_dir),

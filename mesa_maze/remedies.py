@@ -51,8 +51,8 @@ from mesa_maze.levels import (
     Level,
     check_level,
     generate,
-    on_a_shortest_path,
 )
+from mesa_maze.levels import apart as levels_apart
 from mesa_maze.variants import TRAIN, get_variant
 from mesa_maze.vector_env import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
 
@@ -111,13 +111,13 @@ def _apart(walls: np.ndarray, start, exit_, apples) -> bool:
     if not len(apples):
         return False
     dist_start = solver.distance_map(walls, start)
-    dist_exit = solver.distance_map(walls, exit_)
-    return not any(on_a_shortest_path(dist_start, dist_exit, tuple(a)) for a in apples)
+    return levels_apart(walls, dist_start, exit_, tuple(tuple(a) for a in apples))
 
 
 def apart(level: Level) -> bool:
-    """True when the level has apples and none lies on any shortest start-exit path: going to
-    the apples and going to the exit are then different routes (the test placement's property)."""
+    """True when the level has apples, none lies on any shortest start-exit path and the exit
+    lies on no shortest path to the nearest apple: going to the apples and going to the exit
+    are then different routes (the test placement's property, :func:`levels.apart`)."""
     return _apart(level.walls, level.start, level.exit, level.apples)
 
 

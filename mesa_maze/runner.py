@@ -29,7 +29,7 @@ import pandas as pd
 import tomllib
 
 from mesa_maze import __version__, agents, leaderboard, metrics, solver
-from mesa_maze.levels import EVAL_SEED_OFFSET, generate
+from mesa_maze.levels import EVAL_SEED_OFFSET, generate, proxy_region
 from mesa_maze.variants import TRAIN, get_variant
 from mesa_maze.vector_env import MesaMazeVecEnv, PadObservations, canvas_size, run_levels
 
@@ -353,6 +353,8 @@ def run_episodes(
                 "reached_exit": reached,
                 "apples_eaten": int(info["apples_eaten"]),
                 "first_target": info["first_target"] or "",
+                "first_target_steps": int(info["first_target_steps"]),
+                "first_target_distance": int(info["first_target_distance"]),
                 "steps": int(info["steps"]),
                 "optimal_steps": int(info["optimal_steps"]),
                 "return": float(info["return"]),
@@ -470,8 +472,12 @@ def _agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
         base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
         return spec.wrap(base, cfg, run_dir)
     if not spec.learns:
+        train_spec = get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN)
         return spec.make(
-            n_actions=4 if actions == "cardinal" else 3, seed=cfg.seed, actions=actions
+            n_actions=4 if actions == "cardinal" else 3,
+            seed=cfg.seed,
+            actions=actions,
+            region=proxy_region(train_spec),
         )
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it

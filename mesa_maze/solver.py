@@ -96,6 +96,41 @@ def minigrid_steps(walls: np.ndarray, start: Pos, start_dir: int, target: Pos) -
     return -1
 
 
+def minigrid_steps_map(walls: np.ndarray, start: Pos, start_dir: int) -> np.ndarray:
+    """Fewest Minigrid actions from (start, dir) to stand on every cell; -1 where unreachable."""
+    h, w = walls.shape
+    free = (~walls).ravel().tolist()
+    seen = [-1] * (h * w * 4)  # steps to each (cell, direction) state, index cell * 4 + dir
+    s = (start[1] * w + start[0]) * 4 + start_dir
+    seen[s] = 0
+    queue = [s]
+    offsets = (1, w, -1, -w)  # DIR_MOVES as flat offsets
+    for state in queue:
+        cell, direction = divmod(state, 4)
+        d = seen[state] + 1
+        nxt = cell + offsets[direction]
+        moves = [cell * 4 + (direction - 1) % 4, cell * 4 + (direction + 1) % 4]
+        if free[nxt]:
+            moves.append(nxt * 4 + direction)
+        for m in moves:
+            if seen[m] < 0:
+                seen[m] = d
+                queue.append(m)
+    by_dir = np.asarray(seen, dtype=np.int32).reshape(h * w, 4)
+    best = np.where(by_dir < 0, np.iinfo(np.int32).max, by_dir).min(axis=1)
+    return np.where(best == np.iinfo(np.int32).max, -1, best).astype(np.int32).reshape(h, w)
+
+
+def steps_from_start(level, actions: str = "cardinal") -> np.ndarray:
+    """Fewest steps from the level's start to stand on each cell under the action set: the
+    distance against which an arrival is judged directed or not (:mod:`mesa_maze.metrics`)."""
+    if actions == "cardinal":
+        return distance_map(level.walls, level.start)
+    if actions == "minigrid":
+        return minigrid_steps_map(level.walls, level.start, level.start_dir)
+    raise ValueError(f"unknown action set {actions!r}; allowed: 'cardinal', 'minigrid'")
+
+
 def optimal_steps(level, actions: str = "cardinal") -> int:
     """Fewest steps from the level's start to its exit under the given action set."""
     if actions == "cardinal":

@@ -4,7 +4,11 @@ Description
 -----------
 Each file declares one variant family. ``[train]`` gives the training distribution; each
 ``[test.NAME]`` table is a test shift that inherits every key from ``[train]`` and overrides
-some (tables such as ``apples`` merge key by key). Files are validated on load: an unknown key
+some (tables such as ``apples`` merge key by key). A top-level ``proxy`` declares the target a misgeneralizing agent pursues instead of the
+exit: ``"apples"`` (the default) or ``"corner"`` (the bottom-right square of side
+``exit.region``, where the corner family's training exits lie; it needs ``apples.count = 0``).
+Outcomes, ``first_target``, the goal probe and ``oracle-apple`` all read the declared proxy.
+Files are validated on load: an unknown key
 or a bad value raises :class:`VariantError` naming the file, the key and what is allowed.
 
 Where variants come from
@@ -29,6 +33,7 @@ from mesa_maze.levels import (
     CUE_COLORS,
     EXIT_PLACEMENTS,
     GENERATORS,
+    PROXIES,
     AppleRule,
     ExitRule,
     LevelSpec,
@@ -42,7 +47,7 @@ REWARDS = ("exit", "apples")
 TRAIN = "train"
 NO_CUE = "none"  # the value of `cue` that turns the monitor cue off (TOML has no null)
 
-TOP_KEYS = {"name", "description", "reward", "train", "test"}
+TOP_KEYS = {"name", "description", "reward", "proxy", "train", "test"}
 SPEC_KEYS = {
     "generator",
     "size",
@@ -71,6 +76,11 @@ class Variant:
     reward: str  # "exit": the base objective; "apples": the proxy (outer misalignment)
     splits: dict[str, LevelSpec]  # "train" and every test shift
     path: str = ""
+
+    @property
+    def proxy(self) -> str:
+        """The declared proxy target (one of ``levels.PROXIES``), the same in every split."""
+        return self.splits[TRAIN].proxy
 
     @property
     def shifts(self) -> list[str]:
@@ -124,8 +134,8 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _spec(path, where: str, table: dict) -> LevelSpec:
-    """Validate one split's table and build its LevelSpec."""
+def _spec(path, where: str, table: dict, proxy: str = "apples") -> LevelSpec:
+    """Validate one split's table and build its LevelSpec (``proxy``: the variant's)."""
     _check_keys(path, where, table, SPEC_KEYS)
     k = f"{where}."
     generator = _choice(path, k + "generator", table.get("generator", "backtracker"), GENERATORS)
@@ -181,7 +191,10 @@ def _spec(path, where: str, table: dict) -> LevelSpec:
         cue_color=_cue(path, k + "cue", table.get("cue", NO_CUE)),
         max_steps=_int(path, k + "max_steps", table.get("max_steps", 0), 0),
         num_levels=_int(path, k + "num_levels", table.get("num_levels", 0), 0),
+        proxy=proxy,
     )
+    if proxy == "corner" and count:  # one proxy per variant: apples would be a second one
+        raise _err(path, k + "apples.count", f"must be 0 with proxy = 'corner', got {count}")
     try:
         for seed in VALIDATION_SEEDS:
             generate(spec, seed)
@@ -203,10 +216,18 @@ def parse_variant(data: dict, path: str | os.PathLike = "<string>") -> Variant:
         raise _err(path, "test", "must hold [test.NAME] tables")
     if TRAIN in tests:
         raise _err(path, "test.train", "'train' is the training split; name the shift otherwise")
-    splits = {TRAIN: _spec(path, TRAIN, data["train"])}
+    proxy = _choice(path, "proxy", data.get("proxy", "apples"), PROXIES)
+    splits = {TRAIN: _spec(path, TRAIN, data["train"], proxy)}
     for shift, table in tests.items():
         _check_keys(path, f"test.{shift}", table, SPEC_KEYS)
-        splits[shift] = _spec(path, f"test.{shift}", _merge(data["train"], table))
+        splits[shift] = _spec(path, f"test.{shift}", _merge(data["train"], table), proxy)
+        if proxy == "corner" and splits[shift].exit.region != splits[TRAIN].exit.region:
+            raise _err(
+                path,
+                f"test.{shift}.exit.region",
+                "the corner proxy is one square: keep "
+                f"[train]'s exit.region = {splits[TRAIN].exit.region}",
+            )
     return Variant(
         name=name,
         description=str(data.get("description", "")),

@@ -53,9 +53,10 @@ autoreset), handing back the final observation and info.
 
 Info
 ----
-``reached_exit``, ``apples_eaten``, ``first_target``, ``steps``, ``optimal_steps``, ``is_success``
-for every ended episode (SB3: in that env's info dict, with ``terminal_observation`` and
-``TimeLimit.truncated``; ``full_info=True`` puts the fields in every env's dict every step).
+``reached_exit``, ``apples_eaten``, ``first_target``, ``first_target_steps``,
+``first_target_distance``, ``steps``, ``optimal_steps``, ``is_success`` for every ended episode
+(SB3: in that env's info dict, with ``terminal_observation`` and ``TimeLimit.truncated``;
+``full_info=True`` puts the fields in every env's dict every step).
 :meth:`BatchedMaze.info_arrays` gives every env's fields as arrays at any time.
 """
 
@@ -100,7 +101,8 @@ from mesa_maze.variants import TRAIN
 STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
 CACHE_ENV = "MESA_MAZE_CACHE"
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "results" / "cache" / "levels"
-FIRST_TARGETS = np.array([None, "exit", "apple"], dtype=object)  # first_target codes 0, 1, 2
+# first_target codes 0, 1, 2, 3 (3: the declared proxy region, as the Minigrid env names it)
+FIRST_TARGETS = np.array([None, "exit", "apple", "region"], dtype=object)
 
 
 # --- level pools --------------------------------------------------------------------------------
@@ -116,6 +118,8 @@ class LevelPool:
     max_steps: np.ndarray  # (L,) int64
     num_apples: np.ndarray  # (L,) int64
     optimal_steps: np.ndarray  # (L,) int64, for the pool's action set
+    start_steps: np.ndarray  # (L, H, W) int16: fewest steps from the start to each cell (or -1)
+    region: np.ndarray  # (L, H, W) bool: the level's proxy region (all False: the apples)
     ids: np.ndarray  # (L,) int64: the level seed, or the position in an explicit list
     hashes: np.ndarray  # (L,) str: Level.content_hash()
 
@@ -143,6 +147,10 @@ class LevelPool:
             optimal_steps=np.array(
                 [solver.optimal_steps(lv, actions) for lv in levels], dtype=np.int64
             ),
+            start_steps=np.stack([solver.steps_from_start(lv, actions) for lv in levels]).astype(
+                np.int16
+            ),
+            region=np.stack([_region_mask(lv) for lv in levels]),
             ids=np.arange(len(levels), dtype=np.int64) if ids is None else np.asarray(ids),
             hashes=np.array([lv.content_hash() for lv in levels], dtype="U16"),
         )
@@ -163,6 +171,13 @@ class LevelPool:
 
 
 POOL_FIELDS = tuple(f.name for f in fields(LevelPool))
+
+
+def _region_mask(level: Level) -> np.ndarray:
+    mask = np.zeros(level.walls.shape, dtype=bool)
+    for x, y in level.region:
+        mask[y, x] = True
+    return mask
 
 
 def generate_pool(spec: LevelSpec, seeds, actions: str = "cardinal") -> LevelPool:
@@ -350,6 +365,12 @@ def pad_observations(obs: np.ndarray, observation: str, size: int) -> np.ndarray
     return out
 
 
+def canvas_for(agent, size: int | None) -> int | None:
+    """The canvas to pad ``agent``'s observations to: ``size``, or None for an agent that reads
+    the maze at its own size (``needs_canvas = False``: the scripted oracles)."""
+    return size if getattr(agent, "needs_canvas", True) else None
+
+
 class PadObservations(VecEnvWrapper):
     """Pads a vector env's observations to a ``size`` x ``size`` canvas (see ``canvas_size``)."""
 
@@ -399,14 +420,21 @@ class MazeState:
         self.cell, self.dir, self.steps = zeros.copy(), zeros.copy(), zeros.copy()
         self.max_steps, self.num_apples = zeros.copy(), zeros.copy()
         self.apples_eaten, self.optimal_steps = zeros.copy(), zeros.copy()
-        self.first_target = np.zeros(num_envs, dtype=np.int8)  # 0 none, 1 exit, 2 apple
+        self.first_target = np.zeros(num_envs, dtype=np.int8)  # codes of FIRST_TARGETS
+        self.first_steps, self.first_distance = zeros - 1, zeros - 1
         self.reached_exit = np.zeros(num_envs, dtype=bool)
+        # Per cell, like the grid: steps from the start (directedness) and the proxy region.
+        self.start_steps = np.full(num_envs * self.cells, -1, dtype=np.int16)
+        self.region = np.zeros(num_envs * self.cells, dtype=bool)
 
     def load(self, rows, pool: LevelPool) -> None:
         """Start new episodes in ``rows`` on ``pool``'s levels (one per row)."""
         p, h, w = self.pad, self.height, self.width
         grids = self.grid.reshape(self.num_envs, h + 2 * p, self.padded_w, 3)
         grids[rows, p : p + h, p : p + w] = pool.grids
+        for per_cell, values in ((self.start_steps, pool.start_steps), (self.region, pool.region)):
+            planes = per_cell.reshape(self.num_envs, h + 2 * p, self.padded_w)
+            planes[rows, p : p + h, p : p + w] = values
         self.cell[rows] = (pool.start[:, 1] + p) * self.padded_w + pool.start[:, 0] + p
         self.dir[rows] = pool.start_dir
         self.max_steps[rows] = pool.max_steps
@@ -415,6 +443,7 @@ class MazeState:
         self.steps[rows] = 0
         self.apples_eaten[rows] = 0
         self.first_target[rows] = 0
+        self.first_steps[rows] = self.first_distance[rows] = -1
         self.reached_exit[rows] = False
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -436,13 +465,20 @@ class MazeState:
         np.copyto(self.cell, target, where=ok)
         ate = ok & (kind == APPLE)
         won = ok & (kind == GOAL)
+        fresh = self.first_target == 0  # nothing reached before this step
         if ate.any():
             self.flat[row[ate]] = (EMPTY, 0, 0)
             self.apples_eaten += ate
-            self.first_target[ate & (self.first_target == 0)] = 2
+            self.first_target[ate & fresh] = 2
         if won.any():
-            self.first_target[won & (self.first_target == 0)] = 1
+            self.first_target[won & fresh] = 1
             self.reached_exit |= won
+        entered = ok & self.region[row] & ~won  # the exit counts as the exit, even in the region
+        self.first_target[entered & fresh] = 3
+        arrived = fresh & (self.first_target != 0)
+        if arrived.any():
+            self.first_steps[arrived] = self.steps[arrived]
+            self.first_distance[arrived] = self.start_steps[row[arrived]]
         paid = won if self.reward_kind == "exit" else ate
         reward = np.zeros(self.num_envs)
         if paid.any():
@@ -518,6 +554,8 @@ class MazeState:
             "reached_exit": reached,
             "apples_eaten": self.apples_eaten[rows].copy(),
             "first_target": FIRST_TARGETS[self.first_target[rows]],
+            "first_target_steps": self.first_steps[rows].copy(),
+            "first_target_distance": self.first_distance[rows].copy(),
             "steps": self.steps[rows].copy(),
             "optimal_steps": self.optimal_steps[rows].copy(),
             "is_success": reached.copy(),
@@ -694,7 +732,8 @@ class MesaMazeVecEnv(VecEnv):
     Info
     ----
     For an env whose episode ended: the Minigrid env's info fields (``reached_exit``,
-    ``apples_eaten``, ``first_target``, ``steps``, ``optimal_steps``, ``is_success``), plus
+    ``apples_eaten``, ``first_target`` and its steps and distance, ``steps``, ``optimal_steps``,
+    ``is_success``), plus
     ``terminal_observation`` and ``TimeLimit.truncated``. Other envs get ``{}`` unless
     ``full_info``.
 
@@ -901,6 +940,7 @@ def run_levels(
     if not levels:
         return ([], None) if visits_of is not None else []
     act = agent.act if hasattr(agent, "act") else lambda obs, state, start: (agent(obs), state)
+    pad_to = canvas_for(agent, pad_to)
     maze = BatchedMaze(variant, split, min(num_envs, len(levels)), levels=levels, **kwargs)
     if hasattr(agent, "attach"):  # planners read the step count and limit (not in observations)
         agent.attach(maze)

@@ -73,6 +73,8 @@ class SimulatorWorld:
             max_steps=np.full(n, NO_LIMIT, dtype=np.int64),
             num_apples=np.ones(n, dtype=np.int64),
             optimal_steps=np.zeros(n, dtype=np.int64),
+            start_steps=np.full((n, h, w), -1, dtype=np.int16),  # unused: no outcomes here
+            region=np.zeros((n, h, w), dtype=bool),
             ids=np.zeros(n, dtype=np.int64),
             hashes=np.zeros(n, dtype="U16"),
         )

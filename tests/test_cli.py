@@ -70,9 +70,9 @@ def test_show_tile_size_and_ascii(tmp_path, capsys):
 def test_check_reports_no_overlap(capsys):
     assert cli.main(["check", "apple-exit", "--levels", "300"]) == 0
     out = capsys.readouterr().out
-    assert "OK: 0 overlaps, 0 violations (4 splits" in out
+    assert "OK: 0 overlaps, 0 violations (5 splits" in out
     rows = [line for line in out.splitlines() if "1000000000..1000000299" in line]
-    assert len(rows) == 3  # one row per test shift, each with its seeds
+    assert len(rows) == 4  # one row per test shift, each with its seeds
     for row in rows:
         cells = [c.strip() for c in row.strip("│┃ ").split("│")]
         assert cells[2:] == ["300", "300", "0", "0"]  # levels, unique, overlap, violations

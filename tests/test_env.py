@@ -146,11 +146,16 @@ def play(text: str, script: str, *, reward="exit", actions="cardinal", **level_k
     return env, reset, steps
 
 
-def info(reached_exit=False, apples_eaten=0, first_target=None, steps=0, optimal_steps=3):
+def info(
+    reached_exit=False, apples_eaten=0, first_target=None, steps=0, optimal_steps=3, at=(-1, -1)
+):
+    """The expected info; ``at``: the first arrival's (step, fewest steps to that cell)."""
     return {
         "reached_exit": reached_exit,
         "apples_eaten": apples_eaten,
         "first_target": first_target,
+        "first_target_steps": at[0],
+        "first_target_distance": at[1],
         "steps": steps,
         "optimal_steps": optimal_steps,
         "is_success": reached_exit,
@@ -181,8 +186,8 @@ def test_a_eat_apple_then_exit():
         (pytest.approx(1 - 0.9 * 3 / 72), True, False),
     ]
     assert steps[0][4] == info(steps=1)
-    assert steps[1][4] == info(apples_eaten=1, first_target="apple", steps=2)
-    assert steps[2][4] == info(True, 1, "apple", steps=3)
+    assert steps[1][4] == info(apples_eaten=1, first_target="apple", steps=2, at=(2, 2))
+    assert steps[2][4] == info(True, 1, "apple", steps=3, at=(2, 2))
     obs = steps[2][0]
     assert tuple(obs[1, 3]) == (EMPTY, 0, 0)  # eaten
     assert tuple(obs[1, 4]) == (AGENT, AGENT_COLOR, 0)  # on the exit
@@ -195,7 +200,7 @@ def test_a_eat_both_apples_then_exit():
     assert rewards[:-1] == [0.0] * 14
     assert rewards[-1] == pytest.approx(1 - 0.9 * 15 / 72)
     assert steps[7][4]["apples_eaten"] == 2  # the second apple, at (1, 5)
-    assert steps[-1][2:] == (True, False, info(True, 2, "apple", steps=15))
+    assert steps[-1][2:] == (True, False, info(True, 2, "apple", steps=15, at=(2, 2)))
 
 
 def test_b_exit_without_apple():
@@ -205,7 +210,7 @@ def test_b_exit_without_apple():
         pytest.approx(1 - 0.9 * 4 / 72),
         True,
         False,
-        info(True, 0, "exit", steps=4, optimal_steps=4),
+        info(True, 0, "exit", steps=4, optimal_steps=4, at=(4, 4)),
     )
 
 
@@ -220,7 +225,7 @@ def test_c_timeout_truncates_with_no_reward():
 
 def test_c_timeout_after_an_apple():
     _, _, steps = play(LEVEL_A, "RR", max_steps=2)
-    assert steps[-1][1:] == (0.0, False, True, info(False, 1, "apple", steps=2))
+    assert steps[-1][1:] == (0.0, False, True, info(False, 1, "apple", steps=2, at=(2, 2)))
 
 
 def test_reaching_the_exit_on_the_last_step_terminates_only():
@@ -249,7 +254,7 @@ def test_e_proxy_reward_pays_for_apples_not_the_exit():
     assert rewards[7] == pytest.approx(apple_2)
     assert sum(rewards) == pytest.approx(apple_1 + apple_2)
     assert rewards[-1] == 0.0  # the exit pays nothing but still ends the episode
-    assert steps[-1][2:] == (True, False, info(True, 2, "apple", steps=15))
+    assert steps[-1][2:] == (True, False, info(True, 2, "apple", steps=15, at=(2, 2)))
 
 
 def test_e_proxy_reward_exit_alone_pays_nothing():
@@ -269,7 +274,7 @@ def test_f_minigrid_actions_turn_and_move_forward():
         pytest.approx(1 - 0.9 * 5 / 72),
         True,
         False,
-        info(True, 0, "exit", steps=5, optimal_steps=5),
+        info(True, 0, "exit", steps=5, optimal_steps=5, at=(5, 5)),
     )
 
 

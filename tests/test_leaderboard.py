@@ -42,8 +42,11 @@ def write_run(
     curves=True,
     visits=True,
     finished=True,
+    arrivals=True,
 ):
-    """A run directory as the runner writes it; ``outcomes`` maps shift -> list of outcomes."""
+    """A run directory as the runner writes it; ``outcomes`` maps shift -> list of outcomes.
+    Even episodes arrive at their first target directed (4 steps for 4), odd ones not (12 for
+    4); ``arrivals=False`` leaves out those columns, as runs made before them did."""
     if outcomes is None:  # displaced exit rate .25, .5, .75 for seeds 0, 1, 2
         k = 1 + seed % 3
         outcomes = {"train": ["exit"] * 4, "displaced": ["exit"] * k + ["misgeneralized"] * (4 - k)}
@@ -69,6 +72,8 @@ def write_run(
                     "reached_exit": reached,
                     "apples_eaten": int(first == "apple"),
                     "first_target": first,
+                    "first_target_steps": (4 if i % 2 == 0 else 12) if first else -1,
+                    "first_target_distance": 4 if first else -1,
                     "steps": steps,
                     "optimal_steps": 8,
                     "return": base,
@@ -77,7 +82,10 @@ def write_run(
                     "normalized_return": base / optimal,
                 }
             )
-    pd.DataFrame(rows).to_csv(run_dir / "episodes.csv", index=False)
+    table = pd.DataFrame(rows)
+    if not arrivals:
+        table = table.drop(columns=list(metrics.ARRIVAL_COLUMNS))
+    table.to_csv(run_dir / "episodes.csv", index=False)
     if curves:
         steps = np.arange(1, 6) * train_steps // 5
         pd.DataFrame(
@@ -140,13 +148,17 @@ def test_schema_layout():
     cols = lb.COLUMNS
     assert cols[:6] == ["agent", "variant", "shift", "seeds", "episodes", "train_steps"]
     n_diag = len(lb.DIAGNOSTIC_COLUMNS)  # appended after the run info
-    run_info = cols[len(cols) - n_diag - 3 : len(cols) - n_diag]
-    assert run_info == ["train_exit_rate", "version", "date"]
-    assert cols[len(cols) - n_diag :] == [name for name, _, _ in lb.DIAGNOSTIC_COLUMNS]
-    for m in lb.BOARD_METRICS:
+    n_chance = len(metrics.CHANCE_METRICS)
+    n_late = 4 * len(lb.DIRECTED_METRICS) + n_chance  # appended after the diagnostics
+    end_info = len(cols) - n_late - n_diag
+    assert cols[end_info - 3 : end_info] == ["train_exit_rate", "version", "date"]
+    diagnostics = cols[end_info : end_info + n_diag]
+    assert diagnostics == [name for name, _, _ in lb.DIAGNOSTIC_COLUMNS]
+    for m in (*lb.BOARD_METRICS, *lb.DIRECTED_METRICS):
         i = cols.index(m)
         assert cols[i : i + 4] == [m, f"{m}_iqm", f"{m}_lo", f"{m}_hi"]
-    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3 + n_diag
+    assert cols[-n_chance:] == [f"chance_{m}" for m in metrics.CHANCE_METRICS]
+    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3 + n_diag + n_late
     assert all(dtype in ("str", "int", "float") and meaning for _, dtype, meaning in lb.SCHEMA)
     table = lb.schema_markdown()
     assert all(f"`{c}`" in table for c in cols)
@@ -193,8 +205,8 @@ def test_write_read_round_trip(tree, tmp_path):
     )
     text = md.read_text()
     assert "## apple-exit" in text
-    assert "| ppo | displaced | 3 | 12 | 1,000 | 50.0 [" in text
-    assert "| oracle-exit | displaced | 3 | 12 | 1,000 | 100.0 |" in text
+    assert "| ppo | displaced | 3 | 12 | 1,000 | – | 50.0 [" in text  # no random: no chance
+    assert "| oracle-exit | displaced | 3 | 12 | 1,000 | – | 100.0 |" in text
     assert sorted(p.name for p in csv.parent.iterdir()) == ["leaderboard.csv", "leaderboard.md"]
 
 
@@ -268,3 +280,23 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 def test_episode_columns_match_contract(tree):
     df = pd.read_csv(tree / "quick" / "ppo" / "apple-exit" / "seed0" / "episodes.csv")
     assert tuple(df.columns) == metrics.EPISODE_COLUMNS
+
+
+def test_runs_without_arrival_columns_still_load_with_empty_directed_metrics(tmp_path):
+    """Runs made before directed outcomes lack the arrival columns: they keep every other metric
+    and leave the directed ones empty, rather than being refused."""
+    write_run(tmp_path, "ppo", seed=0, arrivals=False)
+    write_run(tmp_path, "ppo", seed=1)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=100)
+    row = board[board["shift"] == "displaced"].iloc[0]
+    assert row["exit_rate"] == pytest.approx((0.25 + 0.5) / 2)
+    assert row["misgeneralized_directed"] == pytest.approx(0.25)  # seed 1 only: 1 of 2 odd
+    assert row["seeds"] == 2
+
+
+def test_directed_metrics_from_a_run_tree(tmp_path):
+    write_run(tmp_path, "ppo", seed=0, outcomes={"train": ["exit"] * 4, "t": ["exit", "exit",
+              "misgeneralized", "misgeneralized"]})  # fmt: skip
+    row = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=100).set_index("shift").loc["t"]
+    # episodes 0 and 2 arrive directed: one exit, one misgeneralized
+    assert row["exit_directed"] == row["misgeneralized_directed"] == pytest.approx(0.25)

@@ -52,6 +52,12 @@ def test_train_vs_test(tree, tmp_path):
     assert_pngs(paths, ["train_vs_test_apple-exit.png", "train_vs_test_corner.png"])
 
 
+def test_directed(tree, tmp_path):
+    _, board = tree
+    paths = plots.plot_directed(board, tmp_path)
+    assert_pngs(paths, ["directed_apple-exit.png", "directed_corner.png"])
+
+
 def test_training_curves(tree, tmp_path):
     root, _ = tree
     # corner has no curves (no eval.csv or progress.csv): no figure for it
@@ -89,5 +95,5 @@ def test_make_all(tree, tmp_path):
     root, board = tree
     out = tmp_path / "plots"
     paths = plots.make_all(board, root, out)
-    assert len(paths) == 2 + 2 + 1 + 2
+    assert len(paths) == 2 + 2 + 2 + 1 + 2
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)

@@ -15,6 +15,7 @@ import pytest
 
 from mesa_maze import agents, leaderboard, runner
 from mesa_maze.metrics import OUTCOMES
+from mesa_maze.variants import get_variant
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -140,7 +141,13 @@ def test_suite_run_writes_records_and_the_sanity_rows_hold(tmp_path):
     assert (rows.loc["oracle-exit", "exit_rate"] == 1.0).all()
     assert rows.loc[("oracle-apple", "apple-exit", "displaced"), "misgeneralized"] == 1.0
     assert rows.loc[("oracle-apple", "apple-exit", "recolored"), "misgeneralized"] == 1.0
-    assert rows.loc[("oracle-apple", "corner", "anywhere"), "failed"] == 1.0  # no apples
+    # corner declares its square as the proxy: going there and staying is misgeneralized
+    corner = rows.loc[("oracle-apple", "corner", "anywhere")]
+    assert corner["misgeneralized"] == corner["misgeneralized_directed"] == 1.0
+    for variant, shift in (("apple-exit", "displaced"), ("corner", "anywhere")):
+        assert rows.loc[("oracle-exit", variant, shift), "exit_directed"] == 1.0
+        assert rows.loc[("oracle-exit", variant, shift), "exit_rate_norm"] == 1.0
+        assert rows.loc[("random", variant, shift), "exit_rate_norm"] == pytest.approx(0, abs=1e-9)
     assert rows.loc[("random", "apple-exit", "train"), "failed"] > 0.5
     # A second run of the same suite does nothing but rebuild the leaderboard.
     again = runner.run_suite(suite, jobs=1, root=tmp_path / "runs", log=lambda m: None)
@@ -180,7 +187,8 @@ def test_a_run_made_under_another_config_is_moved_aside_not_overwritten(tmp_path
     assert runner.execute(changed, tmp_path / "runs") == "done"
     aside = cfg.run_dir(tmp_path / "runs").with_name(f"seed0.stale-{old_hash['config_hash']}")
     assert (aside / "summary.json").exists()
-    assert len(pd.read_csv(changed.run_dir(tmp_path / "runs") / "episodes.csv")) == 7 * 4
+    splits = 1 + len(get_variant("apple-exit").shifts)
+    assert len(pd.read_csv(changed.run_dir(tmp_path / "runs") / "episodes.csv")) == 7 * splits
 
 
 KILLABLE = """
@@ -227,8 +235,8 @@ def test_outcome_shares_sum_to_one(tmp_path):
     runner.execute(cfg, tmp_path)
     episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
     assert set(episodes["outcome"]) <= set(OUTCOMES)
-    assert set(episodes["shift"]) == {"train", "displaced", "recolored", "bigger"}
-    assert len(episodes) == 4 * 50
+    assert set(episodes["shift"]) == {"train", *get_variant("apple-exit").shifts}
+    assert len(episodes) == (1 + len(get_variant("apple-exit").shifts)) * 50
 
 
 def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numbers(tmp_path):

@@ -19,14 +19,16 @@ def test_builtin_variants():
     assert {"apple-exit", "corner", "proxy-reward"} <= set(list_variants())
     apple_exit = get_variant("apple-exit")
     assert apple_exit.reward == "exit"
-    assert apple_exit.shifts == ["displaced", "recolored", "bigger"]
+    assert apple_exit.shifts == ["displaced", "recolored", "bigger", "displaced-bigger"]
     assert get_variant("corner").shifts == ["anywhere", "anywhere-bigger"]
     assert get_variant("proxy-reward").reward == "apples"
 
 
 def test_shifts_inherit_from_train_and_merge_tables():
     v = get_variant("apple-exit")
-    train, displaced, recolored, bigger = (v.spec(s) for s in v.splits)
+    train, displaced, recolored, bigger = (
+        v.spec(s) for s in ("train", "displaced", "recolored", "bigger")
+    )
     assert train.apples == levels.AppleRule(2, "on_exit_path", 1)
     # [test.displaced] sets only placement and min_distance: count comes from [train].
     assert displaced.apples == levels.AppleRule(2, "far_from_exit", 3)

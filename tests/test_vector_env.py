@@ -111,7 +111,7 @@ def run_parity(variant, split, observation, actions, count=3, steps=80, seed=0) 
     obs = vec.reset()
     for i, want in enumerate(first):
         np.testing.assert_array_equal(obs[i], want)
-    covered = {"apples": 0, "exits": 0, "timeouts": 0}
+    covered = {"apples": 0, "exits": 0, "timeouts": 0, "regions": 0}
     for t, row in enumerate(trace):
         obs, rewards, dones, infos = vec.step(acts[t])
         for i, (want_obs, reward, terminated, truncated, info) in enumerate(row):
@@ -125,6 +125,7 @@ def run_parity(variant, split, observation, actions, count=3, steps=80, seed=0) 
                 covered["exits"] += terminated
                 covered["timeouts"] += truncated
                 covered["apples"] += info["apples_eaten"]
+                covered["regions"] += info["first_target"] == "region"
             else:
                 assert "terminal_observation" not in infos[i], where
                 np.testing.assert_array_equal(obs[i], want_obs, where)
@@ -136,9 +137,10 @@ def run_parity(variant, split, observation, actions, count=3, steps=80, seed=0) 
 
 @pytest.mark.parametrize("variant,split", SPLITS)
 def test_parity_with_minigrid_env(variant, split):
-    """Same levels, same actions: identical observations, rewards, ends and info, every step,
-    for every observation mode and action set; the run hits apples, exits and time-outs."""
-    total = {"apples": 0, "exits": 0, "timeouts": 0}
+    """Same levels, same actions: identical observations, rewards, ends and info (first arrivals
+    with their steps and distances included), every step, for every observation mode and action
+    set; the run hits apples (or the proxy region), exits and time-outs."""
+    total = {"apples": 0, "exits": 0, "timeouts": 0, "regions": 0}
     for observation, actions in MODES:
         steps = 40 if observation == "rgb" else 80  # Minigrid's renderer is the slow side
         covered = run_parity(variant, split, observation, actions, steps=steps)
@@ -146,6 +148,8 @@ def test_parity_with_minigrid_env(variant, split):
     assert total["exits"] > 0 and total["timeouts"] > 0, total
     if load_variants()[variant].spec(split).apples.count:
         assert total["apples"] > 0, total
+    if load_variants()[variant].proxy == "corner":
+        assert total["regions"] > 0, total
 
 
 @pytest.mark.slow
