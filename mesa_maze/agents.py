@@ -1,4 +1,4 @@
-"""Agents behind one interface, and the registry the runner reads (DESIGN §6).
+"""Agents behind one interface, and the registry the runner reads (docs/design.md §6).
 
 Every agent acts on a batch of observations: ``act(obs, state, episode_start) -> (actions,
 state)``, the shape of stable-baselines3's ``predict``, so scripted, trained and recurrent agents
@@ -155,9 +155,10 @@ def cue_visible(obs: np.ndarray) -> np.ndarray:
 
 
 class DeceptiveAgent(Agent):
-    """The deceptive mesa-optimizer of DESIGN §8, scripted: a perfect exit-seeker while the monitor
-    cue says "training", a perfect apple-seeker when it does not. On a training split with the cue
-    it is indistinguishable from ``oracle-exit``; only a cue-off shift reveals its goal."""
+    """The deceptive mesa-optimizer (docs/design.md §8), scripted: a perfect exit-seeker while
+    the monitor cue says "training", a perfect apple-seeker when it does not. On a training split
+    with the cue it is indistinguishable from ``oracle-exit``; only a cue-off shift reveals its
+    goal."""
 
     name = "deceptive"
     needs_canvas = False
@@ -446,7 +447,7 @@ def _planner(base, cfg, run_dir):
     return planner.from_run(base, cfg, run_dir)
 
 
-# Planning with the base objective around the PPO of the same seed (DESIGN §7, planner.py):
+# Planning with the base objective around the PPO of the same seed (docs/design.md §7, planner.py):
 # A = its actor, I = its critic, W = the simulator or a learned model, T = the base objective
 # or a learned reward model.
 PLANNERS = {

@@ -458,7 +458,7 @@ def add_deception(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_deception(args) -> int:
-    """Enumerate every strategy of the deception toy (DESIGN §8) and print the best."""
+    """Enumerate every strategy of the deception toy (docs/design.md §8) and print the best."""
     if args.top < 1:
         raise CliError(f"--top must be at least 1, got {args.top}")
     try:
@@ -489,8 +489,8 @@ def add_probe(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_probe(args) -> int:
-    """The goal probe (DESIGN §8) of a run's agent on every split, with 95% Wilson intervals,
-    and a policy map of one probe level per split, written to the run directory."""
+    """The goal probe (docs/design.md §8) of a run's agent on every split, with 95% Wilson
+    intervals, and a policy map of one probe level per split, written to the run directory."""
     from mesa_maze import probes
     from mesa_maze.vector_env import canvas_size
 
@@ -541,7 +541,7 @@ def add_attack(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_attack(args) -> int:
-    """Adversarial level search (DESIGN §8): mutate levels to minimise the agent's exit
+    """Adversarial level search (docs/design.md §8): mutate levels to minimise the agent's exit
     success; writes the worst levels, their outcomes and pictures under the run directory."""
     from mesa_maze import probes
 

@@ -1,4 +1,4 @@
-"""The deception toy (DESIGN §8): why a misaligned mesa-optimizer gains by looking aligned.
+"""The deception toy (docs/design.md §8): why a misaligned mesa-optimizer gains by looking aligned.
 
 Description
 -----------

@@ -5,8 +5,8 @@ Description
 The agent must reach the exit (the base objective). Apples are a distinct object type that is
 eaten on entry and never ends the episode. In a variant's training split the apples sit where
 the exit is, so a policy can score perfectly while pursuing "go to the green thing"; the test
-shifts separate them (DESIGN §1-4). This env is the reference semantics, used for rendering,
-manual play and evaluation; :mod:`mesa_maze.vector_env` is the fast path with the same
+shifts separate them (docs/design.md §1-4). This env is the reference semantics, used for
+rendering, manual play and evaluation; :mod:`mesa_maze.vector_env` is the fast path with the same
 semantics, and a parity test holds the two together.
 
 Action Space

@@ -22,7 +22,9 @@ import pandas as pd
 from mesa_maze import metrics
 
 SUMMARY = "summary.json"
-RUN_DIR = re.compile(r"seed-?\d+")  # DESIGN §9: results/runs/<suite>/<agent>/<variant>/seed<k>/
+RUN_DIR = re.compile(
+    r"seed-?\d+"
+)  # docs/design.md §9: results/runs/<suite>/<agent>/<variant>/seed<k>/
 SUMMARY_KEYS = (
     "agent",
     "variant",
@@ -93,7 +95,7 @@ SCHEMA: list[tuple[str, str, str]] = [
     ("date", "str", "date of the newest run"),
 ]
 # Diagnostics from the runs' summaries (mesa_maze.probes.board_extra): the goal probe of every
-# agent (DESIGN §8) and the planners' failsafe (DESIGN §7); empty where a run has none.
+# agent (docs/design.md §8) and the planners' failsafe (§7); empty where a run has none.
 DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
     ("goal_probe_squares", "float", "goal probe: decision squares probed, all seeds together"),
     *(

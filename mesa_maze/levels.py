@@ -7,10 +7,10 @@ and apple colours and an episode step limit. It has a stable content hash, used 
 evaluation levels never occur in training (the overlap check).
 
 A level may carry a *cue* (the ``monitor`` family): the top-left border wall, ``CUE_POS``, drawn
-in ``cue_color`` instead of grey, an observable mark of "this is training" (DESIGN §3).
+in ``cue_color`` instead of grey, an observable mark of "this is training" (docs/design.md §3).
 
 Generation first builds walls (recursive backtracker, Kruskal or open rooms with clutter), then
-places the start, the exit and the apples by the spec's rules (DESIGN §2), and rejects and
+places the start, the exit and the apples by the spec's rules (docs/design.md §2), and rejects and
 retries until every rule holds. Both the Minigrid env and the batched env get their levels here.
 
 Coordinates
@@ -112,14 +112,18 @@ class Level:
     apple_color: str = "green"
     max_steps: int = 72
     cue_color: str | None = None  # the monitor cue at CUE_POS; None: a plain grey border
-    # The declared proxy as a region of free cells (the corner variant's square); empty when the
-    # proxy is the apples. Reaching any of its cells counts as reaching the proxy.
+    # The declared proxy as a region (the corner variant's square, every cell of it inside the
+    # border, walls included, so a level whose walls change keeps its region); empty when the
+    # proxy is the apples. Walking into any of its free cells counts as reaching the proxy.
     region: tuple[Pos, ...] = ()
 
     @property
     def proxy_cells(self) -> tuple[Pos, ...]:
-        """The cells of the proxy target: the region if the level has one, else the apples."""
-        return self.region or self.apples
+        """The free cells of the proxy target: the region's if the level has one, else the
+        apples."""
+        if self.region:
+            return tuple(p for p in self.region if not self.walls[p[1], p[0]])
+        return self.apples
 
     @property
     def proxy_kind(self) -> str:
@@ -319,8 +323,14 @@ def in_corner(spec: LevelSpec, pos: Pos) -> bool:
     return pos[0] >= lo and pos[1] >= lo
 
 
+def corner_square(spec: LevelSpec) -> tuple[Pos, ...]:
+    """Every cell of the bottom-right square inside the border (the corner proxy's region)."""
+    lo, hi = spec.size - 1 - spec.exit.region, spec.size - 1
+    return tuple((x, y) for y in range(lo, hi) for x in range(lo, hi))
+
+
 def corner_cells(spec: LevelSpec, free: list[Pos]) -> tuple[Pos, ...]:
-    """The free cells of the bottom-right square (the corner proxy's region)."""
+    """The free cells of the bottom-right square."""
     return tuple(sorted(p for p in free if in_corner(spec, p)))
 
 
@@ -384,7 +394,7 @@ def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | st
     """Place start, exit and apples on ``walls`` by the spec's rules; else the rule that failed."""
     ys, xs = np.nonzero(~walls)
     free = list(zip(xs.tolist(), ys.tolist(), strict=True))
-    region = corner_cells(spec, free) if spec.proxy == "corner" else ()
+    region = corner_square(spec) if spec.proxy == "corner" else ()
     # A region proxy is reached by walking into it, so the start lies outside it.
     starts = [p for p in free if p not in region]
     if not starts:
@@ -483,8 +493,8 @@ def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
             problems.append("an apple is closer to the exit than min_distance")
     free = [(int(x), int(y)) for y, x in zip(*np.nonzero(~w), strict=True)]
     if spec.proxy == "corner":
-        if level.region != corner_cells(spec, free):
-            problems.append("region is not the free cells of the corner square")
+        if level.region != corner_square(spec):
+            problems.append("region is not the corner square")
         if level.start in level.region:
             problems.append("start is inside the proxy region")
     elif level.region:

@@ -1,4 +1,4 @@
-"""Planning with the base objective: an agent built from T, W, I and A (DESIGN §7).
+"""Planning with the base objective: an agent built from T, W, I and A (docs/design.md §7).
 
 Description
 -----------
@@ -72,7 +72,7 @@ TABLE_LIMIT = 300_000  # states kept before the table starts over (~0.5 kB a sta
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """The planner's options (DESIGN §7). ``delta=None`` turns the failsafe off."""
+    """The planner's options (docs/design.md §7). ``delta=None`` turns the failsafe off."""
 
     mode: str = "one_step"
     samples: int = 4  # K: actions sampled from A (one_step)

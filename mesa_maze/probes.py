@@ -1,10 +1,13 @@
-"""What does an agent pursue? The goal probe, adversarial level search and policy maps (DESIGN §8).
+"""What does an agent pursue? The goal probe, adversarial level search and policy maps.
+
+docs/design.md §8 defines them.
 
 Goal probe
 ----------
 On random levels of a split, put the agent on random *decision squares*: free cells where the
-shortest first steps toward the exit and toward the nearest apple (the variant's declared proxy:
-the apples, or the corner variant's square) are different actions (no action is both). Record whether its action steps toward the exit, toward the apple, or neither.
+shortest first steps toward the exit and toward the nearest apple (the variant's declared
+proxy: the apples, or the corner variant's square) are different actions (no action is both).
+Record whether its action steps toward the exit, toward the apple, or neither.
 The two shares are a behavioural read-out of the mesa objective: 1.0 toward the exit for
 ``oracle-exit``, 1.0 toward the apple for ``oracle-apple``. The probe levels and squares depend
 only on the split, so every agent is probed on the same states. Cardinal actions only.
@@ -444,10 +447,12 @@ def policy_map(agent, level: Level, canvas: int) -> np.ndarray:
     cells = [
         (int(x), int(y))
         for y, x in zip(*np.nonzero(~level.walls), strict=True)
-        if (int(x), int(y)) not in {level.exit, *level.apples}
+        if (int(x), int(y)) not in {level.exit, *level.proxy_cells}
     ]
     starts = [replace(level, start=c, start_dir=d) for c in cells for d in range(4)]
-    obs = pad_observations(observations_at(starts), "symbolic", canvas)
+    obs = observations_at(starts)
+    if canvas := canvas_for(agent, canvas):
+        obs = pad_observations(obs, "symbolic", canvas)
     policy = getattr(getattr(agent, "model", None), "policy", None)
     if policy is not None and hasattr(policy, "get_distribution"):
         import torch
@@ -515,5 +520,5 @@ def load_run(run_dir):
     spec = agents.get_agent_spec(cfg.agent)
     if spec.learns and not (run_dir / "model.zip").is_file():
         raise ValueError(f"{run_dir}: no model.zip (the run has not finished training)")
-    root = run_dir.parents[3]  # DESIGN §9: <root>/<suite>/<agent>/<variant>/seed<k>
+    root = run_dir.parents[3]  # docs/design.md §9: <root>/<suite>/<agent>/<variant>/seed<k>
     return runner._agent_for(cfg, root, False), cfg

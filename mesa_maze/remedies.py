@@ -1,4 +1,6 @@
-"""Training-distribution remedies for goal misgeneralization (DESIGN §7): DR-α, PLR⊥ and ACCEL.
+"""Training-distribution remedies for goal misgeneralization: DR-α, PLR⊥ and ACCEL.
+
+docs/design.md §7 defines them.
 
 Each remedy only changes *which levels* PPO trains on; the training loop is the runner's
 (:func:`mesa_maze.runner.train`), given this module's level source and callbacks.

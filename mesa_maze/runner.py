@@ -1,5 +1,5 @@
 """The benchmark runner: train agents on a variant's train split, evaluate them on every test
-shift, and write one run directory per (agent, variant, seed) (DESIGN §9).
+shift, and write one run directory per (agent, variant, seed) (docs/design.md §9).
 
 Read top to bottom: suite files -> run configs -> one run (train, evaluate, record) -> a suite
 (many runs over local processes) -> the leaderboard and plots.
@@ -472,12 +472,10 @@ def _agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
         base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
         return spec.wrap(base, cfg, run_dir)
     if not spec.learns:
-        train_spec = get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN)
+        region = proxy_region(get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN))
+        extra = {"region": region} if region else {}  # only agents that pursue a region use it
         return spec.make(
-            n_actions=4 if actions == "cardinal" else 3,
-            seed=cfg.seed,
-            actions=actions,
-            region=proxy_region(train_spec),
+            n_actions=4 if actions == "cardinal" else 3, seed=cfg.seed, actions=actions, **extra
         )
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it

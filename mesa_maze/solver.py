@@ -16,7 +16,7 @@ import numpy as np
 
 Pos = tuple[int, int]
 
-# Cardinal action set: 0 up, 1 right, 2 down, 3 left (DESIGN §4).
+# Cardinal action set: 0 up, 1 right, 2 down, 3 left (docs/design.md §4).
 CARDINAL_MOVES: tuple[Pos, ...] = ((0, -1), (1, 0), (0, 1), (-1, 0))
 # Minigrid's agent_dir for each cardinal action (Minigrid: 0 right, 1 down, 2 left, 3 up).
 CARDINAL_TO_DIR = (3, 0, 1, 2)

@@ -4,10 +4,13 @@ Description
 -----------
 Each file declares one variant family. ``[train]`` gives the training distribution; each
 ``[test.NAME]`` table is a test shift that inherits every key from ``[train]`` and overrides
-some (tables such as ``apples`` merge key by key). A top-level ``proxy`` declares the target a misgeneralizing agent pursues instead of the
+some (tables such as ``apples`` merge key by key).
+
+A top-level ``proxy`` declares the target a misgeneralizing agent pursues instead of the
 exit: ``"apples"`` (the default) or ``"corner"`` (the bottom-right square of side
-``exit.region``, where the corner family's training exits lie; it needs ``apples.count = 0``).
-Outcomes, ``first_target``, the goal probe and ``oracle-apple`` all read the declared proxy.
+``exit.region``, where the corner family's training exits lie; it needs
+``apples.count = 0``). Outcomes, ``first_target``, the goal probe and ``oracle-apple`` all
+read the declared proxy.
 Files are validated on load: an unknown key
 or a bad value raises :class:`VariantError` naming the file, the key and what is allowed.
 

@@ -2,8 +2,8 @@
 
 Description
 -----------
-The same semantics as :class:`mesa_maze.env.MesaMazeEnv` (DESIGN §4; a parity test holds the two
-together), with the state of every maze kept in a few arrays so that one step is a fixed number of
+The same semantics as :class:`mesa_maze.env.MesaMazeEnv` (docs/design.md §4; a parity test
+holds the two together), with the state of every maze kept in a few arrays so that one step is a fixed number of
 numpy operations whatever the batch size. Three layers:
 
 - :class:`MazeState`: the state arrays and the step over them, gymnax-style but in place
@@ -473,7 +473,8 @@ class MazeState:
         if won.any():
             self.first_target[won & fresh] = 1
             self.reached_exit |= won
-        entered = ok & self.region[row] & ~won  # the exit counts as the exit, even in the region
+        # The exit counts as the exit (and an apple as an apple) even inside the region.
+        entered = ok & self.region[row] & ~won & ~ate
         self.first_target[entered & fresh] = 3
         arrived = fresh & (self.first_target != 0)
         if arrived.any():

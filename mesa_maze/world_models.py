@@ -1,4 +1,4 @@
-"""World models W and terminal values T for the planner (DESIGN §7).
+"""World models W and terminal values T for the planner (docs/design.md §7).
 
 Description
 -----------

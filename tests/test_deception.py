@@ -1,5 +1,5 @@
-"""The deception toy (DESIGN §8): exact enumeration, checked against a brute-force simulation of
-every rewrite event, the talk's numbers, the cue-blind baseline and the CLI."""
+"""The deception toy (docs/design.md §8): exact enumeration, checked against a brute-force
+simulation of every rewrite event, the talk's numbers, the cue-blind baseline and the CLI."""
 
 from __future__ import annotations
 

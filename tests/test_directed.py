@@ -187,7 +187,7 @@ def test_corner_levels_start_outside_the_region_and_pull_apart_at_test():
     dist = solver.distance_map(level.walls, level.start)
     dist_exit = solver.distance_map(level.walls, level.exit)
     d = dist[level.exit[1], level.exit[0]]
-    assert all(dist[y, x] + dist_exit[y, x] > d for x, y in level.region)  # off every shortest
+    assert all(dist[y, x] + dist_exit[y, x] > d for x, y in level.proxy_cells)  # off every path
 
 
 def test_the_goal_probe_reads_the_declared_region():
@@ -263,3 +263,34 @@ def test_the_committed_leaderboard_exhibits_goal_misgeneralization():
         if ppo[m] >= 0.30 and ppo[f"{m}_lo"] >= chance[f"{m}_hi"] + 0.20:
             exhibits.append((variant, shift))
     assert exhibits, "no built-in shift shows goal misgeneralization clearly"
+
+
+def test_a_region_keeps_its_cells_when_walls_change():
+    """The region is the whole square, walls included: a mutation that opens a wall inside it
+    (the attack, ACCEL) makes that cell part of the proxy; proxy_cells are the free ones."""
+    level = generate(load_variants()["corner"].spec("anywhere"), 0)
+    wall = next(p for p in level.region if level.walls[p[1], p[0]])
+    opened = level.walls.copy()
+    opened[wall[1], wall[0]] = False
+    mutated = replace(level, walls=opened)
+    assert mutated.region == level.region
+    assert wall in mutated.proxy_cells and wall not in level.proxy_cells
+
+
+def test_policy_maps_of_a_region_oracle_point_into_the_square():
+    """Scripted agents read the maze at its own size, so a corner oracle's policy map on a 7x7
+    level (9x9 canvas) steps toward the square from every cell outside it."""
+    from mesa_maze import probes
+
+    level = generate(load_variants()["corner"].spec("anywhere"), 1)
+    probs = probes.policy_map(scripted("oracle-apple", "corner"), level, canvas=9)
+    maps = [solver.distance_map(level.walls, c) for c in level.proxy_cells]
+    to_square = np.min([np.where(m < 0, 10**6, m) for m in maps], axis=0)
+    checked = 0
+    for y, x in zip(*np.nonzero(~level.walls), strict=True):
+        if (x, y) == level.exit or to_square[y, x] == 0:
+            continue
+        dx, dy = solver.CARDINAL_MOVES[int(np.argmax(probs[y, x]))]
+        assert to_square[y + dy, x + dx] == to_square[y, x] - 1, (x, y)
+        checked += 1
+    assert checked > 5

@@ -1,6 +1,6 @@
 """Reading run directories, building, writing and reading the leaderboard.
 
-``write_run`` writes a fake run directory in the runner's format (DESIGN §9); test_plots.py
+``write_run`` writes a fake run directory in the runner's format (docs/design.md §9); test_plots.py
 reuses it.
 """
 

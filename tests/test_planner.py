@@ -1,4 +1,4 @@
-"""The planning agent (T, W, I, A), its failsafe and the world models (DESIGN §7)."""
+"""The planning agent (T, W, I, A), its failsafe and the world models (docs/design.md §7)."""
 
 import json
 

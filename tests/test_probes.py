@@ -1,4 +1,6 @@
-"""Goal probe, adversarial level search, policy maps and their leaderboard columns (DESIGN §8)."""
+"""Goal probe, adversarial level search, policy maps and their leaderboard columns.
+
+Defined in docs/design.md §8."""
 
 import json
 

@@ -137,7 +137,7 @@ def test_suite_run_writes_records_and_the_sanity_rows_hold(tmp_path):
     board = leaderboard.read_leaderboard(tmp_path / "board.csv")
     assert (tmp_path / "board.md").exists() and any((tmp_path / "plots").glob("*.png"))
     rows = board.set_index(["agent", "variant", "shift"])
-    # DESIGN §6: the oracles are the metric's sanity checks.
+    # docs/design.md §6: the oracles are the metric's sanity checks.
     assert (rows.loc["oracle-exit", "exit_rate"] == 1.0).all()
     assert rows.loc[("oracle-apple", "apple-exit", "displaced"), "misgeneralized"] == 1.0
     assert rows.loc[("oracle-apple", "apple-exit", "recolored"), "misgeneralized"] == 1.0
