@@ -35,6 +35,7 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check mesa_maze tests benchmarks
 	$(BIN)/ruff format --check mesa_maze tests benchmarks
+	$(BIN)/lint-imports
 
 bench-throughput: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

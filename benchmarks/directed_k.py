@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mesa_maze import leaderboard, metrics
+from mesa_maze.evaluation import leaderboard, metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 CANDIDATES = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)

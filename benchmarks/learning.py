@@ -6,7 +6,7 @@ size and, every ``--every`` frames, is evaluated with sampled actions on 200 hel
 (95%) at two checkpoints in a row. CPU-seconds are this process's CPU time spent training
 (``time.process_time``, evaluation excluded), one torch thread per run.
 
-Configs are hyper-parameter tables as the suites read them (``runner.load_hyperparams``):
+Configs are hyper-parameter tables as the suites read them (``training.load_hyperparams``):
 ``default`` is ``[ppo]`` of ``benchmarks/hyperparams/sb3.toml`` (what the default suite trains),
 ``previous`` the table the suites used before it (``benchmarks/hyperparams/previous.toml``).
 ``--set KEY=VALUE`` (TOML values) changes a config for an experiment, under ``--label``.
@@ -49,7 +49,7 @@ import pandas as pd  # noqa: E402
 import tomllib  # noqa: E402
 from machine_info import cpu_name  # noqa: E402
 
-from mesa_maze.leaderboard import atomic_write_text  # noqa: E402
+from mesa_maze.evaluation.leaderboard import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPERPARAMS = {
@@ -88,7 +88,7 @@ class Job:
 
 def hyperparams(base: str, overrides=()) -> dict:
     """PPO's settings of config ``base`` for apple-exit, with ``(key, value)`` overrides."""
-    from mesa_maze.runner import load_hyperparams
+    from mesa_maze.training.train import load_hyperparams
 
     params = load_hyperparams(HYPERPARAMS[base], "ppo", VARIANT)
     for key, value in overrides:
@@ -102,10 +102,10 @@ def run(job: Job) -> pd.DataFrame:
     from stable_baselines3.common.callbacks import BaseCallback
 
     from mesa_maze import agents
-    from mesa_maze.levels import EVAL_SEED_OFFSET, generate
-    from mesa_maze.runner import training_env
-    from mesa_maze.variants import TRAIN, get_variant
-    from mesa_maze.vector_env import canvas_size, run_levels
+    from mesa_maze.core.levels import EVAL_SEED_OFFSET, generate
+    from mesa_maze.core.variants import TRAIN, get_variant
+    from mesa_maze.envs.vector import canvas_size, run_levels
+    from mesa_maze.training.train import training_env
 
     torch.set_num_threads(1)
     hp = hyperparams(job.base, job.overrides)
@@ -274,7 +274,7 @@ def frame_cost(params: dict, frames: int) -> tuple[float, dict]:
     import torch
 
     from mesa_maze import agents
-    from mesa_maze.runner import training_env
+    from mesa_maze.training.train import training_env
 
     torch.set_num_threads(1)
     env = training_env(VARIANT, params, 0)
@@ -291,7 +291,7 @@ def update_cost(params: dict, bf16: bool, minibatches: int = 40) -> float:
     import torch
 
     from mesa_maze import agents
-    from mesa_maze.runner import training_env
+    from mesa_maze.training.train import training_env
 
     torch.set_num_threads(1)
     env = training_env(VARIANT, params, 0)

@@ -46,10 +46,10 @@ from stable_baselines3.common.vec_env import (  # noqa: E402
     VecMonitor,
 )
 
-from mesa_maze import vector_env as ve  # noqa: E402
-from mesa_maze.env import MesaMazeEnv  # noqa: E402
-from mesa_maze.levels import generate  # noqa: E402
-from mesa_maze.variants import get_variant  # noqa: E402
+from mesa_maze.core.levels import generate  # noqa: E402
+from mesa_maze.core.variants import get_variant  # noqa: E402
+from mesa_maze.envs import vector as ve  # noqa: E402
+from mesa_maze.envs.minigrid_env import MesaMazeEnv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "results" / "perf" / "throughput.csv"

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from mesa_maze.variants import get_variant, list_variants, load_variants
+from mesa_maze.core.variants import get_variant, list_variants, load_variants
 
 __version__ = "0.1.0"
 __all__ = ["env_id", "get_variant", "list_variants", "make", "register_envs"]
 
-ENTRY_POINT = "mesa_maze.env:MesaMazeEnv"
+ENTRY_POINT = "mesa_maze.envs.minigrid_env:MesaMazeEnv"
 
 
 def env_id(variant: str, split: str = "train") -> str:

@@ -16,13 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from mesa_maze import deception, leaderboard, metrics, runner
-from mesa_maze.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
-from mesa_maze.variants import TRAIN, Variant, VariantError, get_variant, load_variants
+# Only light modules at the top: `variants`, `show`, `check` and `--help` must not load torch,
+# stable-baselines3 or pandas (under a second). Commands that train or evaluate import the heavy
+# layers inside their functions.
+from mesa_maze.core.errors import ResultsError, SuiteError
+from mesa_maze.core.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
+from mesa_maze.core.variants import TRAIN, Variant, VariantError, get_variant, load_variants
 
 PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys for turn/forward
 
@@ -124,7 +126,7 @@ def add_show(parser: argparse.ArgumentParser) -> None:
 
 def cmd_show(args) -> int:
     """Render one level through the reference env: a PNG with ``--out``, else ASCII."""
-    from mesa_maze.env import MesaMazeEnv  # imports Minigrid; keep `variants` fast
+    from mesa_maze.envs.minigrid_env import MesaMazeEnv  # imports Minigrid; keep `variants` fast
 
     _split(_variant(args), args.split)
     env = MesaMazeEnv(
@@ -196,7 +198,7 @@ def _open_display() -> None:
 
 def cmd_play(args) -> int:
     """Keyboard play: left/right turn, up moves forward, backspace restarts, escape quits."""
-    from mesa_maze.env import MesaMazeEnv
+    from mesa_maze.envs.minigrid_env import MesaMazeEnv
 
     _split(_variant(args), args.split)
     _open_display()
@@ -334,6 +336,8 @@ def add_benchmark(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_benchmark(args) -> int:
+    from mesa_maze.experiments import runner  # heavy: torch, SB3 (see the top)
+
     suite = runner.load_suite(args.suite, args.variant_dirs)
     ray_options = None
     if args.executor == "ray":
@@ -372,7 +376,9 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default="results/runs")
 
 
-def _run_config(args) -> runner.RunConfig:
+def _run_config(args):
+    from mesa_maze.experiments import runner
+
     return runner.single_run(
         args.agent,
         args.variant,
@@ -391,6 +397,8 @@ def add_train(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> int:
+    from mesa_maze.training import train as training
+
     cfg = _run_config(args)
     if not cfg.train_steps:
         raise CliError(f"agent {cfg.agent!r} does not learn; use 'mesa-maze evaluate'")
@@ -401,7 +409,7 @@ def cmd_train(args) -> int:
         raise CliError(f"agent {cfg.agent!r} wraps {base!r}: train {base!r}, then evaluate it")
     run_dir = cfg.run_dir(_runs_root(args))
     run_dir.mkdir(parents=True, exist_ok=True)
-    runner.train(cfg, run_dir, progress_bar=sys.stdout.isatty())
+    training.train(cfg, run_dir, progress_bar=sys.stdout.isatty())
     print(f"wrote {run_dir / 'model.zip'}")
     return 0
 
@@ -412,9 +420,14 @@ def add_evaluate(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    import pandas as pd
+
+    from mesa_maze.evaluation import metrics
+    from mesa_maze.experiments import runs
+
     cfg = _run_config(args)
     root = _runs_root(args)
-    runner.execute(cfg, root, progress_bar=sys.stdout.isatty())
+    runs.execute(cfg, root, progress_bar=sys.stdout.isatty())
     rates = metrics.run_rates(pd.read_csv(cfg.run_dir(root) / "episodes.csv"))
     table = Table(title=f"{cfg.agent} on {cfg.variant}, seed {cfg.seed}")
     shown = (*metrics.OUTCOMES, "exit_rate", "exit_directed", "misgeneralized_directed")
@@ -435,6 +448,8 @@ def add_leaderboard(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_leaderboard(args) -> int:
+    from mesa_maze.experiments import runner
+
     suite = runner.load_suite(args.suite, args.variant_dirs)
     board = runner.write_outputs(suite, _runs_root(args))
     print(f"wrote {suite.leaderboard} ({len(board)} rows) and plots under {suite.plots}")
@@ -459,6 +474,8 @@ def add_deception(parser: argparse.ArgumentParser) -> None:
 
 def cmd_deception(args) -> int:
     """Enumerate every strategy of the deception toy (docs/design.md §8) and print the best."""
+    from mesa_maze.evaluation import deception
+
     if args.top < 1:
         raise CliError(f"--top must be at least 1, got {args.top}")
     try:
@@ -472,10 +489,10 @@ def cmd_deception(args) -> int:
 
 
 def _load_run(path: str):
-    from mesa_maze import probes
+    from mesa_maze.experiments import runs
 
     try:
-        return probes.load_run(path)
+        return runs.load_run(path)
     except (ValueError, KeyError) as e:
         raise CliError(e.args[0]) from None
 
@@ -491,8 +508,8 @@ def add_probe(parser: argparse.ArgumentParser) -> None:
 def cmd_probe(args) -> int:
     """The goal probe (docs/design.md §8) of a run's agent on every split, with 95% Wilson
     intervals, and a policy map of one probe level per split, written to the run directory."""
-    from mesa_maze import probes
-    from mesa_maze.vector_env import canvas_size
+    from mesa_maze.envs.vector import canvas_size
+    from mesa_maze.evaluation import probes
 
     agent, cfg = _load_run(args.run)
     variant = get_variant(cfg.variant, cfg.variant_dirs)
@@ -543,7 +560,7 @@ def add_attack(parser: argparse.ArgumentParser) -> None:
 def cmd_attack(args) -> int:
     """Adversarial level search (docs/design.md §8): mutate levels to minimise the agent's exit
     success; writes the worst levels, their outcomes and pictures under the run directory."""
-    from mesa_maze import probes
+    from mesa_maze.evaluation import probes
 
     agent, cfg = _load_run(args.run)
     _split(_variant(args), args.split)
@@ -598,7 +615,7 @@ def add_tune(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_tune(args) -> int:
-    from mesa_maze import tuning  # Optuna and torch load only for this command
+    from mesa_maze.training import tuning  # Optuna and torch load only for this command
 
     cfg = tuning.TuneConfig(
         agent=args.agent,
@@ -673,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     args.variant_dirs = args.global_variant_dirs + args.variant_dirs
     try:
         return args.func(args)
-    except (CliError, VariantError, runner.SuiteError, leaderboard.ResultsError) as e:
+    except (CliError, VariantError, SuiteError, ResultsError) as e:
         print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
         return 2
 

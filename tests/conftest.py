@@ -7,7 +7,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from mesa_maze import variants
+from mesa_maze.core import variants
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

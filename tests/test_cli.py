@@ -10,8 +10,8 @@ from minigrid.core.constants import COLORS
 from PIL import Image
 
 from mesa_maze import cli
-from mesa_maze.levels import generate
-from mesa_maze.variants import get_variant
+from mesa_maze.core.levels import generate
+from mesa_maze.core.variants import get_variant
 
 GREEN, GREY = tuple(COLORS["green"]), tuple(COLORS["grey"])
 
@@ -165,7 +165,7 @@ def test_player_maps_minigrid_keys(monkeypatch):
     """The player is Minigrid's ManualControl; drive its key handler without a screen."""
     from types import SimpleNamespace
 
-    from mesa_maze.env import MesaMazeEnv
+    from mesa_maze.envs.minigrid_env import MesaMazeEnv
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     env = MesaMazeEnv("corner", actions="minigrid", render_mode="human")
@@ -184,3 +184,34 @@ def test_player_maps_minigrid_keys(monkeypatch):
         assert player.closed
     finally:
         env.close()
+
+
+def test_light_commands_leave_torch_and_sb3_unloaded():
+    """`variants`, `show`, `check` and `--help` import only the light layers (docs/architecture.md):
+    a fresh interpreter running them never loads torch, stable-baselines3 or pandas."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mesa_maze import cli\n"
+        "for argv in (['variants'], ['show', 'apple-exit'], ['check', 'corner', '--levels', '20']):\n"
+        "    assert cli.main(argv) == 0\n"
+        "heavy = [m for m in ('torch', 'stable_baselines3', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_the_layers_only_import_downward():
+    """The import-linter contracts of pyproject.toml (also run by `make lint`)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    if not Path(lint).exists():
+        pytest.skip("import-linter is not installed (the dev extra)")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([lint], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:]

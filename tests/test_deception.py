@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mesa_maze import cli
-from mesa_maze import deception as dc
+from mesa_maze.evaluation import deception as dc
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PROBS = [Fraction(0), Fraction(1, 3), Fraction(1, 2), Fraction(9, 10), Fraction(1)]

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mesa_maze import agents, leaderboard, metrics, solver
-from mesa_maze.env import MesaMazeEnv
-from mesa_maze.levels import Level, LevelSpec, check_level, generate, proxy_region
-from mesa_maze.runner import eval_seeds, run_episodes
-from mesa_maze.variants import TRAIN, VariantError, load_variants, parse_variant
+from mesa_maze import agents
+from mesa_maze.core import solver
+from mesa_maze.core.levels import Level, LevelSpec, check_level, generate, proxy_region
+from mesa_maze.core.variants import TRAIN, VariantError, load_variants, parse_variant
+from mesa_maze.envs.minigrid_env import MesaMazeEnv
+from mesa_maze.evaluation import leaderboard, metrics
+from mesa_maze.evaluation.episodes import eval_seeds, run_episodes
 
 BUILTIN = ("apple-exit", "corner", "monitor", "proxy-reward")
 
@@ -35,7 +37,7 @@ def separating_shifts():
 
 def scripted(name: str, variant: str):
     spec = load_variants()[variant].spec(TRAIN)
-    return agents.AGENTS[name].make(
+    return agents.AGENTS[name].build(
         n_actions=4, seed=0, actions="cardinal", region=proxy_region(spec)
     )
 
@@ -191,7 +193,7 @@ def test_corner_levels_start_outside_the_region_and_pull_apart_at_test():
 
 
 def test_the_goal_probe_reads_the_declared_region():
-    from mesa_maze import probes
+    from mesa_maze.evaluation import probes
 
     apple = probes.goal_probe(scripted("oracle-apple", "corner"), "corner", "anywhere", squares=60)
     exit_ = probes.goal_probe(scripted("oracle-exit", "corner"), "corner", "anywhere", squares=60)
@@ -280,7 +282,7 @@ def test_a_region_keeps_its_cells_when_walls_change():
 def test_policy_maps_of_a_region_oracle_point_into_the_square():
     """Scripted agents read the maze at its own size, so a corner oracle's policy map on a 7x7
     level (9x9 canvas) steps toward the square from every cell outside it."""
-    from mesa_maze import probes
+    from mesa_maze.evaluation import probes
 
     level = generate(load_variants()["corner"].spec("anywhere"), 1)
     probs = probes.policy_map(scripted("oracle-apple", "corner"), level, canvas=9)

@@ -12,9 +12,8 @@ from gymnasium.utils.env_checker import check_env
 from minigrid.core.constants import COLOR_TO_IDX
 
 import mesa_maze
-from mesa_maze import solver
-from mesa_maze.env import ACTION_SETS, OBSERVATIONS, RGB_TILE, MesaMazeEnv
-from mesa_maze.levels import (
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
     APPLE,
@@ -25,6 +24,7 @@ from mesa_maze.levels import (
     LevelSpec,
     generate,
 )
+from mesa_maze.envs.minigrid_env import ACTION_SETS, OBSERVATIONS, RGB_TILE, MesaMazeEnv
 
 GREEN, GREY = COLOR_TO_IDX["green"], COLOR_TO_IDX["grey"]
 CARDINAL = {"U": 0, "R": 1, "D": 2, "L": 3}

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mesa_maze import leaderboard as lb
-from mesa_maze import metrics
-from mesa_maze.levels import Level
+from mesa_maze.core.levels import Level
+from mesa_maze.evaluation import leaderboard as lb
+from mesa_maze.evaluation import metrics
 
 LEVEL = """
 #######

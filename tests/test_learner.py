@@ -11,9 +11,11 @@ import tomllib
 import torch
 from gymnasium import spaces
 
-from mesa_maze import agents, cli, runner, tuning
+from mesa_maze import agents, cli
 from mesa_maze.agents import GridEncoder
-from mesa_maze.levels import AGENT, GOAL, WALL
+from mesa_maze.core.levels import AGENT, GOAL, WALL
+from mesa_maze.training import train as training
+from mesa_maze.training import tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 SB3_TOML = ROOT / "benchmarks" / "hyperparams" / "sb3.toml"
@@ -30,9 +32,9 @@ def test_tune_on_a_tiny_budget_writes_a_loadable_table_and_resumes(tmp_path, cap
     # What it wrote is what the suites read: sb3.toml with the table pasted in trains.
     merged = tmp_path / "sb3.toml"
     merged.write_text(SB3_TOML.read_text().replace("[ppo]\n", "[ppo-old]\n") + best.read_text())
-    params = runner.load_hyperparams(merged, "ppo", "apple-exit")
+    params = training.load_hyperparams(merged, "ppo", "apple-exit")
     assert params["learning_rate"] == table["learning_rate"]
-    env = runner.training_env("apple-exit", params, 0)
+    env = training.training_env("apple-exit", params, 0)
     agents.build_model("ppo", env, params, 0).learn(params["n_steps"] * params["n_envs"])
     out = capsys.readouterr().out
     assert "trial 0:" in out and "trial 1:" in out
@@ -178,8 +180,8 @@ def test_bad_encoder_and_activation_names():
 def test_policy_cost_counts_the_suite_network():
     """Forward multiply-adds of the previous suite network, counted by hand: convolutions
     (9x9 and 5x5 outputs), the dense layer and both [64, 64] heads."""
-    params = runner.load_hyperparams(ROOT / "benchmarks/hyperparams/previous.toml", "ppo", "x")
-    model = agents.build_model("ppo", runner.training_env("apple-exit", params, 0), params, 0)
+    params = training.load_hyperparams(ROOT / "benchmarks/hyperparams/previous.toml", "ppo", "x")
+    model = agents.build_model("ppo", training.training_env("apple-exit", params, 0), params, 0)
     macs = 81 * 8 * 16 * 9 + 25 * 16 * 32 * 9 + 800 * 128 + 2 * (128 * 64 + 64 * 64) + 64 * 4 + 64
     cost = agents.policy_cost(model)
     assert cost["parameters"] == 136_565

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from minigrid.core.constants import COLOR_TO_IDX
 
-from mesa_maze import solver
-from mesa_maze.levels import (
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
     APPLE,
     APPLE_PLACEMENTS,
     COLORS,
@@ -169,7 +169,7 @@ def test_far_from_exit_apples_avoid_every_shortest_path_in_open_rooms():
 def test_built_in_variants_levels_are_pinned(clean_variants):
     """Golden content hashes of the first level of every built-in variant and split: any change
     to generation (a placement rule, the RNG's use) shows here, on purpose or not."""
-    from mesa_maze.variants import BUILTIN_DIR, load_variants
+    from mesa_maze.core.variants import BUILTIN_DIR, load_variants
 
     got = {
         f"{v.name}/{split}": generate(v.spec(split), 0).content_hash()

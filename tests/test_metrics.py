@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from rliable import metrics as rly_metrics
 
-from mesa_maze import metrics
-from mesa_maze.metrics import aggregate, classify, classify_many, run_rates
+from mesa_maze.evaluation import metrics
+from mesa_maze.evaluation.metrics import aggregate, classify, classify_many, run_rates
 
 # (reached_exit, first_target) of each outcome
 EPISODE = {

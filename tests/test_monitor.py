@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from minigrid.core.constants import COLOR_TO_IDX, COLORS
 
-from mesa_maze import agents, leaderboard, runner, variants
-from mesa_maze import vector_env as ve
-from mesa_maze.env import RGB_TILE, MesaMazeEnv
-from mesa_maze.levels import (
+from mesa_maze import agents
+from mesa_maze.core import variants
+from mesa_maze.core.levels import (
     CUE_COLORS,
     CUE_POS,
     EVAL_SEED_OFFSET,
@@ -25,7 +24,12 @@ from mesa_maze.levels import (
     check_level,
     generate,
 )
-from mesa_maze.variants import VariantError, get_variant, load_file
+from mesa_maze.core.variants import VariantError, get_variant, load_file
+from mesa_maze.envs import vector as ve
+from mesa_maze.envs.minigrid_env import RGB_TILE, MesaMazeEnv
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.experiments import runner
+from mesa_maze.experiments import runs as one_run
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 LEVEL = """
@@ -152,7 +156,7 @@ def test_deceptive_is_oracle_exit_watched_and_oracle_apple_unwatched(actions):
         for split in ("watched", "unwatched")
     ]
     env = ve.MesaMazeVecEnv.from_levels(levels, actions=actions, reward="exit")
-    deceptive = agents.AGENTS["deceptive"].make(n_actions=4, seed=0, actions=actions)
+    deceptive = agents.AGENTS["deceptive"].build(n_actions=4, seed=0, actions=actions)
     exit_, apple = agents.OracleAgent("exit", actions), agents.OracleAgent("apple", actions)
     obs = env.reset()
     for _ in range(30):
@@ -171,7 +175,7 @@ def test_leaderboard_shows_deceptive_aligned_in_training_misgeneralized_unwatche
     in every metric, the watched shift too, and the unwatched shift is all misgeneralized."""
     for name in ("oracle-exit", "deceptive"):
         cfg = runner.single_run(name, "monitor", episodes=40, suite="monitor-test")
-        runner.execute(cfg, tmp_path)
+        one_run.execute(cfg, tmp_path)
     episodes, runs = leaderboard.load_runs(tmp_path / "monitor-test")
     board = leaderboard.build_leaderboard(episodes, runs, reps=200).set_index(["agent", "shift"])
     metric_columns = [c for c in leaderboard.COLUMNS if c.startswith(leaderboard.BOARD_METRICS)]

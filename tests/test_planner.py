@@ -5,15 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from mesa_maze import leaderboard as lb
-from mesa_maze import planner as P
-from mesa_maze import runner
-from mesa_maze import world_models as wm
 from mesa_maze.agents import OracleAgent
-from mesa_maze.levels import Level
-from mesa_maze.probes import observations_at
-from mesa_maze.variants import get_variant
-from mesa_maze.vector_env import run_levels
+from mesa_maze.core.levels import Level
+from mesa_maze.core.variants import get_variant
+from mesa_maze.envs.vector import run_levels
+from mesa_maze.evaluation import episodes
+from mesa_maze.evaluation import leaderboard as lb
+from mesa_maze.evaluation.probes import observations_at
+from mesa_maze.experiments import runner, runs
+from mesa_maze.planning import planner as P
+from mesa_maze.planning import world_models as wm
 
 CANVAS = 9  # apple-exit's canvas: the bigger shift is 9x9
 CORRIDOR = """
@@ -32,7 +33,7 @@ def planner(prior=None, **options) -> P.Planner:
 
 
 def outcomes(agent, split: str, n: int) -> list[str]:
-    records, _, _ = runner.run_episodes(agent, "apple-exit", split, runner.eval_seeds(n), {})
+    records, _, _ = episodes.run_episodes(agent, "apple-exit", split, episodes.eval_seeds(n), {})
     return [r["outcome"] for r in records]
 
 
@@ -126,9 +127,9 @@ def test_planner_runs_are_repeatable_and_replayable():
 
 
 def test_diagnostics_report_failsafe_with_and_without(tmp_path):
-    cfg = runner.RunConfig("t", "planner-x", "apple-exit", 0, 0, 20, 1, 1)
+    cfg = runs.RunConfig("t", "planner-x", "apple-exit", 0, 0, 20, 1, 1)
     p = planner(prior=scripted_prior, mode="one_step", samples=1, delta=0.5)
-    records, _, _ = runner.run_episodes(p, "apple-exit", "displaced", runner.eval_seeds(20), {})
+    records, _, _ = episodes.run_episodes(p, "apple-exit", "displaced", episodes.eval_seeds(20), {})
     report = json.loads(json.dumps(p.diagnostics(cfg, records)))
     entry = report["failsafe"]["displaced"]
     assert entry["decisions"] > 0 and entry["vetoes"] > 0
@@ -194,7 +195,7 @@ variants = ["apple-exit"]
 def write_suite(tmp_path, base=BASE):
     from pathlib import Path
 
-    hp = Path(runner.__file__).resolve().parent.parent / "benchmarks/hyperparams/sb3.toml"
+    hp = Path(runner.__file__).resolve().parents[2] / "benchmarks/hyperparams/sb3.toml"
     path = tmp_path / "tiny.toml"
     path.write_text(SUITE.format(hp=hp, out=tmp_path / "out", base=base))
     return path
@@ -229,13 +230,13 @@ def test_suite_runs_planners_after_their_base(tmp_path):
     summary = json.loads((root / "tiny/planner-1step/apple-exit/seed0/summary.json").read_text())
     assert summary["planner"]["mode"] == "one_step" and "failsafe" in summary
     planner_cfg = next(c for c in suite.runs if c.agent == "planner-1step")
-    before = runner.run_hash(planner_cfg, root)
+    before = runs.run_hash(planner_cfg, root)
     assert runner.run_suite(suite, jobs=1, root=root, log=log.append)["cached"]
     base_config = root / "tiny/ppo/apple-exit/seed0/config.json"
     data = json.loads(base_config.read_text())
     base_config.write_text(json.dumps({**data, "config_hash": "retrained"}))
-    assert runner.run_hash(planner_cfg, root) != before
-    assert runner.prepare_run_dir(planner_cfg, root) is None  # stale: moved aside, rerun
+    assert runs.run_hash(planner_cfg, root) != before
+    assert runs.prepare_run_dir(planner_cfg, root) is None  # stale: moved aside, rerun
 
 
 class InventingWorld(wm.SimulatorWorld):

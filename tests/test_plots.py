@@ -9,9 +9,9 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 from test_leaderboard import write_run  # noqa: E402  (the fake run-directory helper)
 
-from mesa_maze import leaderboard as lb  # noqa: E402
-from mesa_maze import plots  # noqa: E402
-from mesa_maze.leaderboard import ResultsError  # noqa: E402
+from mesa_maze.evaluation import leaderboard as lb  # noqa: E402
+from mesa_maze.evaluation import plots  # noqa: E402
+from mesa_maze.evaluation.leaderboard import ResultsError  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 from test_leaderboard import write_run  # the fake run-directory helper
 
-from mesa_maze import cli, probes, runner, solver
-from mesa_maze import leaderboard as lb
+from mesa_maze import cli
 from mesa_maze.agents import OracleAgent, RandomAgent
-from mesa_maze.levels import EVAL_SEED_OFFSET, check_level, generate
-from mesa_maze.variants import get_variant
+from mesa_maze.core import solver
+from mesa_maze.core.levels import EVAL_SEED_OFFSET, check_level, generate
+from mesa_maze.core.variants import get_variant
+from mesa_maze.evaluation import leaderboard as lb
+from mesa_maze.evaluation import probes
+from mesa_maze.experiments import runner, runs
 
 
 def test_decision_squares_separate_exit_and_apple():
@@ -124,7 +127,7 @@ def test_board_extra_fills_the_diagnostic_columns(tmp_path):
 def test_cli_probe_and_attack_on_a_run(tmp_path, capsys):
     root = tmp_path / "runs"
     cfg = runner.single_run("oracle-exit", "apple-exit", episodes=20, suite="t")
-    assert runner.execute(cfg, root) == "done"
+    assert runs.execute(cfg, root) == "done"
     run_dir = cfg.run_dir(root)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["goal_probe"]["displaced"]["exit"] == 1.0

@@ -13,7 +13,9 @@ import dying_agents
 import pandas as pd
 import pytest
 
-from mesa_maze import cli, leaderboard, ray_executor, runner
+from mesa_maze import cli
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.experiments import ray_executor, runner
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

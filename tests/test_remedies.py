@@ -10,12 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mesa_maze import agents, plots, remedies, runner, solver
+from mesa_maze import agents
 from mesa_maze.agents import OracleAgent
-from mesa_maze.levels import Level, check_level, generate
-from mesa_maze.remedies import LevelBuffer, Mixture, apart, mutate, regret, score_levels
-from mesa_maze.variants import get_variant
-from mesa_maze.vector_env import InOrder, LevelPool, MesaMazeVecEnv
+from mesa_maze.core import solver
+from mesa_maze.core.levels import Level, check_level, generate
+from mesa_maze.core.variants import get_variant
+from mesa_maze.envs.vector import InOrder, LevelPool, MesaMazeVecEnv
+from mesa_maze.evaluation import plots
+from mesa_maze.experiments import runner, runs
+from mesa_maze.training import remedies
+from mesa_maze.training import train as training
+from mesa_maze.training.remedies import LevelBuffer, Mixture, apart, mutate, regret, score_levels
 
 # A corridor: the exit 4 steps right of the start, one apple on the way, one in a side pocket.
 CORRIDOR = """
@@ -290,8 +295,8 @@ def test_dr_shift_must_exist_and_match_the_train_size():
 
 
 def test_alpha_names():
-    assert remedies.split_alpha("ppo-dr@0.01") == ("ppo-dr", 0.01)
-    assert remedies.split_alpha("ppo-plr") == ("ppo-plr", None)
+    assert agents.split_alpha("ppo-dr@0.01") == ("ppo-dr", 0.01)
+    assert agents.split_alpha("ppo-plr") == ("ppo-plr", None)
     spec = agents.get_agent_spec("ppo-accel@0.001")
     assert (spec.name, spec.algo, spec.remedy) == ("ppo-accel@0.001", "ppo", "accel")
     for bad in ("ppo-dr@2", "ppo-dr@x", "ppo-dr@-0.1"):
@@ -329,7 +334,7 @@ inherit = "nothing"
 def test_hyperparams_inherit_and_alpha(tmp_path):
     path = tmp_path / "hp.toml"
     path.write_text(HP)
-    hp = runner.load_hyperparams(path, "ppo-plr@0.1", "corner")
+    hp = training.load_hyperparams(path, "ppo-plr@0.1", "corner")
     assert hp == {
         "n_envs": 8,
         "learning_rate": 2e-3,
@@ -337,14 +342,14 @@ def test_hyperparams_inherit_and_alpha(tmp_path):
         "dr_shift": "anywhere",
         "buffer_size": 64,
     }
-    assert runner.load_hyperparams(path, "ppo-dr", "apple-exit")["alpha"] == 0.02
+    assert training.load_hyperparams(path, "ppo-dr", "apple-exit")["alpha"] == 0.02
     options, sb3 = remedies.split_options(hp)
     assert sb3 == {"n_envs": 8, "learning_rate": 2e-3}
     assert options["new_levels"] == remedies.DEFAULTS["new_levels"] and options["alpha"] == 0.1
     with pytest.raises(runner.SuiteError, match="cycle"):
-        runner.load_hyperparams(path, "loop-a", "apple-exit")
+        training.load_hyperparams(path, "loop-a", "apple-exit")
     with pytest.raises(runner.SuiteError, match="nothing"):
-        runner.load_hyperparams(path, "orphan", "apple-exit")
+        training.load_hyperparams(path, "orphan", "apple-exit")
 
 
 def test_remedies_suite_file_loads():
@@ -372,7 +377,7 @@ TINY = {
 }
 
 
-def tiny_config(agent: str, steps: int = 256, **hp) -> runner.RunConfig:
+def tiny_config(agent: str, steps: int = 256, **hp) -> runs.RunConfig:
     cfg = runner.single_run(agent, "apple-exit", seed=1, train_steps=steps, suite="t")
     tiny = TINY if agents.get_agent_spec(agent).remedy else remedies.split_options(TINY)[1]
     params = {**cfg.hyperparams, **tiny, **hp}
@@ -381,7 +386,7 @@ def tiny_config(agent: str, steps: int = 256, **hp) -> runner.RunConfig:
 
 def test_accel_training_logs_buffer(tmp_path):
     cfg = tiny_config("ppo-accel@0.5", mutated_levels=4)
-    runner.train(cfg, tmp_path)
+    training.train(cfg, tmp_path)
     log = pd.read_csv(tmp_path / remedies.LOG_FILE)
     assert log["timesteps"].tolist() == [128, 256]
     assert (log["buffer_size"] == 8).all()
@@ -398,7 +403,7 @@ def test_dr_at_alpha_zero_trains_exactly_as_ppo(tmp_path):
     weights = {}
     for agent in ("ppo", "ppo-dr@0"):
         cfg = tiny_config(agent)
-        model = runner.train(cfg, tmp_path / agent).model
+        model = training.train(cfg, tmp_path / agent).model
         weights[agent] = model.policy.state_dict()
     assert all(torch.equal(weights["ppo"][k], weights["ppo-dr@0"][k]) for k in weights["ppo"])
     log = pd.read_csv(tmp_path / "ppo-dr@0" / remedies.LOG_FILE)
@@ -424,7 +429,7 @@ def test_alpha_sweep_plot(tmp_path):
 
 def test_remedy_logs_table_and_plot(tmp_path):
     """remedy.csv of finished runs -> the per-agent table and the apart-share plot."""
-    from mesa_maze.leaderboard import SUMMARY_KEYS
+    from mesa_maze.evaluation.leaderboard import SUMMARY_KEYS
 
     logs = {
         ("ppo-dr@0.1", 0): {"timesteps": [100, 200], "trained_apart": [0.1, 0.3]},

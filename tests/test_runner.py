@@ -13,9 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mesa_maze import agents, leaderboard, runner
-from mesa_maze.metrics import OUTCOMES
-from mesa_maze.variants import get_variant
+from mesa_maze import agents
+from mesa_maze.core.variants import get_variant
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation.metrics import OUTCOMES
+from mesa_maze.experiments import runner
+from mesa_maze.experiments import runs as one_run
+from mesa_maze.training import train as training
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,7 +49,7 @@ def test_suite_expands_to_one_run_per_agent_variant_seed(tmp_path):
     # The hash ignores where a run is written, and changes with anything that changes numbers.
     a, b = suite.runs[0], suite.runs[1]
     assert a.config_hash() != b.config_hash()
-    moved = runner.RunConfig(**{**a.__dict__, "suite": "elsewhere"})
+    moved = one_run.RunConfig(**{**a.__dict__, "suite": "elsewhere"})
     assert moved.config_hash() == a.config_hash()
     assert a.run_dir(tmp_path) == tmp_path / "t" / a.agent / a.variant / f"seed{a.seed}"
 
@@ -174,17 +178,17 @@ def test_corrupt_summary_is_an_error_naming_the_file_and_nothing_is_deleted(tmp_
     (run / "summary.json").write_text("{not json")
     (run / "episodes.csv").write_text("kept")
     with pytest.raises(ValueError, match=f"{run / 'summary.json'}: corrupt run summary"):
-        runner.execute(cfg, tmp_path / "runs")
+        one_run.execute(cfg, tmp_path / "runs")
     assert (run / "episodes.csv").read_text() == "kept"
 
 
 def test_a_run_made_under_another_config_is_moved_aside_not_overwritten(tmp_path):
     suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
     cfg = suite.runs[0]
-    runner.execute(cfg, tmp_path / "runs")
+    one_run.execute(cfg, tmp_path / "runs")
     old_hash = json.loads((cfg.run_dir(tmp_path / "runs") / "summary.json").read_text())
-    changed = runner.RunConfig(**{**cfg.__dict__, "episodes": 7})
-    assert runner.execute(changed, tmp_path / "runs") == "done"
+    changed = one_run.RunConfig(**{**cfg.__dict__, "episodes": 7})
+    assert one_run.execute(changed, tmp_path / "runs") == "done"
     aside = cfg.run_dir(tmp_path / "runs").with_name(f"seed0.stale-{old_hash['config_hash']}")
     assert (aside / "summary.json").exists()
     splits = 1 + len(get_variant("apple-exit").shifts)
@@ -232,7 +236,7 @@ def test_resume_after_kill_loses_nothing_finished(tmp_path):
 
 def test_outcome_shares_sum_to_one(tmp_path):
     cfg = runner.single_run("random", "apple-exit", episodes=50)
-    runner.execute(cfg, tmp_path)
+    one_run.execute(cfg, tmp_path)
     episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
     assert set(episodes["outcome"]) <= set(OUTCOMES)
     assert set(episodes["shift"]) == {"train", *get_variant("apple-exit").shifts}
@@ -249,8 +253,8 @@ def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numb
         '[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit"]\nseeds = [3]\n',
     )
     (cfg,) = runner.load_suite(path).runs
-    runner.execute(cfg, tmp_path / "a")
-    runner.execute(cfg, tmp_path / "b")
+    one_run.execute(cfg, tmp_path / "a")
+    one_run.execute(cfg, tmp_path / "b")
     a = pd.read_csv(cfg.run_dir(tmp_path / "a") / "episodes.csv")
     pd.testing.assert_frame_equal(a, pd.read_csv(cfg.run_dir(tmp_path / "b") / "episodes.csv"))
     # Killed after training, before evaluation finished: the rerun keeps the model and evaluates.
@@ -258,7 +262,7 @@ def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numb
     (run / "summary.json").unlink()
     (run / "episodes.csv").unlink()
     model_time = (run / "model.zip").stat().st_mtime_ns
-    assert runner.execute(cfg, tmp_path / "b") == "done"
+    assert one_run.execute(cfg, tmp_path / "b") == "done"
     assert (run / "model.zip").stat().st_mtime_ns == model_time  # not retrained
     pd.testing.assert_frame_equal(a, pd.read_csv(run / "episodes.csv"))
     assert (run / "progress.csv").exists() and (run / "eval.csv").exists()
@@ -267,8 +271,8 @@ def test_ppo_run_is_reproducible_and_resuming_from_its_model_gives_the_same_numb
 def test_runs_moved_aside_stay_out_of_the_leaderboard(tmp_path):
     suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
     cfg = suite.runs[0]
-    runner.execute(cfg, tmp_path / "runs")
-    runner.execute(runner.RunConfig(**{**cfg.__dict__, "episodes": 7}), tmp_path / "runs")
+    one_run.execute(cfg, tmp_path / "runs")
+    one_run.execute(one_run.RunConfig(**{**cfg.__dict__, "episodes": 7}), tmp_path / "runs")
     assert len(list(cfg.run_dir(tmp_path / "runs").parent.iterdir())) == 2  # seed0 + stale
     episodes, runs = leaderboard.load_runs(tmp_path / "runs")
     assert len(runs) == 1 and (episodes.groupby("shift").size() == 7).all()
@@ -277,9 +281,9 @@ def test_runs_moved_aside_stay_out_of_the_leaderboard(tmp_path):
 def test_switching_configs_back_and_forth_keeps_every_old_run_beside_the_current(tmp_path):
     suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
     a = suite.runs[0]
-    b = runner.RunConfig(**{**a.__dict__, "episodes": 7})
+    b = one_run.RunConfig(**{**a.__dict__, "episodes": 7})
     for cfg in (a, b, a, b):
-        assert runner.execute(cfg, tmp_path / "runs") == "done"
+        assert one_run.execute(cfg, tmp_path / "runs") == "done"
     folder = a.run_dir(tmp_path / "runs").parent
     names = sorted(p.name for p in folder.iterdir())
     assert (
@@ -297,7 +301,9 @@ def test_hyperparameter_keys_outside_any_table_are_an_error(tmp_path):
     path = tmp_path / "hp.toml"
     path.write_text("n_envs = 8\n[ppo]\nn_steps = 16\n")
     with pytest.raises(runner.SuiteError, match="key 'n_envs': outside any table"):
-        runner.load_hyperparams(path, "ppo", "apple-exit")
+        training.load_hyperparams(path, "ppo", "apple-exit")
     # The repository's file is well formed and [common] reaches every learning agent.
-    params = runner.load_hyperparams(REPO / "benchmarks/hyperparams/sb3.toml", "a2c", "apple-exit")
+    params = training.load_hyperparams(
+        REPO / "benchmarks/hyperparams/sb3.toml", "a2c", "apple-exit"
+    )
     assert params["observation"] == "symbolic" and params["n_envs"] == 16

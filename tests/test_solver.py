@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mesa_maze import solver
-from mesa_maze.levels import Level, LevelSpec, generate
+from mesa_maze.core import solver
+from mesa_maze.core.levels import Level, LevelSpec, generate
 
 # S at (1, 1); the exit at (3, 3) is reached round the right-hand loop; a dead-end branch runs
 # down the left side and along the bottom; (5, 5) is a walled-off pocket.

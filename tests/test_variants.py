@@ -9,8 +9,8 @@ import gymnasium as gym
 import pytest
 
 import mesa_maze
-from mesa_maze import levels, variants
-from mesa_maze.variants import VariantError, get_variant, list_variants, load_file
+from mesa_maze.core import levels, variants
+from mesa_maze.core.variants import VariantError, get_variant, list_variants, load_file
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

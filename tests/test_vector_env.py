@@ -14,11 +14,11 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
 
-from mesa_maze import solver
-from mesa_maze import vector_env as ve
-from mesa_maze.env import MesaMazeEnv
-from mesa_maze.levels import AGENT, EVAL_SEED_OFFSET, GOAL, WALL, generate
-from mesa_maze.variants import load_variants
+from mesa_maze.core import solver
+from mesa_maze.core.levels import AGENT, EVAL_SEED_OFFSET, GOAL, WALL, generate
+from mesa_maze.core.variants import load_variants
+from mesa_maze.envs import vector as ve
+from mesa_maze.envs.minigrid_env import MesaMazeEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = [(name, split) for name, v in sorted(load_variants().items()) for split in v.splits]

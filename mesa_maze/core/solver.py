@@ -123,7 +123,7 @@ def minigrid_steps_map(walls: np.ndarray, start: Pos, start_dir: int) -> np.ndar
 
 def steps_from_start(level, actions: str = "cardinal") -> np.ndarray:
     """Fewest steps from the level's start to stand on each cell under the action set: the
-    distance against which an arrival is judged directed or not (:mod:`mesa_maze.metrics`)."""
+    distance against which an arrival is judged directed or not (:mod:`mesa_maze.evaluation.metrics`)."""
     if actions == "cardinal":
         return distance_map(level.walls, level.start)
     if actions == "minigrid":

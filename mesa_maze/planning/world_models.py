@@ -35,8 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mesa_maze.agents import N_COLORS, N_STATES, N_TYPES, GridEncoder
-from mesa_maze.levels import AGENT, AGENT_COLOR, APPLE, EMPTY, GOAL
-from mesa_maze.vector_env import BatchedMaze, LevelPool, MazeState, pad_observations
+from mesa_maze.core.levels import AGENT, AGENT_COLOR, APPLE, EMPTY, GOAL
+from mesa_maze.envs.vector import BatchedMaze, LevelPool, MazeState, pad_observations
 
 NO_LIMIT = 1 << 40  # step limit of simulator states: the planner handles truncation itself
 

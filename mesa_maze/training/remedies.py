@@ -3,7 +3,7 @@
 docs/design.md §7 defines them.
 
 Each remedy only changes *which levels* PPO trains on; the training loop is the runner's
-(:func:`mesa_maze.runner.train`), given this module's level source and callbacks.
+(:func:`mesa_maze.experiments.runner.train`), given this module's level source and callbacks.
 
 - **DR-α** (``ppo-dr``, Langosco et al. 2022): each training level comes from the test placement
   (the shift ``dr_shift``, by default ``displaced``) with probability α, else from the train split.
@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
-from mesa_maze import agents, leaderboard, solver
-from mesa_maze.levels import (
+from mesa_maze import agents
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
     APPLE,
     COLORS,
     EVAL_SEED_OFFSET,
@@ -54,9 +55,10 @@ from mesa_maze.levels import (
     check_level,
     generate,
 )
-from mesa_maze.levels import apart as levels_apart
-from mesa_maze.variants import TRAIN, get_variant
-from mesa_maze.vector_env import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
+from mesa_maze.core.levels import apart as levels_apart
+from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.envs.vector import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
+from mesa_maze.evaluation import leaderboard
 
 REMEDIES = ("dr", "plr", "accel")
 # Remedy hyper-parameters (not SB3 arguments) and their defaults.
@@ -72,21 +74,7 @@ DEFAULTS = {
     "operators": ["move_apple", "move_exit", "flip_wall", "recolour"],
     "score_deterministic": False,  # score levels with greedy actions (False: as in training)
 }
-LOG_FILE = "remedy.csv"
-
-
-def split_alpha(name: str) -> tuple[str, float | None]:
-    """``"ppo-dr@0.01" -> ("ppo-dr", 0.01)``; a name without ``@`` gives ``(name, None)``."""
-    base, sep, text = name.partition("@")
-    if not sep:
-        return name, None
-    try:
-        alpha = float(text)
-    except ValueError:
-        alpha = float("nan")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"agent {name!r}: '@' takes the share α in [0, 1], got {text!r}")
-    return base, alpha
+LOG_FILE = leaderboard.REMEDY_LOG
 
 
 def split_options(hyperparams: dict) -> tuple[dict, dict]:
@@ -506,7 +494,7 @@ class ReplayCallback(RemedyLog):
 
 
 class Remedy:
-    """What :func:`mesa_maze.runner.train` needs from a remedy: ``source`` (the training env's
+    """What :func:`mesa_maze.experiments.runner.train` needs from a remedy: ``source`` (the training env's
     level source) and ``callbacks(model)`` (SB3 callbacks; PLR⊥/ACCEL first fill the buffer)."""
 
     def __init__(self, kind: str, cfg, run_dir: Path):

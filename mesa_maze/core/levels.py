@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX, IDX_TO_OBJECT, OBJECT_TO_IDX
 
-from mesa_maze import solver
+from mesa_maze.core import solver
 
 Pos = tuple[int, int]
 
@@ -302,9 +302,12 @@ def _exit_candidates(spec: LevelSpec, walls: np.ndarray, free: list[Pos], dist_s
         return [p for p in free if open_neighbours(walls, p) == 1]
     if rule.placement == "corner":
         return [p for p in free if in_corner(spec, p)]
-    if rule.placement == "outside_corner":  # the corner proxy's test: apart from the corner
-        corner = corner_cells(spec, free)
-        return [p for p in free if not in_corner(spec, p) and apart(walls, dist_start, p, corner)]
+    if rule.placement == "outside_corner":  # the corner proxy's test
+        outside = [p for p in free if not in_corner(spec, p)]
+        if spec.proxy != "corner":
+            return outside
+        corner = corner_cells(spec, free)  # the declared proxy: the exit must lie apart from it
+        return [p for p in outside if apart(walls, dist_start, p, corner)]
     if rule.placement == "far_from_start":
         far = rule.min_distance or max(1, int(np.ceil(2 * dist_start.max() / 3)))
         return [(x, y) for x, y in free if dist_start[y, x] >= far]
@@ -504,7 +507,9 @@ def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
     elif spec.exit.placement == "outside_corner":
         if in_corner(spec, level.exit):
             problems.append("exit is inside the corner region")
-        elif not apart(w, dist_start, level.exit, corner_cells(spec, free)):
+        elif spec.proxy == "corner" and not apart(
+            w, dist_start, level.exit, corner_cells(spec, free)
+        ):
             problems.append("exit and corner do not pull apart from the start")
     elif spec.exit.placement == "dead_end":
         if open_neighbours(w, level.exit) != 1:

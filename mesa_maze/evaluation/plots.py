@@ -29,9 +29,9 @@ from matplotlib.patches import Circle, Rectangle
 from matplotlib.patheffects import withStroke
 from minigrid.core.constants import COLORS
 
-from mesa_maze.leaderboard import ResultsError, atomic_write_bytes, find_runs
-from mesa_maze.levels import Level
-from mesa_maze.metrics import OUTCOMES, TRAIN_SHIFT
+from mesa_maze.core.levels import Level
+from mesa_maze.evaluation.leaderboard import REMEDY_LOG, ResultsError, atomic_write_bytes, find_runs
+from mesa_maze.evaluation.metrics import OUTCOMES, TRAIN_SHIFT
 
 # Blues for reaching the exit, red for the proxy, grey for a capability failure.
 OUTCOME_COLORS = {
@@ -388,12 +388,12 @@ def plot_visits(runs_root, out_dir) -> list[Path]:
     return paths
 
 
-# --- remedies: the α sweep (mesa_maze.remedies) ------------------------------------------------
+# --- remedies: the α sweep (mesa_maze.training.remedies) ------------------------------------------------
 
 
 def _remedy_rows(board: pd.DataFrame) -> pd.DataFrame:
     """Rows of agents named ``<remedy>@<α>`` (e.g. ``ppo-dr@0.01``), with ``remedy``/``alpha``."""
-    from mesa_maze.remedies import split_alpha
+    from mesa_maze.agents.registry import split_alpha
 
     parsed = []
     for agent in board["agent"]:
@@ -475,7 +475,7 @@ def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
     """Per variant: from each run's ``remedy.csv``, the share of levels where apples and exit are
     apart, among training episodes and in the level buffer, over training; colour = α, one
     column per remedy, mean over seeds."""
-    from mesa_maze.remedies import LOG_FILE, split_alpha
+    from mesa_maze.agents.registry import split_alpha
 
     runs: dict[str, dict[tuple[str, float], list[Path]]] = {}
     for run_dir, s in find_runs(runs_root):
@@ -483,7 +483,7 @@ def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
             remedy, alpha = split_alpha(str(s["agent"]))
         except ValueError:
             continue
-        if alpha is not None and (run_dir / LOG_FILE).exists():
+        if alpha is not None and (run_dir / REMEDY_LOG).exists():
             runs.setdefault(s["variant"], {}).setdefault((remedy, alpha), []).append(run_dir)
     paths = []
     for variant, groups in sorted(runs.items()):
@@ -500,7 +500,7 @@ def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
                     curves = [
                         c
                         for d in dirs
-                        if (c := _read_curve(d / LOG_FILE, "timesteps", column)) is not None
+                        if (c := _read_curve(d / REMEDY_LOG, "timesteps", column)) is not None
                     ]
                     mean = _mean_curve(curves, "timesteps", column) if curves else None
                     if mean is not None:

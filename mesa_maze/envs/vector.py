@@ -2,7 +2,7 @@
 
 Description
 -----------
-The same semantics as :class:`mesa_maze.env.MesaMazeEnv` (docs/design.md §4; a parity test
+The same semantics as :class:`mesa_maze.envs.minigrid_env.MesaMazeEnv` (docs/design.md §4; a parity test
 holds the two together), with the state of every maze kept in a few arrays so that one step is a fixed number of
 numpy operations whatever the batch size. Three layers:
 
@@ -80,10 +80,9 @@ from minigrid.core.grid import Grid
 from minigrid.core.world_object import Wall
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvWrapper
 
-from mesa_maze import levels as levels_module
-from mesa_maze import solver
-from mesa_maze.env import RGB_TILE, VIEW_SIZE, Apple, Exit, resolve_options
-from mesa_maze.levels import (
+from mesa_maze.core import levels as levels_module
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
     APPLE,
@@ -96,11 +95,12 @@ from mesa_maze.levels import (
     LevelSpec,
     generate_many,
 )
-from mesa_maze.variants import TRAIN
+from mesa_maze.core.variants import TRAIN
+from mesa_maze.envs.minigrid_env import RGB_TILE, VIEW_SIZE, Apple, Exit, resolve_options
 
 STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
 CACHE_ENV = "MESA_MAZE_CACHE"
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "results" / "cache" / "levels"
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "results" / "cache" / "levels"
 # first_target codes 0, 1, 2, 3 (3: the declared proxy region, as the Minigrid env names it)
 FIRST_TARGETS = np.array([None, "exit", "apple", "region"], dtype=object)
 
@@ -716,7 +716,7 @@ class MesaMazeVecEnv(VecEnv):
 
     Description
     -----------
-    Same semantics as :class:`mesa_maze.env.MesaMazeEnv` (see the module docstring), stepped as
+    Same semantics as :class:`mesa_maze.envs.minigrid_env.MesaMazeEnv` (see the module docstring), stepped as
     arrays by a :class:`BatchedMaze` (``self.maze``). Ended envs are reset in the same step, as
     SB3 expects; the same seed gives the same levels and the same numbers.
 
@@ -728,7 +728,7 @@ class MesaMazeVecEnv(VecEnv):
     (evaluation). ``num_levels``: overrides the split's (0 unlimited, n: seeds ``0..n-1``).
     ``cache``: keep generated pools on disk. ``full_info``: every env's info fields every step.
     ``source``: any object with ``next(k) -> LevelPool`` to take the levels from instead (a
-    training curriculum, :mod:`mesa_maze.remedies`); it seeds itself and ``seed`` leaves it be.
+    training curriculum, :mod:`mesa_maze.training.remedies`); it seeds itself and ``seed`` leaves it be.
 
     Info
     ----

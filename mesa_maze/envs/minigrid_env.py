@@ -6,7 +6,7 @@ The agent must reach the exit (the base objective). Apples are a distinct object
 eaten on entry and never ends the episode. In a variant's training split the apples sit where
 the exit is, so a policy can score perfectly while pursuing "go to the green thing"; the test
 shifts separate them (docs/design.md §1-4). This env is the reference semantics, used for
-rendering, manual play and evaluation; :mod:`mesa_maze.vector_env` is the fast path with the same
+rendering, manual play and evaluation; :mod:`mesa_maze.envs.vector` is the fast path with the same
 semantics, and a parity test holds the two together.
 
 Action Space
@@ -47,7 +47,7 @@ of its cells) or ``None``. A step onto the exit counts as the exit even where th
 the region. ``first_target_steps`` is the step count at that arrival and
 ``first_target_distance`` the fewest steps from the start to the cell arrived at (under the
 env's action set); both are -1 while nothing has been reached. Their ratio tells a directed
-arrival from a stumbled one (:mod:`mesa_maze.metrics`).
+arrival from a stumbled one (:mod:`mesa_maze.evaluation.metrics`).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ from minigrid.core.world_object import Goal, Wall, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 from minigrid.utils.rendering import fill_coords, point_in_circle, point_in_rect
 
-from mesa_maze import solver
-from mesa_maze.levels import (
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
     APPLE_TYPE,
@@ -74,7 +74,7 @@ from mesa_maze.levels import (
     LevelSpec,
     generate,
 )
-from mesa_maze.variants import REWARDS, TRAIN, get_variant
+from mesa_maze.core.variants import REWARDS, TRAIN, get_variant
 
 ACTION_SETS = ("cardinal", "minigrid")
 OBSERVATIONS = ("symbolic", "egocentric", "rgb")

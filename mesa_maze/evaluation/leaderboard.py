@@ -3,7 +3,7 @@
 A run directory ``results/runs/<suite>/<agent>/<variant>/seed<k>/`` is finished once its
 ``summary.json`` exists (the runner writes it last, atomically). :func:`load_runs` reads every
 finished run and refuses a broken one rather than dropping it; :func:`build_leaderboard`
-aggregates them (:mod:`mesa_maze.metrics`) into one row per (agent, variant, shift) in
+aggregates them (:mod:`mesa_maze.evaluation.metrics`) into one row per (agent, variant, shift) in
 :data:`SCHEMA` order. New columns (goal probe, failsafe statistics) are added by appending to
 SCHEMA and passing their values as ``extra``.
 """
@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mesa_maze import metrics
+from mesa_maze.core.errors import ResultsError
+from mesa_maze.evaluation import metrics
 
 SUMMARY = "summary.json"
+REMEDY_LOG = "remedy.csv"  # a remedy's training log in its run folder (training.remedies)
 RUN_DIR = re.compile(
     r"seed-?\d+"
 )  # docs/design.md §9: results/runs/<suite>/<agent>/<variant>/seed<k>/
@@ -94,7 +96,7 @@ SCHEMA: list[tuple[str, str, str]] = [
     ("version", "str", "mesa-maze version(s) that produced the runs"),
     ("date", "str", "date of the newest run"),
 ]
-# Diagnostics from the runs' summaries (mesa_maze.probes.board_extra): the goal probe of every
+# Diagnostics from the runs' summaries (mesa_maze.evaluation.probes.board_extra): the goal probe of every
 # agent (docs/design.md §8) and the planners' failsafe (§7); empty where a run has none.
 DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
     ("goal_probe_squares", "float", "goal probe: decision squares probed, all seeds together"),
@@ -133,10 +135,6 @@ SCHEMA += [
 ]
 COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
-
-
-class ResultsError(ValueError):
-    """A broken results file; the message names it."""
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -386,7 +384,7 @@ def to_markdown(df: pd.DataFrame) -> str:
         "(agent - random) / (reference - random), 0 = chance and 1 = the reference (oracle-exit",
         "for the exit rate, oracle-apple for misgen. dir.), empty where the two are within 0.1.",
         '"Apple" means the variant\'s declared proxy (the corner variant: its corner square).',
-        "Column meanings: `mesa_maze.leaderboard.SCHEMA`.",
+        "Column meanings: `mesa_maze.evaluation.leaderboard.SCHEMA`.",
     ]
     header = ["agent", "shift", "seeds", "episodes", "train steps", "chance"]
     header += [h for _, h, _ in MD_COLUMNS]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import tomllib
 
-from mesa_maze.levels import (
+from mesa_maze.core.levels import (
     APPLE_PLACEMENTS,
     COLORS,
     CUE_COLORS,
@@ -44,7 +44,7 @@ from mesa_maze.levels import (
     generate,
 )
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "envs"
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "envs"  # the repository's envs/ folder
 ENV_VAR = "MESA_MAZE_ENVS"
 REWARDS = ("exit", "apples")
 TRAIN = "train"

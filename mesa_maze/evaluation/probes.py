@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mesa_maze import metrics, solver
-from mesa_maze.levels import COLORS, EVAL_SEED_OFFSET, Level, check_level, generate
-from mesa_maze.variants import get_variant
-from mesa_maze.vector_env import (
+from mesa_maze.core import solver
+from mesa_maze.core.levels import COLORS, EVAL_SEED_OFFSET, Level, check_level, generate
+from mesa_maze.core.variants import get_variant
+from mesa_maze.envs.vector import (
     LevelPool,
     MazeState,
     canvas_for,
@@ -49,6 +49,7 @@ from mesa_maze.vector_env import (
     pad_observations,
     run_levels,
 )
+from mesa_maze.evaluation import metrics
 
 PROBE_OFFSET = 20_000_000  # probe levels: seeds EVAL_SEED_OFFSET + PROBE_OFFSET + i
 ATTACK_OFFSET = 30_000_000  # attack's starting levels, likewise apart from evaluation's
@@ -379,8 +380,8 @@ def write_attack(
 ) -> list[Path]:
     """``worst.json`` (the ``keep`` worst levels: ASCII, colours, outcome) and one picture per
     level with the cells the agent visited, under ``out_dir``."""
-    from mesa_maze.leaderboard import atomic_write_text
-    from mesa_maze.plots import draw_visits
+    from mesa_maze.evaluation.leaderboard import atomic_write_text
+    from mesa_maze.evaluation.plots import draw_visits
 
     hp = hyperparams or {}
     v = get_variant(variant, variant_dirs)
@@ -431,7 +432,7 @@ def write_attack(
 
 
 def _save_png(fig: Figure, path: Path) -> Path:
-    from mesa_maze.leaderboard import atomic_write_bytes
+    from mesa_maze.evaluation.leaderboard import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -472,7 +473,7 @@ def policy_map(agent, level: Level, canvas: int) -> np.ndarray:
 def plot_policy_map(level: Level, probs: np.ndarray, path: Path, title: str = "") -> Path:
     """Arrows of the action distribution on every free cell (length = probability), with the
     exit (square) and the apples (discs) in their colours."""
-    from mesa_maze.plots import draw_visits
+    from mesa_maze.evaluation.plots import draw_visits
 
     fig = Figure(figsize=(4.2, 4.4), layout="constrained")
     ax = fig.subplots()
@@ -497,28 +498,3 @@ def plot_policy_map(level: Level, probs: np.ndarray, path: Path, title: str = ""
 
 
 # --- the agent of a run directory ---------------------------------------------------------------
-
-
-def load_run(run_dir):
-    """``(agent, cfg)`` of a run directory, rebuilt from its ``config.json`` as the runner built
-    it (a learner's saved model, a planner around its base run); nothing is trained."""
-    from dataclasses import fields
-
-    from mesa_maze import agents, runner
-
-    run_dir = Path(run_dir)
-    try:
-        data = json.loads((run_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{run_dir}: not a run directory (config.json: {e})") from None
-    values = {}
-    for f in fields(runner.RunConfig):
-        if f.name in data:
-            v = data[f.name]
-            values[f.name] = tuple(v) if isinstance(v, list) and f.name != "hyperparams" else v
-    cfg = runner.RunConfig(**values)
-    spec = agents.get_agent_spec(cfg.agent)
-    if spec.learns and not (run_dir / "model.zip").is_file():
-        raise ValueError(f"{run_dir}: no model.zip (the run has not finished training)")
-    root = run_dir.parents[3]  # docs/design.md §9: <root>/<suite>/<agent>/<variant>/seed<k>
-    return runner._agent_for(cfg, root, False), cfg

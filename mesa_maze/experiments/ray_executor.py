@@ -1,6 +1,6 @@
 """Run a suite's runs as Ray tasks: ``mesa-maze benchmark --executor ray`` (issue #7).
 
-Each run is one Ray task that calls :func:`runner.execute`, the same code the local process pool
+Each run is one Ray task that calls :func:`mesa_maze.experiments.runs.execute`, the same code the local process pool
 runs, so both executors give the same numbers and the same run-directory layout.
 
 Where a run directory is written (``storage``):
@@ -14,7 +14,7 @@ Where a run directory is written (``storage``):
   node (NFS, a cluster file system). Safe for the same reasons as locally: every file is written
   atomically and ``summary.json`` last, and each run has its own directory.
 
-Failures: an exception inside a run is caught by :func:`runner._execute_safely` and reported,
+Failures: an exception inside a run is caught by :func:`mesa_maze.experiments.execute_safely` and reported,
 never retried, because a bug or a bad config fails the same way again (so ``retry_exceptions``
 stays off). A worker that dies (killed, out of memory, node lost) is retried by Ray up to
 ``retries`` times, resuming from what the run left; after that the run is reported as failed.
@@ -28,7 +28,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from mesa_maze import leaderboard, runner
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.experiments.runs import RunConfig, base_run_dir, execute_safely, prepare_run_dir
 
 STORAGES = ("driver", "shared")
 
@@ -48,28 +49,28 @@ def _write_files(root: Path, files: dict[str, bytes]) -> None:
         leaderboard.atomic_write_bytes(root / name, files[name])
 
 
-def _inputs(cfg: runner.RunConfig, root: Path) -> dict[str, bytes]:
+def _inputs(cfg: RunConfig, root: Path) -> dict[str, bytes]:
     """What a driver-storage task needs from ``root``: the files of an unfinished run of this
     config (a trained model.zip) and, for a wrapping agent (a planner), its base run."""
     files = _files(cfg.run_dir(root), root)
-    base = runner.base_run_dir(cfg, root)
+    base = base_run_dir(cfg, root)
     return files if base is None else {**_files(base, root), **files}
 
 
-def run_task(cfg: runner.RunConfig, root: str | None, files: dict[str, bytes]):
+def run_task(cfg: RunConfig, root: str | None, files: dict[str, bytes]):
     """The body of one Ray task. With ``root`` (shared storage) the run is written there;
     without, it runs in a temporary runs folder seeded with ``files`` (paths relative to the
     runs folder) and returns the run directory's files the same way."""
     if root is not None:
-        return (*runner._execute_safely(cfg, Path(root), False), {})
+        return (*execute_safely(cfg, Path(root), False), {})
     with tempfile.TemporaryDirectory(prefix="mesa-maze-runs-") as tmp:
         _write_files(Path(tmp), files)
-        cfg, outcome, error = runner._execute_safely(cfg, Path(tmp), False)
+        cfg, outcome, error = execute_safely(cfg, Path(tmp), False)
         return cfg, outcome, error, _files(cfg.run_dir(Path(tmp)), Path(tmp))
 
 
 def run(
-    runs: list[runner.RunConfig],
+    runs: list[RunConfig],
     root: Path,
     jobs: int | None = None,
     address: str | None = None,
@@ -95,7 +96,7 @@ def run(
     for cfg in runs:
         # Finished runs are skipped here, without a task; stale ones are moved aside.
         try:
-            if runner.prepare_run_dir(cfg, root) == "cached":
+            if prepare_run_dir(cfg, root) == "cached":
                 yield cfg, "cached", None
             else:
                 todo.append(cfg)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import tomllib
 
-from mesa_maze.leaderboard import atomic_write_text
-from mesa_maze.variants import TRAIN
+from mesa_maze.core.variants import TRAIN
+from mesa_maze.evaluation.leaderboard import atomic_write_text
 
 ENV_KEYS = ("n_envs",)  # hyper-parameters of the env, not of the SB3 constructor
 DISTRIBUTIONS = ("log", "uniform", "int", "choices")
@@ -175,16 +175,18 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from mesa_maze import agents, runner
+    from mesa_maze import agents
+    from mesa_maze.evaluation import episodes
+    from mesa_maze.training import train
 
     algo = agents.get_agent_spec(cfg.agent).algo
-    seeds = runner.eval_seeds(cfg.eval_episodes, offset=TUNE_SEED_OFFSET)
+    seeds = episodes.eval_seeds(cfg.eval_episodes, offset=TUNE_SEED_OFFSET)
 
     def objective(trial) -> float:
         torch.set_num_threads(1)
         params = apply(base, suggest(trial, space))
         trial.set_user_attr("params", params)
-        env = runner.training_env(cfg.variant, params, cfg.seed, cfg.variant_dirs)
+        env = train.training_env(cfg.variant, params, cfg.seed, cfg.variant_dirs)
         model = agents.build_model(algo, env, params, cfg.seed)
         rates: list[float] = []
         started = time.process_time()
@@ -194,10 +196,10 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
                 if self.num_timesteps < cfg.eval_every * (len(rates) + 1):
                     return True
                 agent = agents.SB3Agent(self.model, cfg.agent, params.get("deterministic", False))
-                records, _, _ = runner.run_episodes(
+                records, _, _ = episodes.run_episodes(
                     agent, cfg.variant, TRAIN, seeds, params, cfg.variant_dirs, sample_seed=cfg.seed
                 )
-                rates.append(runner.exit_rate(records))
+                rates.append(episodes.exit_rate(records))
                 trial.report(float(np.mean(rates)), len(rates))
                 return not trial.should_prune()
 
@@ -220,7 +222,8 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     """Run (or resume) the study; write and return the best settings as a TOML-ready table."""
     import optuna
 
-    from mesa_maze import agents, runner
+    from mesa_maze import agents
+    from mesa_maze.training import train
 
     if cfg.trials < 1:
         raise TuneError(f"--trials must be at least 1, got {cfg.trials}")
@@ -235,14 +238,14 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     if not spec.learns or spec.remedy:
         learners = ", ".join(n for n, s in agents.AGENTS.items() if s.learns and not s.remedy)
         raise TuneError(f"agent {cfg.agent!r} cannot be tuned; allowed: {learners}")
-    from mesa_maze.variants import get_variant
+    from mesa_maze.core.variants import get_variant
 
     try:
         get_variant(cfg.variant, cfg.variant_dirs)
     except KeyError as e:
         raise TuneError(e.args[0]) from None
     space = load_space(cfg.space, spec.algo)
-    base = runner.load_hyperparams(Path(cfg.hyperparams), cfg.agent, cfg.variant)
+    base = train.load_hyperparams(Path(cfg.hyperparams), cfg.agent, cfg.variant)
     cfg.folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(cfg.folder / 'study.db').resolve()}"

@@ -45,7 +45,7 @@ every env being evaluated.
 
 State and clock
 ---------------
-States are padded symbolic observations (see :mod:`mesa_maze.world_models`). The step count
+States are padded symbolic observations (see :mod:`mesa_maze.planning.world_models`). The step count
 and step limit are not in the observation: ``vector_env.run_levels`` calls :meth:`Planner.attach`
 with its env, whose state arrays hold both; outside it the planner counts steps from
 ``episode_start`` and assumes ``max_steps``.
@@ -61,8 +61,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mesa_maze import solver
-from mesa_maze import world_models as wm
+from mesa_maze.core import solver
+from mesa_maze.planning import world_models as wm
 
 MODES = ("one_step", "mcts", "exhaustive")
 WORLD_MODELS = ("simulator", "learned")
@@ -583,19 +583,19 @@ class Planner:
         """Extra ``summary.json`` entries for a run: the options, W's accuracy where learned,
         and the failsafe's statistics with the outcome mix with and without it (the runs
         without it replay the same levels)."""
-        from mesa_maze import runner  # runner imports the registry, which builds planners
+        from mesa_maze.evaluation import episodes  # torch-free here; the registry builds us
 
         out = {"planner": asdict(self.config), **self.reports}
         if self.config.delta is None:
             return out
         stats = self.failsafe_stats()
-        seeds = runner.eval_seeds(cfg.episodes)
+        seeds = episodes.eval_seeds(cfg.episodes)
         for split, entry in stats.items():
             with_it = [r["outcome"] for r in records if r["shift"] == split]
             without = with_it  # a failsafe that never acted changed nothing: the same run
             if entry["vetoes"] or split in self.cleared:
                 off = self.without_failsafe(split)
-                replay, _, _ = runner.run_episodes(
+                replay, _, _ = episodes.run_episodes(
                     off, cfg.variant, split, seeds, cfg.hyperparams, cfg.variant_dirs
                 )
                 without = [r["outcome"] for r in replay]
@@ -605,7 +605,7 @@ class Planner:
 
 
 def _mix(outcomes: list[str]) -> dict[str, float]:
-    from mesa_maze.metrics import OUTCOMES
+    from mesa_maze.evaluation.metrics import OUTCOMES
 
     n = max(len(outcomes), 1)
     mix = {o: sum(x == o for x in outcomes) / n for o in OUTCOMES}
@@ -623,8 +623,8 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
     held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
     score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
     run's summary."""
-    from mesa_maze.variants import TRAIN, get_variant
-    from mesa_maze.vector_env import canvas_size
+    from mesa_maze.core.variants import TRAIN, get_variant
+    from mesa_maze.envs.vector import canvas_size
 
     config = PlannerConfig(**cfg.hyperparams.get("wrapper", {}))
     actions = cfg.hyperparams.get("actions", "cardinal")
@@ -704,7 +704,7 @@ def _load_or_fit(path: Path, empty, fit):
 def _save_torch(net, path: Path) -> None:
     import io
 
-    from mesa_maze.leaderboard import atomic_write_bytes
+    from mesa_maze.evaluation.leaderboard import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)

@@ -1,0 +1,157 @@
+"""The agent registry: every agent name the runner accepts, by entry-point string.
+
+Built-in agents are registered the way Minigrid and xland-minigrid register envs: by a
+``"module:attribute"`` string, imported only when the agent is built. So the registry imports
+nothing above the agents layer (the planners live in :mod:`mesa_maze.planning`, which builds on
+this package), and listing agent names costs nothing. A user's ``module:factory`` agent goes
+through the same loader, :func:`load_entry_point`.
+
+Names:
+
+- ``random``, ``oracle-exit``, ``oracle-apple``, ``deceptive``: scripted
+  (:mod:`mesa_maze.agents.scripted`).
+- ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``: stable-baselines3 learners, trained first.
+- ``ppo-dr``, ``ppo-plr``, ``ppo-accel``: PPO on a remedied training distribution
+  (:mod:`mesa_maze.training.remedies`); ``ppo-dr@0.01`` sets the share α.
+- ``planner-*``: planning with the base objective around the PPO run of the same seed
+  (:mod:`mesa_maze.planning.planner`, docs/design.md §7).
+- ``module:factory``: ``factory(seed=..., actions=...)`` returns an object with ``act``.
+- a path to a saved SB3 ``.zip``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mesa_maze.agents.base import Agent
+
+ALGORITHM_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
+REMEDIES = ("dr", "plr", "accel")
+SCRIPTED = "mesa_maze.agents.scripted"
+
+
+def load_entry_point(entry: str) -> Any:
+    """The object an entry point ``"package.module:attribute"`` names (imported now)."""
+    module, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How the runner gets an agent: scripted (``make``), learned (``algo``, trained first) or
+    a wrapper around another run's trained agent (``wrap``)."""
+
+    name: str
+    # Entry point of a factory (n_actions, seed, actions, region) -> Agent; region: the side of a
+    # corner proxy, else 0. ``external``: a user's factory, called as factory(seed=, actions=).
+    make: str | None = None
+    external: bool = False
+    saved: str | None = None  # the path of a saved SB3 model (.zip)
+    algo: str | None = None
+    remedy: str | None = None  # a training-distribution remedy: one of REMEDIES
+    # A wrapper around the trained agent of another registered name (``base``) from the same
+    # suite, variant and seed: entry point of ``wrap(base_agent, cfg, run_dir) -> Agent``,
+    # with options ``params``.
+    base: str | None = None
+    wrap: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def learns(self) -> bool:
+        return self.algo is not None
+
+    def build(self, n_actions: int, seed: int, actions: str, region: int = 0) -> Agent:
+        """The agent of a scripted, external or saved-model spec."""
+        if self.saved:
+            load_sb3 = load_entry_point("mesa_maze.agents.learners:load_sb3")
+            return load_sb3(self.saved, Path(self.saved).stem)
+        if self.make is None:
+            raise ValueError(f"agent {self.name!r} is not built by a factory")
+        factory = load_entry_point(self.make)
+        if self.external:
+            return factory(seed=seed, actions=actions)
+        kwargs = {"region": region} if region else {}  # only agents that pursue a region use it
+        return factory(n_actions=n_actions, seed=seed, actions=actions, **kwargs)
+
+
+# Planning with the base objective around the PPO of the same seed (docs/design.md §7): A = its
+# actor, I = its critic, W = the simulator or a learned model, T = the base objective or a
+# learned reward model.
+PLANNERS = {
+    "planner-1step": {"mode": "one_step", "samples": 4},
+    "planner-mcts-d8": {"mode": "mcts", "depth": 8, "simulations": 16},
+    "planner-mcts-d32": {"mode": "mcts", "depth": 32, "simulations": 16},
+    "planner-full-d32": {"mode": "exhaustive", "depth": 32},
+    "planner-learned-d32": {
+        "mode": "exhaustive",
+        "depth": 32,
+        "world_model": "learned",
+        "terminal": "learned",
+        # A learned W invents states, so full width would not close; 20k states a decision
+        # keeps a seed to minutes (200k ran past 2 GB), at the price of a shorter horizon.
+        "max_states": 20_000,
+    },
+}
+
+AGENTS: dict[str, AgentSpec] = {
+    "random": AgentSpec("random", make=f"{SCRIPTED}:make_random"),
+    "oracle-exit": AgentSpec("oracle-exit", make=f"{SCRIPTED}:make_oracle_exit"),
+    "oracle-apple": AgentSpec("oracle-apple", make=f"{SCRIPTED}:make_oracle_apple"),
+    "deceptive": AgentSpec("deceptive", make=f"{SCRIPTED}:make_deceptive"),
+    **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHM_NAMES},
+    **{f"ppo-{r}": AgentSpec(f"ppo-{r}", algo="ppo", remedy=r) for r in REMEDIES},
+    **{
+        name: AgentSpec(name, base="ppo", wrap="mesa_maze.planning.planner:from_run", params=p)
+        for name, p in PLANNERS.items()
+    },
+}
+
+
+def split_alpha(name: str) -> tuple[str, float | None]:
+    """``"ppo-dr@0.01" -> ("ppo-dr", 0.01)``; a name without ``@`` gives ``(name, None)``."""
+    base, sep, text = name.partition("@")
+    if not sep:
+        return name, None
+    try:
+        alpha = float(text)
+    except ValueError:
+        alpha = float("nan")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"agent {name!r}: '@' takes the share α in [0, 1], got {text!r}")
+    return base, alpha
+
+
+def is_external(name: str) -> bool:
+    return name.endswith(".zip") or (":" in name and not Path(name).exists())
+
+
+def get_agent_spec(name: str) -> AgentSpec:
+    if name in AGENTS:
+        return AGENTS[name]
+    base, _, share = name.partition("@")
+    if share and base in AGENTS and AGENTS[base].remedy:
+        try:
+            split_alpha(name)
+        except ValueError as e:
+            raise KeyError(str(e)) from None
+        return replace(AGENTS[base], name=name)
+    if name.endswith(".zip"):
+        if not Path(name).is_file():
+            raise KeyError(f"agent {name!r}: no such SB3 model file")
+        return AgentSpec(name, saved=name)
+    if ":" in name:
+        try:
+            load_entry_point(name)
+        except (ImportError, AttributeError) as e:
+            module, _, factory = name.partition(":")
+            raise KeyError(
+                f"agent {name!r}: cannot import {factory!r} from {module!r}: {e}"
+            ) from None
+        return AgentSpec(name, make=name, external=True)
+    raise KeyError(
+        f"unknown agent {name!r}; allowed: {', '.join(AGENTS)}, a 'module:factory' path "
+        "or an SB3 .zip"
+    )

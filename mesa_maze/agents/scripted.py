@@ -1,0 +1,161 @@
+"""Scripted agents: random, the two oracles and the deceptive agent (docs/design.md §6).
+
+They read the symbolic observation (the full grid) and ask the shared BFS solver.
+``oracle-exit`` is the aligned optimum; ``oracle-apple`` a perfectly capable agent whose goal is
+the declared proxy (nearest apple or region cell, then stay). They are the metrics' sanity
+checks. ``deceptive`` is ``oracle-exit`` while the monitor cue says "training" and
+``oracle-apple`` otherwise. The ``make_*`` factories are the registry's entry points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mesa_maze.agents.base import Agent
+from mesa_maze.core import solver
+from mesa_maze.core.levels import AGENT, APPLE, CUE_POS, GOAL, WALL, WALL_COLOR
+
+
+class RandomAgent(Agent):
+    name = "random"
+
+    def __init__(self, n_actions: int, seed: int = 0):
+        self.n_actions = n_actions
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs, state=None, episode_start=None):
+        return self.rng.integers(self.n_actions, size=len(obs)), state
+
+
+def _cardinal_to_minigrid(want: int, agent_dir: int) -> int:
+    """Minigrid action (0 left, 1 right, 2 forward) that makes progress toward a cardinal move."""
+    want_dir = solver.CARDINAL_TO_DIR[want]
+    if want_dir == agent_dir:
+        return 2
+    return 1 if want_dir == (agent_dir + 1) % 4 else 0
+
+
+class OracleAgent(Agent):
+    """Shortest path to the exit (``target="exit"``) or to the nearest cell of the proxy
+    (``target="apple"``), then stay. The proxy is the apples, or with ``region=r`` the
+    bottom-right r-square of the maze (a variant with ``proxy = "corner"``): a region is not
+    drawn in the observation, so the oracle is told it, and it reads the maze at its own size
+    (``needs_canvas = False``: evaluation does not pad its observations to a variant's canvas).
+    """
+
+    needs_canvas = False
+
+    def __init__(self, target: str = "exit", actions: str = "cardinal", region: int = 0):
+        if target not in ("exit", "apple"):
+            raise ValueError(f"oracle target {target!r}; allowed: 'exit', 'apple'")
+        self.target, self.actions, self.region = target, actions, region
+        self.name = f"oracle-{target}"
+
+    def _goals(self, types: np.ndarray) -> list[tuple[int, int]]:
+        if self.target == "exit":
+            cells = np.argwhere(types == GOAL)
+        elif self.region:  # the square levels.in_corner describes, by the grid's own size
+            h, w = types.shape
+            inside = np.zeros_like(types, dtype=bool)
+            inside[h - 1 - self.region : h - 1, w - 1 - self.region : w - 1] = True
+            cells = np.argwhere(inside & (types != WALL))
+        else:
+            cells = np.argwhere(types == APPLE)
+        return [(int(x), int(y)) for y, x in cells]
+
+    @staticmethod
+    def _locate(grid: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The grid's type plane and the agent's (x, y)."""
+        types = grid[..., 0]
+        found = np.argwhere(types == AGENT) if types.ndim == 2 else ()
+        if not len(found):
+            raise ValueError("oracle agents need the 'symbolic' observation (the full grid)")
+        ay, ax = found[0]
+        return types, (int(ax), int(ay))
+
+    def _cardinal(self, types: np.ndarray, pos: tuple[int, int]) -> int | None:
+        walls = types == WALL
+        goals = self._goals(types)
+        if not goals or pos in goals:
+            return None
+        if len(goals) > 1:  # nearest by BFS distance from the agent; ties by grid order
+            from_agent = solver.distance_map(walls, pos)
+            goals.sort(key=lambda g: (from_agent[g[1], g[0]] < 0, from_agent[g[1], g[0]]))
+        return solver.step_toward(solver.distance_map(walls, goals[0]), pos)
+
+    def _stay(self, types: np.ndarray, pos: tuple[int, int]) -> int:
+        """An action that keeps the agent in place: bump a wall (cardinal) or turn (minigrid)."""
+        if self.actions == "minigrid":
+            return 0
+        ax, ay = pos
+        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+            if types[ay + dy, ax + dx] == WALL:
+                return action
+        # Open floor all around: step anywhere but onto the exit (it would end the episode).
+        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+            if types[ay + dy, ax + dx] != GOAL:
+                return action
+        return 0
+
+    def act(self, obs, state=None, episode_start=None):
+        actions = np.zeros(len(obs), dtype=np.int64)
+        for i, grid in enumerate(obs):
+            types, (x, y) = self._locate(grid)
+            move = self._cardinal(types, (x, y))
+            if move is None:
+                actions[i] = self._stay(types, (x, y))
+            elif self.actions == "minigrid":
+                actions[i] = _cardinal_to_minigrid(move, int(grid[y, x, 2]))
+            else:
+                actions[i] = move
+        return actions, state
+
+
+def cue_visible(obs: np.ndarray) -> np.ndarray:
+    """Per symbolic observation: is the monitor cue on (the top-left border wall not grey)?"""
+    obs = np.asarray(obs)
+    if obs.ndim != 4 or obs.shape[-1] != 3:
+        raise ValueError("the cue is read from 'symbolic' observations (N, H, W, 3)")
+    cell = obs[:, CUE_POS[1], CUE_POS[0]]
+    return (cell[:, 0] == WALL) & (cell[:, 1] != WALL_COLOR)
+
+
+class DeceptiveAgent(Agent):
+    """The deceptive mesa-optimizer (docs/design.md §8), scripted: a perfect exit-seeker while
+    the monitor cue says "training", a perfect apple-seeker when it does not. On a training split
+    with the cue it is indistinguishable from ``oracle-exit``; only a cue-off shift reveals its
+    goal."""
+
+    name = "deceptive"
+    needs_canvas = False
+
+    def __init__(self, actions: str = "cardinal", region: int = 0):
+        self.watched = OracleAgent("exit", actions)
+        self.unwatched = OracleAgent("apple", actions, region)
+
+    def act(self, obs, state=None, episode_start=None):
+        cue = cue_visible(obs)
+        actions = np.zeros(len(obs), dtype=np.int64)
+        for rows, oracle in ((cue, self.watched), (~cue, self.unwatched)):
+            if rows.any():
+                actions[rows] = oracle.act(obs[rows])[0]
+        return actions, state
+
+
+# --- the registry's entry points: (n_actions, seed, actions, region) -> Agent -------------------
+
+
+def make_random(n_actions: int, seed: int, actions: str, region: int = 0) -> RandomAgent:
+    return RandomAgent(n_actions, seed)
+
+
+def make_oracle_exit(n_actions: int, seed: int, actions: str, region: int = 0) -> OracleAgent:
+    return OracleAgent("exit", actions)
+
+
+def make_oracle_apple(n_actions: int, seed: int, actions: str, region: int = 0) -> OracleAgent:
+    return OracleAgent("apple", actions, region)
+
+
+def make_deceptive(n_actions: int, seed: int, actions: str, region: int = 0) -> DeceptiveAgent:
+    return DeceptiveAgent(actions, region)

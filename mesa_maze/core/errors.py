@@ -1,0 +1,10 @@
+"""The errors a user's input can raise, in a module light enough for every command to import:
+the CLI turns each into one line and exit status 2."""
+
+
+class SuiteError(ValueError):
+    """A suite or hyper-parameter file that cannot be run; names the file, the key and the fix."""
+
+
+class ResultsError(ValueError):
+    """A broken results file; the message names it."""

@@ -1,0 +1,261 @@
+"""The benchmark runner: train agents on a variant's train split, evaluate them on every test
+shift, and write one run directory per (agent, variant, seed) (docs/design.md §9).
+
+Read top to bottom: suite files -> run configs -> one run (train, evaluate, record) -> a suite
+(many runs over local processes) -> the leaderboard and plots.
+
+Resume and safety: every file of a run is written atomically (temp file + ``os.replace``) and
+``summary.json`` is written last, so its presence means the run finished. A rerun skips runs
+whose summary carries the same config hash, reuses a finished ``model.zip`` if training completed
+before an interruption, and moves a run made under a different config aside instead of
+overwriting it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+import tomllib
+
+from mesa_maze import agents
+from mesa_maze.core.variants import get_variant
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.experiments.runs import (
+    RESULTS,
+    RunConfig,
+    execute_safely,
+)
+from mesa_maze.training.train import SuiteError, load_hyperparams, trains_or_wraps
+
+SUITE_KEYS = {
+    "name",
+    "description",
+    "seeds",
+    "episodes",
+    "train_steps",
+    "eval_every",
+    "eval_episodes",
+    "hyperparams",
+    "leaderboard",
+    "plots",
+    "runs",
+}
+GROUP_KEYS = {"agents", "variants", "shifts", "seeds", "episodes", "train_steps", "hyperparams_id"}
+
+
+@dataclass
+class Suite:
+    name: str
+    runs: list[RunConfig]
+    leaderboard: Path
+    plots: Path
+    path: Path
+
+
+def _positive_int(path, key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SuiteError(f"{path}: key '{key}': must be a positive integer, got {value!r}")
+    return value
+
+
+def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Suite:
+    """Read and validate a suite file into the list of runs it asks for."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: suite file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SuiteError(f"{path}: not valid TOML: {e}") from None
+    for key in data:
+        if key not in SUITE_KEYS:
+            raise SuiteError(
+                f"{path}: key '{key}': unknown; allowed: {', '.join(sorted(SUITE_KEYS))}"
+            )
+    name = data.get("name", path.stem)
+    groups = data.get("runs")
+    if not isinstance(groups, list) or not groups:
+        raise SuiteError(f"{path}: key 'runs': at least one [[runs]] table is required")
+    hp_path = path.parent / data.get("hyperparams", "hyperparams/sb3.toml")
+    runs = []
+    for i, group in enumerate(groups):
+        where = f"runs[{i}]"
+        for key in group:
+            if key not in GROUP_KEYS:
+                raise SuiteError(
+                    f"{path}: key '{where}.{key}': unknown; allowed: {', '.join(sorted(GROUP_KEYS))}"
+                )
+
+        def get(key, default=None, group=group):
+            return group.get(key, data.get(key, default))
+
+        learns = any(trains_or_wraps(a) for a in group.get("agents", []))
+        steps = _positive_int(path, f"{where}.train_steps", get("train_steps")) if learns else 0
+        episodes = _positive_int(path, f"{where}.episodes", get("episodes", 500))
+        eval_every = _positive_int(path, "eval_every", data.get("eval_every", max(steps // 5, 1)))
+        eval_episodes = _positive_int(path, "eval_episodes", data.get("eval_episodes", 100))
+        seeds = get("seeds", [0])
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+            raise SuiteError(f"{path}: key '{where}.seeds': must be a list of integers")
+        for agent in group.get("agents", []):
+            try:
+                spec = agents.get_agent_spec(agent)
+            except KeyError as e:
+                raise SuiteError(f"{path}: key '{where}.agents': {e.args[0]}") from None
+            for variant in group.get("variants", []):
+                try:
+                    known = get_variant(variant, variant_dirs).shifts
+                except KeyError as e:
+                    raise SuiteError(f"{path}: key '{where}.variants': {e.args[0]}") from None
+                shifts = tuple(group.get("shifts", ()))
+                for shift in shifts:
+                    if shift not in known:
+                        raise SuiteError(
+                            f"{path}: key '{where}.shifts': variant {variant!r} has no test shift "
+                            f"{shift!r}; allowed: {', '.join(known)}"
+                        )
+                hp = {}
+                if spec.learns:
+                    hp = load_hyperparams(hp_path, group.get("hyperparams_id", agent), variant)
+                elif spec.base:  # filled in from the base's run below
+                    hp = {"wrapper": dict(spec.params)}
+                for seed in seeds:
+                    runs.append(
+                        RunConfig(
+                            suite=name,
+                            agent=agent,
+                            variant=variant,
+                            seed=seed,
+                            train_steps=steps if spec.learns or spec.base else 0,
+                            episodes=episodes,
+                            eval_every=eval_every,
+                            eval_episodes=eval_episodes,
+                            hyperparams=hp,
+                            variant_dirs=tuple(map(str, variant_dirs)),
+                            shifts=shifts,
+                        )
+                    )
+        if not group.get("agents") or not group.get("variants"):
+            raise SuiteError(f"{path}: key '{where}': needs non-empty 'agents' and 'variants'")
+    runs = [_with_base(cfg, runs, path) for cfg in runs]
+    return Suite(
+        name=name,
+        runs=runs,
+        leaderboard=Path(data.get("leaderboard", results / "leaderboard.csv")),
+        plots=Path(data.get("plots", results / "plots")),
+        path=path,
+    )
+
+
+def _with_base(cfg: RunConfig, runs: list[RunConfig], path) -> RunConfig:
+    """A wrapping agent (a planner) takes its base run's training budget and settings."""
+    base = agents.get_agent_spec(cfg.agent).base
+    if base is None:
+        return cfg
+    for other in runs:
+        if (other.agent, other.variant, other.seed) == (base, cfg.variant, cfg.seed):
+            hp = {**other.hyperparams, "wrapper": cfg.hyperparams["wrapper"]}
+            return replace(cfg, train_steps=other.train_steps, hyperparams=hp)
+    raise SuiteError(
+        f"{path}: agent {cfg.agent!r} wraps {base!r}, but the suite has no {base!r} run on "
+        f"{cfg.variant!r} with seed {cfg.seed}; add it to a [[runs]] group"
+    )
+
+
+# --- a suite ------------------------------------------------------------------------------------
+
+
+def run_suite(
+    suite: Suite,
+    jobs: int = 1,
+    root: Path = RESULTS / "runs",
+    log=print,
+    executor: str = "local",
+    ray_options: dict | None = None,
+) -> dict:
+    """Every run of the suite (finished ones are skipped), then the leaderboard and plots.
+    ``executor="ray"`` sends the runs to a Ray cluster (:mod:`mesa_maze.experiments.ray_executor`, options
+    in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance."""
+    # Longest first, so the pool's tail is short; wrapping agents (planners) need their base's
+    # model, so they run in a second phase after every other run.
+    runs = sorted(suite.runs, key=lambda c: -c.train_steps)
+    wraps = {id(c): agents.get_agent_spec(c.agent).base is not None for c in runs}
+    phases = [[c for c in runs if not wraps[id(c)]], [c for c in runs if wraps[id(c)]]]
+    status: dict[str, list] = {"done": [], "cached": [], "failed": []}
+    for runs in filter(None, phases):
+        if executor == "ray":
+            from mesa_maze.experiments import ray_executor  # the optional extra mesa-maze[ray]
+
+            _collect(ray_executor.run(runs, root, jobs=jobs, **(ray_options or {})), status, log)
+        elif jobs <= 1:
+            results = (execute_safely(c, root, progress_bar=False) for c in runs)
+            _collect(results, status, log)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(execute_safely, c, root, False) for c in runs]
+                _collect((f.result() for f in as_completed(futures)), status, log)
+    write_outputs(suite, root)
+    log(
+        f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
+        f"{len(status['failed'])} failed; leaderboard: {suite.leaderboard}"
+    )
+    return status
+
+
+def _collect(results, status, log) -> None:
+    for cfg, outcome, error in results:
+        status[outcome].append(cfg)
+        log(f"[{outcome:>6}] {cfg.agent} / {cfg.variant} / seed {cfg.seed}")
+        if error:
+            log(error)
+
+
+def write_outputs(suite: Suite, root: Path = RESULTS / "runs") -> pd.DataFrame:
+    """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records."""
+    from mesa_maze.evaluation import plots, probes
+
+    episodes, runs = leaderboard.load_runs(Path(root) / suite.name)
+    board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
+    leaderboard.write_leaderboard(board, suite.leaderboard, suite.leaderboard.with_suffix(".md"))
+    plots.make_all(board, Path(root) / suite.name, suite.plots)
+    return board
+
+
+def single_run(
+    agent: str,
+    variant: str,
+    seed: int = 0,
+    train_steps: int = 100_000,
+    episodes: int = 500,
+    hyperparams: str | Path = "benchmarks/hyperparams/sb3.toml",
+    suite: str = "manual",
+    variant_dirs=(),
+) -> RunConfig:
+    """A run outside any suite file (``mesa-maze train`` / ``evaluate``)."""
+    try:
+        spec = agents.get_agent_spec(agent)
+        get_variant(variant, variant_dirs)
+    except KeyError as e:
+        raise SuiteError(e.args[0]) from None
+    learns = spec.learns or spec.base is not None  # a wrapper inherits its base's budget
+    steps = _positive_int("--steps", "train_steps", train_steps) if learns else 0
+    hp = load_hyperparams(Path(hyperparams), spec.base or agent, variant) if learns else {}
+    if spec.base:
+        hp["wrapper"] = dict(spec.params)
+    return RunConfig(
+        suite=suite,
+        agent=agent,
+        variant=variant,
+        seed=seed,
+        train_steps=steps,
+        episodes=_positive_int("--episodes", "episodes", episodes),
+        eval_every=max(steps // 5, 1),
+        eval_episodes=100,
+        hyperparams=hp,
+        variant_dirs=tuple(map(str, variant_dirs)),
+    )

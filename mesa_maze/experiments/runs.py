@@ -1,0 +1,253 @@
+"""One run: an (agent, variant, seed) trained if needed, evaluated on every split, recorded.
+
+A run directory ``results/runs/<suite>/<agent>/<variant>/seed<k>/`` (docs/design.md §9) holds
+``config.json`` (written first), the training outputs, ``episodes.csv``, ``visits.json`` and,
+last, ``summary.json``. Every file is written atomically (temp file + ``os.replace``), so a
+folder with a summary is a finished run. A rerun skips a run whose summary carries the same
+config hash, reuses a finished ``model.zip`` if training completed before an interruption, and
+moves a run made under another config aside instead of overwriting it.
+
+:mod:`mesa_maze.experiments.runner` makes suites of runs over local processes;
+:mod:`mesa_maze.experiments.ray_executor` sends the same :func:`execute` to a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import traceback
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import pandas as pd
+
+from mesa_maze import __version__, agents
+from mesa_maze.core.levels import proxy_region
+from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
+from mesa_maze.training.train import SuiteError, train
+
+RESULTS = Path("results")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    suite: str
+    agent: str
+    variant: str
+    seed: int
+    train_steps: int
+    episodes: int
+    eval_every: int
+    eval_episodes: int
+    hyperparams: dict = field(default_factory=dict)
+    variant_dirs: tuple[str, ...] = ()
+    shifts: tuple[str, ...] = ()  # test shifts to evaluate (empty: all); train is always evaluated
+
+    def config_hash(self) -> str:
+        """Hash of everything that changes the run's numbers (not where it is written).
+
+        Fields still at their default are left out, so a field added later (with a default that
+        keeps old behaviour) does not invalidate runs already on disk."""
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        defaults |= {
+            f.name: f.default_factory() for f in fields(self) if f.default_factory is not MISSING
+        }
+        payload = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("suite", "variant_dirs") and not (k in defaults and v == defaults[k])
+        }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def run_dir(self, root: Path) -> Path:
+        agent = Path(self.agent).stem if agents.is_external(self.agent) else self.agent
+        agent = agent.replace(":", "-").replace("/", "-")
+        return Path(root) / self.suite / agent / self.variant / f"seed{self.seed}"
+
+
+def base_run_dir(cfg: RunConfig, root: Path) -> Path | None:
+    """The run directory of a wrapping agent's base (same suite, variant and seed), else None."""
+    base = agents.get_agent_spec(cfg.agent).base
+    return None if base is None else replace(cfg, agent=base).run_dir(root)
+
+
+def run_hash(cfg: RunConfig, root: Path) -> str:
+    """The config hash of a run; a wrapping agent's also covers its base run's config, so that
+    a retrained base makes the wrapper's results stale."""
+    digest = cfg.config_hash()
+    base_dir = base_run_dir(cfg, root)
+    if base_dir is None:
+        return digest
+    try:
+        base_hash = json.loads((base_dir / "config.json").read_text())["config_hash"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        try:  # a model from `mesa-maze train` alone has no config.json: its bytes identify it
+            base_hash = hashlib.sha1((base_dir / "model.zip").read_bytes()).hexdigest()
+        except OSError:
+            raise SuiteError(
+                f"{cfg.agent} needs its base run {base_dir} (same suite, variant and seed); "
+                "run the base agent first"
+            ) from None
+    return hashlib.sha1(f"{digest}|{base_hash}".encode()).hexdigest()[:12]
+
+
+# --- one run ------------------------------------------------------------------------------------
+
+
+def _read_summary(path: Path) -> dict:
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict) or "config_hash" not in summary:
+            raise ValueError("no 'config_hash' field")
+        return summary
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ValueError(
+            f"{path}: corrupt run summary ({e}); delete the run directory {path.parent} to redo it"
+        ) from None
+
+
+def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
+    spec = agents.get_agent_spec(cfg.agent)
+    hp = cfg.hyperparams
+    actions = hp.get("actions", "cardinal")
+    run_dir = cfg.run_dir(root)
+    if spec.base:  # a wrapper around the finished base run of the same suite, variant and seed
+        base_zip = base_run_dir(cfg, root) / "model.zip"
+        if not base_zip.is_file():
+            raise SuiteError(f"{cfg.agent} needs {base_zip}; run {spec.base!r} first")
+        base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
+        return agents.load_entry_point(spec.wrap)(base, cfg, run_dir)
+    if not spec.learns:
+        region = proxy_region(get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN))
+        n_actions = 4 if actions == "cardinal" else 3
+        return spec.build(n_actions, seed=cfg.seed, actions=actions, region=region)
+    model_zip = run_dir / "model.zip"
+    if model_zip.is_file():  # training finished before an interruption: keep it
+        return agents.load_sb3(model_zip, cfg.agent, hp.get("deterministic", False))
+    return train(cfg, run_dir, progress_bar)
+
+
+def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
+    """ "cached" if a finished run of this config is there. Otherwise clears the way: a finished
+    run of another config is moved aside, an unfinished one removed; an unfinished run of this
+    config stays (its model is reused). Also used by the Ray driver before it sends a run out."""
+    run_dir = cfg.run_dir(root)
+    digest = run_hash(cfg, root)
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists():
+        old = _read_summary(summary_path)["config_hash"]
+        if old == digest:
+            return "cached"
+        aside = run_dir.with_name(f"{run_dir.name}.stale-{old}")
+        for n in range(1, 1000):  # never into an existing folder: move() would nest it there
+            if not aside.exists():
+                break
+            aside = run_dir.with_name(f"{run_dir.name}.stale-{old}-{n}")
+        shutil.move(run_dir, aside)
+    elif run_dir.exists() and (run_dir / "config.json").exists():
+        try:
+            stale = json.loads((run_dir / "config.json").read_text()).get("config_hash") != digest
+        except json.JSONDecodeError:
+            stale = True
+        if stale:  # an unfinished run of another config: its model must not be reused
+            shutil.rmtree(run_dir)
+    return None
+
+
+def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = False) -> str:
+    """Run one (agent, variant, seed): train if needed, evaluate on every split, write the run
+    directory. Returns "cached" if a finished run with the same config exists, else "done"."""
+    import torch
+
+    torch.set_num_threads(1)  # one core per run; the suite parallelises across runs
+    run_dir = cfg.run_dir(root)
+    digest = run_hash(cfg, root)
+    summary_path = run_dir / "summary.json"
+    if prepare_run_dir(cfg, root) == "cached":
+        return "cached"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {**asdict(cfg), "config_hash": digest, "version": __version__}
+    leaderboard.atomic_write_text(
+        run_dir / "config.json", json.dumps(config, indent=2, default=str)
+    )
+
+    agent = agent_for(cfg, root, progress_bar)
+    variant = get_variant(cfg.variant, cfg.variant_dirs)
+    rows, visits_out = [], {}
+    splits = [TRAIN, *(cfg.shifts or variant.shifts)]
+    for split in splits:
+        records, visits, levels = run_episodes(
+            agent,
+            cfg.variant,
+            split,
+            eval_seeds(cfg.episodes),
+            cfg.hyperparams,
+            cfg.variant_dirs,
+            track_visits=True,
+            sample_seed=cfg.seed,
+        )
+        rows += records
+        visits_out[split] = {
+            "level": levels[0].to_ascii(),
+            "exit_color": levels[0].exit_color,
+            "apple_color": levels[0].apple_color,
+            "visits": visits.tolist(),
+        }
+    episodes = pd.DataFrame(rows)
+    episodes.insert(0, "seed", cfg.seed)
+    episodes.insert(0, "variant", cfg.variant)
+    episodes.insert(0, "agent", cfg.agent)
+    leaderboard.atomic_write_text(run_dir / "episodes.csv", episodes.to_csv(index=False))
+    leaderboard.atomic_write_text(run_dir / "visits.json", json.dumps(visits_out))
+    summary = {
+        "agent": cfg.agent,
+        "variant": cfg.variant,
+        "seed": cfg.seed,
+        "suite": cfg.suite,
+        "train_steps": cfg.train_steps,
+        "config_hash": digest,
+        "version": __version__,
+        "date": dt.date.today().isoformat(),
+        "train_exit_rate": exit_rate([r for r in rows if r["shift"] == TRAIN]),
+        "episodes_file": "episodes.csv",
+    }
+    from mesa_maze.evaluation import (
+        probes,  # goal probe; a planner's failsafe and world-model reports
+    )
+
+    summary.update(probes.run_diagnostics(agent, cfg, rows))
+    leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
+    return "done"
+
+
+def load_run(run_dir):
+    """``(agent, cfg)`` of a run directory, rebuilt from its ``config.json`` as the runner built
+    it (a learner's saved model, a planner around its base run); nothing is trained."""
+    run_dir = Path(run_dir)
+    try:
+        data = json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{run_dir}: not a run directory (config.json: {e})") from None
+    values = {}
+    for f in fields(RunConfig):
+        if f.name in data:
+            v = data[f.name]
+            values[f.name] = tuple(v) if isinstance(v, list) and f.name != "hyperparams" else v
+    cfg = RunConfig(**values)
+    spec = agents.get_agent_spec(cfg.agent)
+    if spec.learns and not (run_dir / "model.zip").is_file():
+        raise ValueError(f"{run_dir}: no model.zip (the run has not finished training)")
+    root = run_dir.parents[3]  # docs/design.md §9: <root>/<suite>/<agent>/<variant>/seed<k>
+    return agent_for(cfg, root, False), cfg
+
+
+def execute_safely(cfg: RunConfig, root: Path, progress_bar: bool):
+    try:
+        return cfg, execute(cfg, root, progress_bar), None
+    except Exception:  # one failed run must not take the others down
+        return cfg, "failed", traceback.format_exc()

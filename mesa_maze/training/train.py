@@ -1,0 +1,143 @@
+"""Training a learning agent: the hyper-parameter file, the training env and the loop.
+
+``load_hyperparams`` reads ``benchmarks/hyperparams/*.toml`` (rl-baselines3-zoo style);
+``training_env`` is the one builder of the env a learner trains on; ``train`` runs SB3 with an
+evaluation callback on held-out train levels and writes ``progress.csv``, ``eval.csv`` and, last,
+``model.zip`` into the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import tomllib
+
+from mesa_maze import agents
+from mesa_maze.core.errors import SuiteError
+from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.envs.vector import MesaMazeVecEnv, PadObservations, canvas_size
+from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def trains_or_wraps(agent: str) -> bool:
+    """Trains, or wraps a trained agent (a planner): either way the group's train_steps count."""
+    try:
+        spec = agents.get_agent_spec(agent)  # "ppo-dr@0.01" is not a key of AGENTS
+    except KeyError:
+        return False  # an unknown agent is reported below, with its key
+    return spec.learns or spec.base is not None
+
+
+def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
+    """rl-zoo style: ``[ppo]`` holds an agent's defaults, ``[ppo.by_variant.<variant>]`` overrides
+    them for one variant, and ``[common]`` applies to every learning agent.
+
+    ``inherit = "<agent>"`` in a table starts it from that agent's settings (its ``by_variant``
+    included). ``<agent>@<α>`` (a remedy's sweep, e.g. ``ppo-dr@0.01``) reads ``<agent>``'s
+    table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies`)."""
+    from mesa_maze.agents.registry import split_alpha
+
+    if not path.is_file():
+        raise SuiteError(f"{path}: hyper-parameter file not found")
+    with path.open("rb") as f:
+        table = tomllib.load(f)
+    for key, value in table.items():  # a key above every table would be silently ignored
+        if not isinstance(value, dict):
+            raise SuiteError(
+                f"{path}: key '{key}': outside any table; put it under [common] or [<agent>]"
+            )
+    name, alpha = split_alpha(agent)
+    chain = []  # the agent's table, then the one it inherits from, and so on
+    while name is not None:
+        if name in {n for n, _ in chain}:
+            raise SuiteError(f"{path}: key '{name}.inherit': inheritance cycle")
+        if chain and name not in table:
+            raise SuiteError(f"{path}: key '{chain[-1][0]}.inherit': no table [{name}]")
+        own = dict(table.get(name, {}))
+        chain.append((name, own))
+        name = own.pop("inherit", None)
+    params = dict(table.get("common", {}))
+    for _, own in reversed(chain):
+        by_variant = own.pop("by_variant", {})
+        params.update(own)
+        params.update(by_variant.get(variant, {}))
+    if alpha is not None:
+        params["alpha"] = alpha
+    return params
+
+
+def training_env(variant: str, hp: dict, seed: int, variant_dirs=(), source=None, spec=None):
+    """The vector env a learning agent trains on: the batched env on the variant's train split
+    (or ``spec``, e.g. the train split at another size), with episode statistics, its
+    observations padded to the variant's canvas (every split's observations share one shape)."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    v = get_variant(variant, variant_dirs)
+    observation = hp.get("observation", "symbolic")
+    where = {"spec": spec, "reward": v.reward} if spec is not None else {}
+    env = MesaMazeVecEnv(
+        variant,
+        TRAIN,
+        num_envs=hp.get("n_envs", 16),
+        seed=seed,
+        actions=hp.get("actions", "cardinal"),
+        observation=observation,
+        num_levels=hp.get("num_levels"),
+        variant_dirs=variant_dirs,
+        source=source,
+        **where,
+    )
+    size = max(canvas_size(v), spec.size if spec is not None else 0)
+    return PadObservations(VecMonitor(env), observation, size)
+
+
+def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
+    """Train a learning agent on the train split with the fast batched env; writes
+    ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate over training) and, last,
+    ``model.zip``."""
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import configure
+
+    torch.set_num_threads(1)  # one core per run: two runs with 2 threads each on 2 cores crawl
+    hp = cfg.hyperparams
+    spec = agents.get_agent_spec(cfg.agent)
+    remedy = None
+    if spec.remedy:  # a training-distribution remedy: its own level source and callbacks
+        from mesa_maze.training import remedies
+
+        remedy = remedies.Remedy(spec.remedy, cfg, run_dir)
+        hp = remedies.split_options(hp)[1]
+    env = training_env(
+        cfg.variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
+    )
+    model = agents.build_model(spec.algo, env, hp, cfg.seed)
+    model.set_logger(configure(str(run_dir), ["csv"]))
+    deterministic = hp.get("deterministic", False)
+    seeds = eval_seeds(cfg.eval_episodes, offset=10_000_000)  # not the final evaluation levels
+    curve = []
+
+    class TrainSplitEval(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps - (curve[-1][0] if curve else 0) >= cfg.eval_every:
+                agent = agents.SB3Agent(self.model, cfg.agent, deterministic)
+                records, _, _ = run_episodes(
+                    agent, cfg.variant, TRAIN, seeds, hp, cfg.variant_dirs, sample_seed=cfg.seed
+                )
+                curve.append((self.num_timesteps, exit_rate(records)))
+            return True
+
+    callbacks = [TrainSplitEval(), *(remedy.callbacks(model) if remedy else [])]
+    model.learn(cfg.train_steps, callback=callbacks, progress_bar=progress_bar)
+    env.close()
+    eval_csv = pd.DataFrame(curve, columns=["timesteps", "exit_rate"]).to_csv(index=False)
+    leaderboard.atomic_write_text(run_dir / "eval.csv", eval_csv)
+    tmp = run_dir / "model.tmp.zip"
+    model.save(str(tmp))
+    os.replace(tmp, run_dir / "model.zip")
+    return agents.SB3Agent(model, cfg.agent, deterministic)
