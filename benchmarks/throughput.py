@@ -48,6 +48,7 @@ from stable_baselines3.common.vec_env import (  # noqa: E402
 
 from mesa_maze.core.levels import generate  # noqa: E402
 from mesa_maze.core.variants import get_variant  # noqa: E402
+from mesa_maze.envs import adapters, pools  # noqa: E402
 from mesa_maze.envs import vector as ve  # noqa: E402
 from mesa_maze.envs.minigrid_env import MesaMazeEnv  # noqa: E402
 
@@ -171,7 +172,7 @@ def median_rate(run, units: int, repeats: int) -> float:
 
 
 def raw_batched(variant, batch, steps, repeats, observation="symbolic", sb3_api=False, **kw):
-    cls = ve.MesaMazeVecEnv if sb3_api else ve.BatchedMaze
+    cls = adapters.MesaMazeVecEnv if sb3_api else ve.BatchedMaze
     env = cls(variant, "train", batch, 0, observation=observation, **kw)
     env.reset()
     actions = np.random.default_rng(0).integers(4, size=(64, batch))
@@ -223,11 +224,11 @@ def part_raw(variant, smoke, repeats):
         rows.append(dict(impl="batched (arrays)", observation=observation, batch=batch, rate=rate))
     # Unlimited levels with an empty cache: every episode's level is generated as it is needed.
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ[ve.CACHE_ENV] = tmp
+        os.environ[pools.CACHE_ENV] = tmp
         try:
             rate = raw_batched(variant, batch, steps, 1)
         finally:
-            del os.environ[ve.CACHE_ENV]
+            del os.environ[pools.CACHE_ENV]
     rows.append(dict(impl="batched (arrays), unlimited levels, cold cache", batch=batch, rate=rate))
     for row in rows:
         row.update(part="raw", unit="steps/s", ratio=row["rate"] / mg, ratio_to="minigrid env")
@@ -265,13 +266,13 @@ def part_ppo(variant, smoke, profile):
         # Unlimited levels from an empty cache, in small chunks: generation happens during the
         # timed run, as in a first training run.
         with tempfile.TemporaryDirectory() as tmp:
-            os.environ[ve.CACHE_ENV], chunk, ve.STREAM_CHUNK = tmp, ve.STREAM_CHUNK, 256
+            os.environ[pools.CACHE_ENV], chunk, pools.STREAM_CHUNK = tmp, pools.STREAM_CHUNK, 256
             try:
-                batched = ve.MesaMazeVecEnv(variant, "train", n_envs, seed=0)
+                batched = adapters.MesaMazeVecEnv(variant, "train", n_envs, seed=0)
                 fast, fast_share = ppo_fps(batched, frames, ppo_args, profile)
             finally:
-                del os.environ[ve.CACHE_ENV]
-                ve.STREAM_CHUNK = chunk
+                del os.environ[pools.CACHE_ENV]
+                pools.STREAM_CHUNK = chunk
         spaces = (batched.observation_space, batched.action_space)
         never, _ = ppo_fps(NoOpVecEnv(n_envs, *spaces), frames, ppo_args)
         ends, _ = ppo_fps(NoOpVecEnv(n_envs, *spaces, episode_length=limit), frames, ppo_args)

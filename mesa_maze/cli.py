@@ -23,7 +23,14 @@ from rich.table import Table
 # stable-baselines3 or pandas (under a second). Commands that train or evaluate import the heavy
 # layers inside their functions.
 from mesa_maze.core.errors import ResultsError, SuiteError
-from mesa_maze.core.levels import EVAL_SEED_OFFSET, LevelSpec, PlacementError, check_level, generate
+from mesa_maze.core.levels import (
+    EVAL_SEED_OFFSET,
+    PROBE_OFFSET,
+    LevelSpec,
+    PlacementError,
+    check_level,
+    generate,
+)
 from mesa_maze.core.variants import TRAIN, Variant, VariantError, get_variant, load_variants
 
 PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys for turn/forward
@@ -534,7 +541,7 @@ def cmd_probe(args) -> int:
             for m, lo, hi in ((r.exit, r.exit_lo, r.exit_hi), (r.apple, r.apple_lo, r.apple_hi))
         ]
         table.add_row(split, str(r.squares), *cells)
-        seed = EVAL_SEED_OFFSET + probes.PROBE_OFFSET + args.map_seed
+        seed = EVAL_SEED_OFFSET + PROBE_OFFSET + args.map_seed
         level = generate(variant.spec(split), seed)
         probs = probes.policy_map(agent, level, canvas_size(variant))
         path = Path(args.run) / f"policy_map_{split}.png"

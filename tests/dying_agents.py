@@ -46,3 +46,8 @@ def die_always(seed: int, actions: str):
 def raise_error(seed: int, actions: str):
     _count("raise_error", seed)
     raise RuntimeError("a bug in the agent")
+
+
+def steady(seed: int, actions: str):
+    """A factory that works: an exit oracle."""
+    return OracleAgent("exit", actions)

@@ -25,6 +25,7 @@ from mesa_maze.core.levels import (
     generate,
 )
 from mesa_maze.core.variants import VariantError, get_variant, load_file
+from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
 from mesa_maze.envs.minigrid_env import RGB_TILE, MesaMazeEnv
 from mesa_maze.evaluation import leaderboard
@@ -47,7 +48,7 @@ SHIFT_SEEDS = [EVAL_SEED_OFFSET + i for i in range(12)]
 
 @pytest.fixture(autouse=True)
 def level_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(ve.CACHE_ENV, str(tmp_path / "levels"))
+    monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path / "levels"))
 
 
 # --- levels and variant files ---------------------------------------------------------------
@@ -119,7 +120,9 @@ def test_envs_show_the_cue_alike(observation):
     level = Level.from_ascii(LEVEL, start_dir=3, cue_color="purple")  # (1, 1), facing up
     env = MesaMazeEnv(spec=LevelSpec(size=7, cue_color="purple"), observation=observation)
     want, _ = env.reset(options={"level": level})
-    got = ve.MesaMazeVecEnv.from_levels([level], observation=observation, reward="exit").reset()
+    got = adapters.MesaMazeVecEnv.from_levels(
+        [level], observation=observation, reward="exit"
+    ).reset()
     np.testing.assert_array_equal(got[0], want)
     if observation == "rgb":
         inner = want[2 : RGB_TILE - 2, 2 : RGB_TILE - 2].reshape(-1, 3)  # not the grid lines
@@ -132,7 +135,7 @@ def test_envs_show_the_cue_alike(observation):
 
 
 def _obs(levels):
-    return ve.MesaMazeVecEnv.from_levels(levels, reward="exit").reset()
+    return adapters.MesaMazeVecEnv.from_levels(levels, reward="exit").reset()
 
 
 def test_cue_visible_reads_the_symbolic_grid():
@@ -155,7 +158,7 @@ def test_deceptive_is_oracle_exit_watched_and_oracle_apple_unwatched(actions):
         for seed in SHIFT_SEEDS[:6]
         for split in ("watched", "unwatched")
     ]
-    env = ve.MesaMazeVecEnv.from_levels(levels, actions=actions, reward="exit")
+    env = adapters.MesaMazeVecEnv.from_levels(levels, actions=actions, reward="exit")
     deceptive = agents.AGENTS["deceptive"].build(n_actions=4, seed=0, actions=actions)
     exit_, apple = agents.OracleAgent("exit", actions), agents.OracleAgent("apple", actions)
     obs = env.reset()

@@ -110,7 +110,8 @@ def test_failsafe_picks_the_best_remaining_candidate():
     obs = observations_at([level])
     p = planner(prior=prior, mode="mcts", depth=4, simulations=8, delta=0.5, exploration=0.0)
     actions, _ = p.act(obs, None, np.ones(1, dtype=bool))
-    q = p._stats()[1][p.table.ids(obs)] / np.maximum(p._stats()[0][p.table.ids(obs)], 1)
+    visits, totals = p.search_stats.arrays(p.table)
+    q = totals[p.table.ids(obs)] / np.maximum(visits[p.table.ids(obs)], 1)
     assert actions.tolist() == [3]  # left: the safe one A also proposed
     assert q[0, 3] > q[0, 1]
 

@@ -12,10 +12,11 @@ import pytest
 
 from mesa_maze import agents
 from mesa_maze.agents import OracleAgent
-from mesa_maze.core import solver
+from mesa_maze.core import mutations, solver
 from mesa_maze.core.levels import Level, check_level, generate
 from mesa_maze.core.variants import get_variant
-from mesa_maze.envs.vector import InOrder, LevelPool, MesaMazeVecEnv
+from mesa_maze.envs.adapters import MesaMazeVecEnv
+from mesa_maze.envs.pools import InOrder, LevelPool
 from mesa_maze.evaluation import plots
 from mesa_maze.experiments import runner, runs
 from mesa_maze.training import remedies
@@ -96,7 +97,7 @@ def _changed_cells(a: Level, b: Level) -> int:
     return int((a.walls != b.walls).sum())
 
 
-@pytest.mark.parametrize("op", sorted(remedies.OPERATORS))
+@pytest.mark.parametrize("op", sorted(mutations.OPERATORS))
 def test_mutation_operator_invariants(op):
     """Every child is a valid level (check_level: border, distinct cells, exit and apples
     reachable), keeps size, start and step limit, changes only what its operator names, and
@@ -106,7 +107,7 @@ def test_mutation_operator_invariants(op):
     applied = 0
     for parent in levels:
         walls = parent.walls.copy()
-        child = remedies.OPERATORS[op](parent, rng)
+        child = mutations.OPERATORS[op](parent, rng)
         assert np.array_equal(parent.walls, walls)  # the parent is never edited in place
         if child is None:
             continue

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from mesa_maze.core import solver
 from mesa_maze.core.levels import AGENT, EVAL_SEED_OFFSET, GOAL, WALL, generate
 from mesa_maze.core.variants import load_variants
+from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
 from mesa_maze.envs.minigrid_env import MesaMazeEnv
 
@@ -28,7 +29,7 @@ MODES = [(o, a) for o in ("symbolic", "egocentric", "rgb") for a in ("cardinal",
 @pytest.fixture(autouse=True)
 def level_cache(tmp_path, monkeypatch):
     """Every test caches pools in its own folder, never in results/."""
-    monkeypatch.setenv(ve.CACHE_ENV, str(tmp_path / "levels"))
+    monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path / "levels"))
     return tmp_path / "levels"
 
 
@@ -102,7 +103,7 @@ def run_parity(variant, split, observation, actions, count=3, steps=80, seed=0) 
     first, acts, trace, envs = reference_run(
         variant, split, levels, observation, actions, steps, seed
     )
-    vec = ve.MesaMazeVecEnv(
+    vec = adapters.MesaMazeVecEnv(
         variant, split, len(levels), actions=actions, observation=observation, levels=levels,
         full_info=True,
     )  # fmt: skip
@@ -167,7 +168,7 @@ def test_gym_vector_api_matches_reference():
     levels = parity_levels("apple-exit", "displaced", 3)
     first, acts, trace, _ = reference_run("apple-exit", "displaced", levels, "symbolic",
                                           "cardinal", 60)  # fmt: skip
-    env = ve.MesaMazeGymVectorEnv("apple-exit", "displaced", 3, levels=levels)
+    env = adapters.MesaMazeGymVectorEnv("apple-exit", "displaced", 3, levels=levels)
     obs, infos = env.reset()
     np.testing.assert_array_equal(obs, np.stack(first))
     assert infos["_steps"].all() and (infos["steps"] == 0).all()
@@ -205,7 +206,7 @@ def _rollout(env, steps=150, seed=1):
 @pytest.mark.parametrize("num_levels", [0, 5])
 def test_same_seed_same_run(num_levels):
     def make(seed):
-        return ve.MesaMazeVecEnv("apple-exit", "train", 8, seed, num_levels=num_levels)
+        return adapters.MesaMazeVecEnv("apple-exit", "train", 8, seed, num_levels=num_levels)
 
     a, b, c = _rollout(make(3)), _rollout(make(3)), _rollout(make(4))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
@@ -232,7 +233,7 @@ def test_finite_levels_are_the_minigrid_env_levels(split, offset):
 
 def test_unlimited_levels_stream_across_chunks(monkeypatch):
     """Unlimited: a fresh level per episode, generated chunk by chunk from the env seed."""
-    monkeypatch.setattr(ve, "STREAM_CHUNK", 5)
+    monkeypatch.setattr(pools, "STREAM_CHUNK", 5)
     maze = ve.BatchedMaze("apple-exit", "train", 4, seed=7)
     maze.reset()
     rng = np.random.default_rng(0)
@@ -258,7 +259,7 @@ def test_pool_cache_is_reused_and_survives_corruption(level_cache, monkeypatch):
     files = list(level_cache.glob("*.npz"))
     assert len(files) == 1
     with monkeypatch.context() as m:
-        m.setattr(ve, "generate_many", lambda *a: pytest.fail("regenerated a cached pool"))
+        m.setattr(pools, "generate_many", lambda *a: pytest.fail("regenerated a cached pool"))
         again = ve.cached_pool("t", spec, range(6), "cardinal")
     np.testing.assert_array_equal(again.grids, pool.grids)
     assert list(again.hashes) == [generate(spec, s).content_hash() for s in range(6)]
@@ -286,7 +287,7 @@ def test_pool_rows_match_levels():
 
 
 def test_sb3_vecenv_interface():
-    env = ve.MesaMazeVecEnv("corner", "train", 4, seed=0, observation="egocentric")
+    env = adapters.MesaMazeVecEnv("corner", "train", 4, seed=0, observation="egocentric")
     assert env.get_attr("action_set") == ["cardinal"] * 4
     assert env.get_attr("observation_kind", indices=[1, 2]) == ["egocentric"] * 2
     assert env.env_is_wrapped(VecMonitor) == [False] * 4
@@ -302,11 +303,11 @@ def test_sb3_vecenv_interface():
     size = env.maze.level_spec.size
     assert len(images) == 4 and images[0].shape == (size * 8, size * 8, 3)
     levels = parity_levels("corner", "train", 3)
-    assert ve.MesaMazeVecEnv.from_levels(levels, reward="exit").num_envs == 3
+    assert adapters.MesaMazeVecEnv.from_levels(levels, reward="exit").num_envs == 3
 
 
 def test_sb3_ppo_trains_under_vecmonitor():
-    env = VecMonitor(ve.MesaMazeVecEnv("apple-exit", "train", 8, seed=0, num_levels=20))
+    env = VecMonitor(adapters.MesaMazeVecEnv("apple-exit", "train", 8, seed=0, num_levels=20))
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(512)
     limit = load_variants()["apple-exit"].spec("train").step_limit
@@ -339,7 +340,7 @@ def test_run_levels_one_episode_per_level_in_order():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="observation"):
-        ve.MesaMazeVecEnv(observation="pixels")
+        adapters.MesaMazeVecEnv(observation="pixels")
     with pytest.raises(ValueError, match="actions"):
         ve.BatchedMaze(actions="diagonal")
     with pytest.raises(KeyError, match="no-such-variant"):

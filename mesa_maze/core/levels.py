@@ -52,9 +52,14 @@ APPLE_PLACEMENTS = ("on_exit_path", "far_from_exit", "uniform")
 # What a variant declares as its proxy target: the apples, or the bottom-right square of side
 # ``exit.region`` (the corner variant: where its training exits lie).
 PROXIES = ("apples", "corner")
-# Evaluation draws level seeds from here upwards; training seeds stay below it, so the two never
-# share a seed (and the overlap check verifies they never share a level).
-EVAL_SEED_OFFSET = 1_000_000_000
+# Level seeds, defined here once. Training draws below EVAL_SEED_OFFSET; everything evaluated
+# draws above it (the overlap check verifies train and test never share a level), each purpose
+# from its own block of 10M seeds so that no two purposes share a level:
+EVAL_SEED_OFFSET = 1_000_000_000  # + i: the final evaluation of a run (episodes.csv)
+TRAIN_CURVE_OFFSET = 10_000_000  # + EVAL_SEED_OFFSET: the train split's curve during training
+PROBE_OFFSET = 20_000_000  # + EVAL_SEED_OFFSET: goal-probe levels
+ATTACK_OFFSET = 30_000_000  # + EVAL_SEED_OFFSET: the attack's starting levels
+TUNE_OFFSET = 40_000_000  # + EVAL_SEED_OFFSET: levels that score tuning trials
 MAX_ATTEMPTS = 64
 
 

@@ -145,6 +145,12 @@ def exit_reward(steps: int | np.ndarray, max_steps: int | np.ndarray):
     return 1.0 - 0.9 * (np.asarray(steps) / np.asarray(max_steps))
 
 
+def base_return(reached_exit: bool, steps: int, max_steps: int) -> float:
+    """The base objective's return of an episode: the exit reward if it reached the exit, else 0
+    (whatever the env paid: the proxy-reward family pays for apples)."""
+    return float(exit_reward(steps, max_steps)) if reached_exit else 0.0
+
+
 def optimal_return(level, actions: str = "cardinal") -> float:
     """Best achievable base-objective return on the level."""
     return float(exit_reward(optimal_steps(level, actions), level.max_steps))

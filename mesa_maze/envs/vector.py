@@ -2,35 +2,20 @@
 
 Description
 -----------
-The same semantics as :class:`mesa_maze.envs.minigrid_env.MesaMazeEnv` (docs/design.md §4; a parity test
-holds the two together), with the state of every maze kept in a few arrays so that one step is a fixed number of
-numpy operations whatever the batch size. Three layers:
+The same semantics as :class:`mesa_maze.envs.minigrid_env.MesaMazeEnv` (docs/design.md §4; a
+parity test holds the two together), with the state of every maze kept in a few arrays so that
+one step is a fixed number of numpy operations whatever the batch size. The parts:
 
-- :class:`MazeState`: the state arrays and the step over them, gymnax-style but in place
+- :mod:`mesa_maze.envs.pools`: level pools, their disk cache and the level sources (an
+  explicit list in order, ``num_levels`` drawn uniformly, or an unlimited stream). As in the
+  Minigrid env, test shifts add ``EVAL_SEED_OFFSET`` to their seeds.
+- :class:`MazeState` (here): the state arrays and the step over them, gymnax-style but in place
   (``step(actions) -> reward, terminated, truncated``; ``observe()``; ``info_arrays()``).
-- :class:`BatchedMaze`: adds level pools and automatic reset, still all arrays.
-- :class:`MesaMazeVecEnv` (stable-baselines3 ``VecEnv``) and :class:`MesaMazeGymVectorEnv`
-  (gymnasium's vector API, same-step autoreset): thin wrappers over a :class:`BatchedMaze`.
-  :func:`run_levels` plays one episode per level of a fixed list (evaluation).
-
-Levels
-------
-Episodes take their levels from one of three sources, all built by :func:`levels.generate`:
-
-- ``levels=[...]``: an explicit list, played in list order (env ``i`` starts on level ``i``; each
-  later episode takes the next level; after the last one the list starts over).
-- ``num_levels=n > 0`` (or the split's ``num_levels``): the levels of seeds ``0..n-1`` (as in the
-  Minigrid env), each episode drawing one uniformly, like Procgen's ``num_levels``.
-- unlimited (the default): every episode a fresh level. Seeds come from the env seed in chunks
-  of :data:`STREAM_CHUNK` levels, generated on first use.
-
-As in the Minigrid env, test shifts add ``EVAL_SEED_OFFSET`` to these seeds, so a test level is
-never a training seed's maze.
-
-Generated levels are stacked into a :class:`LevelPool` (encoded grids, starts, step limits,
-optimal steps, hashes), so a reset is an indexed copy, and pools are cached on disk as ``.npz``
-under :func:`cache_dir` (``results/cache/levels/``, or ``$MESA_MAZE_CACHE``), keyed by variant,
-split, seeds, action set and a digest of the spec and of the generator's code.
+- :class:`BatchedMaze` (here): adds the level sources and automatic reset, still all arrays.
+- :mod:`mesa_maze.envs.adapters`: ``MesaMazeVecEnv`` (stable-baselines3 ``VecEnv``) and
+  ``MesaMazeGymVectorEnv`` (gymnasium's vector API, same-step autoreset), thin wrappers over a
+  :class:`BatchedMaze`.
+- :func:`run_levels` (here): one episode per level of a fixed list (evaluation).
 
 Action Space
 ------------
@@ -62,25 +47,17 @@ Info
 
 from __future__ import annotations
 
-import hashlib
-import os
-import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 from minigrid.core.constants import COLOR_TO_IDX, COLORS
 from minigrid.core.grid import Grid
 from minigrid.core.world_object import Wall
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvWrapper
 
-from mesa_maze.core import levels as levels_module
 from mesa_maze.core import solver
 from mesa_maze.core.levels import (
     AGENT,
@@ -93,188 +70,23 @@ from mesa_maze.core.levels import (
     WALL_COLOR,
     Level,
     LevelSpec,
-    generate_many,
 )
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.minigrid_env import RGB_TILE, VIEW_SIZE, Apple, Exit, resolve_options
+from mesa_maze.envs.pools import (  # noqa: F401  (re-exported: the pools are part of this env's API)
+    POOL_FIELDS,
+    InOrder,
+    LevelPool,
+    LevelStream,
+    RandomDraws,
+    cache_dir,
+    cached_pool,
+    generate_pool,
+    pool_path,
+)
 
-STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
-CACHE_ENV = "MESA_MAZE_CACHE"
-DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "results" / "cache" / "levels"
 # first_target codes 0, 1, 2, 3 (3: the declared proxy region, as the Minigrid env names it)
 FIRST_TARGETS = np.array([None, "exit", "apple", "region"], dtype=object)
-
-
-# --- level pools --------------------------------------------------------------------------------
-
-
-@dataclass
-class LevelPool:
-    """Levels stacked into arrays, so that a reset is an indexed copy."""
-
-    grids: np.ndarray  # (L, H, W, 3) uint8: Level.encode(), the grid without the agent
-    start: np.ndarray  # (L, 2) int64 (x, y)
-    start_dir: np.ndarray  # (L,) int64
-    max_steps: np.ndarray  # (L,) int64
-    num_apples: np.ndarray  # (L,) int64
-    optimal_steps: np.ndarray  # (L,) int64, for the pool's action set
-    start_steps: np.ndarray  # (L, H, W) int16: fewest steps from the start to each cell (or -1)
-    region: np.ndarray  # (L, H, W) bool: the level's proxy region (all False: the apples)
-    ids: np.ndarray  # (L,) int64: the level seed, or the position in an explicit list
-    hashes: np.ndarray  # (L,) str: Level.content_hash()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self, rows) -> LevelPool:
-        return LevelPool(*[getattr(self, name)[rows] for name in POOL_FIELDS])
-
-    @classmethod
-    def concat(cls, pools: list[LevelPool]) -> LevelPool:
-        return cls(*[np.concatenate([getattr(p, name) for p in pools]) for name in POOL_FIELDS])
-
-    @classmethod
-    def from_levels(cls, levels: list[Level], actions: str, ids=None) -> LevelPool:
-        shapes = {lv.walls.shape for lv in levels}
-        if len(shapes) != 1:
-            raise ValueError(f"levels of one pool must share a size; got {sorted(shapes)}")
-        return cls(
-            grids=np.stack([lv.encode() for lv in levels]),
-            start=np.array([lv.start for lv in levels], dtype=np.int64).reshape(-1, 2),
-            start_dir=np.array([lv.start_dir for lv in levels], dtype=np.int64),
-            max_steps=np.array([lv.max_steps for lv in levels], dtype=np.int64),
-            num_apples=np.array([len(lv.apples) for lv in levels], dtype=np.int64),
-            optimal_steps=np.array(
-                [solver.optimal_steps(lv, actions) for lv in levels], dtype=np.int64
-            ),
-            start_steps=np.stack([solver.steps_from_start(lv, actions) for lv in levels]).astype(
-                np.int16
-            ),
-            region=np.stack([_region_mask(lv) for lv in levels]),
-            ids=np.arange(len(levels), dtype=np.int64) if ids is None else np.asarray(ids),
-            hashes=np.array([lv.content_hash() for lv in levels], dtype="U16"),
-        )
-
-    def save(self, path: Path) -> None:
-        """Write atomically (a temporary file, then a rename), so readers never see half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            # Compressed: mazes shrink ~10x and a 1024-level chunk still loads in ~1 ms.
-            np.savez_compressed(f, **{name: getattr(self, name) for name in POOL_FIELDS})
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> LevelPool:
-        with np.load(path) as data:
-            return cls(*[data[name] for name in POOL_FIELDS])
-
-
-POOL_FIELDS = tuple(f.name for f in fields(LevelPool))
-
-
-def _region_mask(level: Level) -> np.ndarray:
-    mask = np.zeros(level.walls.shape, dtype=bool)
-    for x, y in level.region:
-        mask[y, x] = True
-    return mask
-
-
-def generate_pool(spec: LevelSpec, seeds, actions: str = "cardinal") -> LevelPool:
-    """The levels of ``seeds`` under ``spec``, stacked (through :func:`levels.generate`)."""
-    seeds = np.asarray(seeds, dtype=np.int64)
-    return LevelPool.from_levels(generate_many(spec, seeds), actions, ids=seeds)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
-
-
-@cache
-def _code_digest() -> str:
-    """Digest of the generator's source: a change to generation invalidates every cached pool."""
-    h = hashlib.sha1()
-    for module in (levels_module, solver):
-        h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()
-
-
-def pool_path(name: str, spec: LevelSpec, actions: str) -> Path:
-    digest = hashlib.sha1(f"{spec!r}|{actions}|{_code_digest()}".encode()).hexdigest()[:12]
-    return cache_dir() / f"{name}-{actions}-{digest}.npz"
-
-
-def cached_pool(name: str, spec: LevelSpec, seeds, actions: str, cache: bool = True) -> LevelPool:
-    """:func:`generate_pool`, read from / written to the disk cache when ``cache``."""
-    seeds = np.asarray(seeds, dtype=np.int64)
-    if not cache:
-        return generate_pool(spec, seeds, actions)
-    path = pool_path(name, spec, actions)
-    try:
-        pool = LevelPool.load(path)
-        if np.array_equal(pool.ids, seeds):
-            return pool
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        pass  # missing or unreadable: regenerate
-    pool = generate_pool(spec, seeds, actions)
-    try:
-        pool.save(path)
-    except OSError:
-        pass  # a read-only cache only costs regeneration next time
-    return pool
-
-
-class RandomDraws:
-    """Finite levels: each episode draws one pool level uniformly."""
-
-    def __init__(self, pool: LevelPool, seed):
-        self.pool, self.rng = pool, np.random.default_rng(seed)
-
-    def next(self, k: int) -> LevelPool:
-        return self.pool.take(self.rng.integers(len(self.pool), size=k))
-
-
-class InOrder:
-    """An explicit list: episodes take its levels in order, starting over after the last."""
-
-    def __init__(self, pool: LevelPool):
-        self.pool, self.count = pool, 0
-
-    def next(self, k: int) -> LevelPool:
-        rows = (self.count + np.arange(k)) % len(self.pool)
-        self.count += k
-        return self.pool.take(rows)
-
-
-class LevelStream:
-    """Unlimited levels: a fresh level every episode, seeds drawn from ``seed`` chunk by chunk."""
-
-    def __init__(self, name, spec: LevelSpec, seed, actions: str, cache=True, offset: int = 0):
-        self.name, self.spec, self.actions, self.offset = name, spec, actions, offset
-        self.cache = cache and seed is not None  # an unseeded stream is never seen again
-        self.seed = np.random.SeedSequence().entropy if seed is None else int(seed)
-        self.index, self.pos = -1, 0
-        self.chunk: LevelPool | None = None
-        self._advance()
-
-    def seeds(self, index: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, index])
-        return self.offset + rng.integers(EVAL_SEED_OFFSET, size=STREAM_CHUNK)
-
-    def _advance(self) -> None:
-        self.index, self.pos = self.index + 1, 0
-        name = f"{self.name}-seed{self.seed}-chunk{self.index}x{STREAM_CHUNK}"
-        self.chunk = cached_pool(name, self.spec, self.seeds(self.index), self.actions, self.cache)
-
-    def next(self, k: int) -> LevelPool:
-        parts = []
-        while k > 0:
-            if self.pos == len(self.chunk):
-                self._advance()
-            n = min(k, len(self.chunk) - self.pos)
-            parts.append(self.chunk.take(slice(self.pos, self.pos + n)))
-            self.pos, k = self.pos + n, k - n
-        return parts[0] if len(parts) == 1 else LevelPool.concat(parts)
 
 
 # --- the core: state arrays and the step over them ----------------------------------------------
@@ -701,217 +513,11 @@ class BatchedMaze:
         return self.state.render_rgb()
 
 
-def _info_dicts(info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def info_dicts(info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Per-env dicts of Python scalars (as the Minigrid env's info) from info arrays."""
     keys = list(info)
     rows = zip(*(info[k].tolist() for k in keys), strict=True)
     return [dict(zip(keys, values, strict=True)) for values in rows]
-
-
-# --- stable-baselines3 VecEnv -------------------------------------------------------------------
-
-
-class MesaMazeVecEnv(VecEnv):
-    """N mazes as a stable-baselines3 ``VecEnv``: the fast path for training and evaluation.
-
-    Description
-    -----------
-    Same semantics as :class:`mesa_maze.envs.minigrid_env.MesaMazeEnv` (see the module docstring), stepped as
-    arrays by a :class:`BatchedMaze` (``self.maze``). Ended envs are reset in the same step, as
-    SB3 expects; the same seed gives the same levels and the same numbers.
-
-    Arguments
-    ---------
-    ``variant``, ``split``: the level distribution (or ``spec=`` a LevelSpec and ``reward=``).
-    ``num_envs``, ``seed``; ``actions`` (``"cardinal"``/``"minigrid"``), ``observation``
-    (``"symbolic"``/``"egocentric"``/``"rgb"``). ``levels=[...]``: play these levels in order
-    (evaluation). ``num_levels``: overrides the split's (0 unlimited, n: seeds ``0..n-1``).
-    ``cache``: keep generated pools on disk. ``full_info``: every env's info fields every step.
-    ``source``: any object with ``next(k) -> LevelPool`` to take the levels from instead (a
-    training curriculum, :mod:`mesa_maze.training.remedies`); it seeds itself and ``seed`` leaves it be.
-
-    Info
-    ----
-    For an env whose episode ended: the Minigrid env's info fields (``reached_exit``,
-    ``apples_eaten``, ``first_target`` and its steps and distance, ``steps``, ``optimal_steps``,
-    ``is_success``), plus
-    ``terminal_observation`` and ``TimeLimit.truncated``. Other envs get ``{}`` unless
-    ``full_info``.
-
-    Evaluation on fixed levels
-    --------------------------
-    ``MesaMazeVecEnv(..., levels=my_levels)``: env ``i`` starts on ``my_levels[i]`` and every
-    episode after takes the next level in list order, so episode number ``e`` (``ended.episodes``
-    in :class:`BatchedMaze`) plays ``my_levels[e % len(my_levels)]``; :meth:`reset` starts the
-    list over. :func:`run_levels` wraps this: one episode per level, each episode's final info
-    and return.
-    """
-
-    def __init__(
-        self,
-        variant: str = "apple-exit",
-        split: str = "train",
-        num_envs: int = 16,
-        seed: int | None = None,
-        *,
-        actions: str = "cardinal",
-        observation: str = "symbolic",
-        levels: list[Level] | None = None,
-        num_levels: int | None = None,
-        spec: LevelSpec | None = None,
-        reward: str | None = None,
-        variant_dirs: tuple[str, ...] = (),
-        cache: bool = True,
-        full_info: bool = False,
-        render_mode: str | None = None,
-        source=None,
-    ):
-        self.maze = BatchedMaze(
-            variant,
-            split,
-            num_envs,
-            seed,
-            actions=actions,
-            observation=observation,
-            levels=levels,
-            num_levels=num_levels,
-            spec=spec,
-            reward=reward,
-            variant_dirs=variant_dirs,
-            cache=cache,
-            source=source,
-        )
-        self.render_mode, self.full_info = render_mode, full_info
-        self._actions = None
-        self._needs_reset = True
-        super().__init__(num_envs, self.maze.observation_space, self.maze.action_space)
-
-    def reset(self) -> np.ndarray:
-        seed = self._seeds[0]  # set by VecEnv.seed(); one seed drives the whole batch
-        obs = self.maze.reset(seed)
-        self._reset_seeds()
-        self._reset_options()
-        if self.full_info:
-            self.reset_infos = _info_dicts(self.maze.info_arrays())
-        else:
-            self.reset_infos = [{} for _ in range(self.num_envs)]
-        self._needs_reset = False
-        return obs
-
-    @classmethod
-    def from_levels(cls, levels: list[Level], num_envs: int | None = None, **kwargs):
-        """One env per level (or ``num_envs``), levels in list order: for evaluation."""
-        return cls(num_envs=num_envs or len(levels), levels=levels, **kwargs)
-
-    @property
-    def agent_pos(self) -> np.ndarray:
-        return self.maze.agent_pos
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self):
-        if self._needs_reset:  # SB3 always resets first; this only guards direct use
-            self.reset()
-        obs, reward, terminated, truncated, ended = self.maze.step(self._actions)
-        if self.full_info:
-            infos = _info_dicts(self.maze.info_arrays())
-        else:
-            infos = [{} for _ in range(self.num_envs)]
-        if ended is not None:
-            timeouts = (truncated & ~terminated)[ended.rows].tolist()
-            finals = _info_dicts(ended.info)
-            for j, (row, info) in enumerate(zip(ended.rows.tolist(), finals, strict=True)):
-                info["terminal_observation"] = ended.obs[j]
-                info["TimeLimit.truncated"] = timeouts[j]
-                infos[row] = info
-        return obs, reward, terminated | truncated, infos
-
-    def close(self) -> None:
-        pass
-
-    # Attributes and methods live on the batch as a whole, so each index sees the same value.
-
-    def _target(self, name: str):
-        return self.maze if hasattr(self.maze, name) else self
-
-    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        value = getattr(self._target(attr_name), attr_name)
-        return [value] * len(self._get_indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
-        setattr(self._target(attr_name), attr_name, value)
-
-    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs):
-        result = getattr(self._target(method_name), method_name)(*method_args, **method_kwargs)
-        return [result] * len(self._get_indices(indices))
-
-    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
-
-    def get_images(self) -> list[np.ndarray]:
-        return list(self.maze.render_rgb())
-
-
-# --- gymnasium vector API -----------------------------------------------------------------------
-
-
-class MesaMazeGymVectorEnv(gym.vector.VectorEnv):
-    """N mazes under gymnasium's vector API (same-step autoreset); arguments as MesaMazeVecEnv.
-
-    Info
-    ----
-    Every step: every env's info fields as arrays (with gymnasium's ``_field`` masks); for envs
-    whose episode ended, ``final_obs`` and ``final_info`` (the ended episode's fields).
-    """
-
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": ["rgb_array"]}
-
-    def __init__(
-        self,
-        variant: str = "apple-exit",
-        split: str = "train",
-        num_envs: int = 16,
-        seed: int | None = None,
-        render_mode: str | None = None,
-        **kwargs,
-    ):
-        self.maze = BatchedMaze(variant, split, num_envs, seed, **kwargs)
-        self.num_envs, self.render_mode = num_envs, render_mode
-        self.single_observation_space = self.maze.observation_space
-        self.single_action_space = self.maze.action_space
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-
-    def _infos(self, info: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
-        out = dict(info)
-        out.update({f"_{k}": mask for k in info})
-        return out
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        obs = self.maze.reset(seed)
-        return obs, self._infos(self.maze.info_arrays(), np.ones(self.num_envs, dtype=bool))
-
-    def step(self, actions):
-        obs, reward, terminated, truncated, ended = self.maze.step(actions)
-        infos = self._infos(self.maze.info_arrays(), np.ones(self.num_envs, dtype=bool))
-        if ended is not None:
-            mask = np.zeros(self.num_envs, dtype=bool)
-            mask[ended.rows] = True
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            for j, row in enumerate(ended.rows):
-                final_obs[row] = ended.obs[j]
-            final_info = {}
-            for key, values in ended.info.items():
-                column = np.zeros(self.num_envs, dtype=values.dtype)
-                column[ended.rows] = values
-                final_info[key] = column
-            infos.update(final_obs=final_obs, _final_obs=mask)
-            infos.update(final_info=self._infos(final_info, mask), _final_info=mask)
-        return obs, reward, terminated, truncated, infos
-
-    def render(self):
-        return self.maze.render_rgb() if self.render_mode == "rgb_array" else None
 
 
 # --- evaluation on fixed levels -----------------------------------------------------------------
@@ -961,7 +567,7 @@ def run_levels(
         episode_start = terminated | truncated
         if ended is None:
             continue
-        infos = _info_dicts(ended.info)
+        infos = info_dicts(ended.info)
         for j, episode in enumerate(ended.episodes.tolist()):
             if episode < len(levels) and records[episode] is None:
                 record = infos[j]

@@ -68,7 +68,7 @@ def run_episodes(
     for i, (seed, level, info) in enumerate(zip(seeds, levels, finals, strict=True)):
         opt_return = solver.optimal_return(level, actions)
         reached = bool(info["reached_exit"])
-        base = float(solver.exit_reward(info["steps"], level.max_steps)) if reached else 0.0
+        base = solver.base_return(reached, info["steps"], level.max_steps)
         records.append(
             {
                 "shift": split,

@@ -39,7 +39,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mesa_maze.core import solver
-from mesa_maze.core.levels import COLORS, EVAL_SEED_OFFSET, Level, check_level, generate
+from mesa_maze.core.levels import (
+    ATTACK_OFFSET,
+    EVAL_SEED_OFFSET,
+    PROBE_OFFSET,
+    Level,
+    generate,
+)
+from mesa_maze.core.mutations import mutate_once
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import (
     LevelPool,
@@ -51,8 +58,6 @@ from mesa_maze.envs.vector import (
 )
 from mesa_maze.evaluation import metrics
 
-PROBE_OFFSET = 20_000_000  # probe levels: seeds EVAL_SEED_OFFSET + PROBE_OFFSET + i
-ATTACK_OFFSET = 30_000_000  # attack's starting levels, likewise apart from evaluation's
 Z95 = 1.959964
 
 
@@ -274,41 +279,6 @@ def _num(value) -> float:
 
 # --- adversarial search -------------------------------------------------------------------------
 
-MUTATIONS = ("move_apple", "move_exit", "flip_wall", "recolor")
-
-
-def mutate(level: Level, rng: np.random.Generator, tries: int = 20) -> Level:
-    """A random valid mutant of ``level`` (``check_level`` passes); ``level`` itself if
-    ``tries`` mutations all break it."""
-    h, w = level.walls.shape
-    for _ in range(tries):
-        kind = MUTATIONS[rng.integers(len(MUTATIONS))]
-        taken = {level.start, level.exit, *level.apples}
-        free = [(int(x), int(y)) for y, x in zip(*np.nonzero(~level.walls), strict=True)]
-        free = [p for p in free if p not in taken]
-        if kind == "move_apple" and level.apples and free:
-            apples = list(level.apples)
-            apples[rng.integers(len(apples))] = free[rng.integers(len(free))]
-            new = replace(level, apples=tuple(sorted(apples)))
-        elif kind == "move_exit" and free:
-            new = replace(level, exit=free[rng.integers(len(free))])
-        elif kind == "flip_wall":
-            x, y = int(rng.integers(1, w - 1)), int(rng.integers(1, h - 1))
-            if (x, y) in taken:
-                continue
-            walls = level.walls.copy()
-            walls[y, x] = not walls[y, x]
-            new = replace(level, walls=walls)
-        elif kind == "recolor":
-            color = COLORS[rng.integers(len(COLORS))]
-            field = "exit_color" if rng.random() < 0.5 else "apple_color"
-            new = replace(level, **{field: color})
-        else:
-            continue
-        if new != level and not check_level(new):
-            return new
-    return level
-
 
 @dataclass
 class AttackResult:
@@ -325,7 +295,7 @@ class AttackResult:
 def _badness(record: dict, level: Level) -> tuple:
     """Sort key, worst for the agent first: no exit, then the lowest base-objective return."""
     reached = bool(record["reached_exit"])
-    base = float(solver.exit_reward(record["steps"], level.max_steps)) if reached else 0.0
+    base = solver.base_return(reached, record["steps"], level.max_steps)
     return (reached, base)
 
 
@@ -358,7 +328,7 @@ def attack(
     used = len(levels)
     while used < budget:
         k = min(len(levels), budget - used)
-        children = [mutate(levels[i], rng) for i in range(k)]
+        children = [mutate_once(levels[i], rng) for i in range(k)]
         child_records = run_levels(agent, children, variant, split, **kwargs)
         used += k
         for i in range(k):  # a mutant that does at least as badly takes its parent's place

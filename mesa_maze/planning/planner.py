@@ -37,7 +37,9 @@ per split.
 
 Speed
 -----
-Every state the search meets is stored once in a :class:`Table` keyed by its grid: W's
+The searches are functions in :mod:`mesa_maze.planning.searches`; this module holds the agent
+(its clock, failsafe and statistics) and builds it for a run. Every state the search meets is
+stored once in a :class:`~mesa_maze.planning.searches.Table` keyed by its grid: W's
 successors and T's scores (all actions at once), and A's and I's outputs, each computed in one
 batch for all the states that need them. A maze has a few hundred states (cell, heading, apples
 left), so after the first decisions the search is integer indexing over arrays, batched over
@@ -61,8 +63,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mesa_maze.core import solver
 from mesa_maze.planning import world_models as wm
+from mesa_maze.planning.searches import SEARCHES, Search, SearchStats, Table
 
 MODES = ("one_step", "mcts", "exhaustive")
 WORLD_MODELS = ("simulator", "learned")
@@ -152,107 +154,6 @@ def prior_for(agent, n_actions: int, smoothing: float = 0.1):
     return ActionPrior(agent, n_actions, smoothing)
 
 
-# --- the table of states ------------------------------------------------------------------------
-
-
-class Table:
-    """Every state the search has met, with W's successors, T's scores, A's and I's outputs.
-
-    States are keyed by their grid's bytes. ``expand(ids)`` fills ``next``/``done``/``score``
-    for all actions of the ids that lack them; ``evaluate(ids)`` fills ``prior``/``value``.
-    Both run W, T, A and I once per call on every missing state together. A T that scores the
-    next state alone (``terminal.of_state``) runs once per state, not once per transition.
-    """
-
-    def __init__(self, world, terminal, prior, n_actions: int):
-        self.world, self.terminal, self.prior_fn, self.n_actions = world, terminal, prior, n_actions
-        self.clear()
-
-    def clear(self) -> None:
-        self.index: dict[bytes, int] = {}
-        self.size = 0
-        self.generation = getattr(self, "generation", -1) + 1
-        self.grids = None
-        a = self.n_actions
-        self.next = np.empty((0, a), dtype=np.int64)
-        self.done = np.empty((0, a), dtype=bool)
-        self.score = np.empty((0, a))
-        self.prior = np.empty((0, a))
-        self.value = np.empty(0)
-        self.arrival = np.empty(0)  # T of arriving in each state, where T scores states
-
-    def __len__(self) -> int:
-        return self.size
-
-    def _grow(self, need: int, shape) -> None:
-        cap = 0 if self.grids is None else len(self.grids)
-        if need <= cap:
-            return
-        new = max(need, 2 * cap, 1024)
-        extra = new - cap
-        grids = np.zeros((new, *shape), dtype=np.uint8)
-        if self.grids is not None:
-            grids[:cap] = self.grids
-        self.grids = grids
-        a = self.n_actions
-        self.next = np.concatenate([self.next, np.full((extra, a), -1, dtype=np.int64)])
-        self.done = np.concatenate([self.done, np.zeros((extra, a), dtype=bool)])
-        self.score = np.concatenate([self.score, np.zeros((extra, a))])
-        self.prior = np.concatenate([self.prior, np.full((extra, a), np.nan)])
-        self.value = np.concatenate([self.value, np.full(extra, np.nan)])
-        self.arrival = np.concatenate([self.arrival, np.full(extra, np.nan)])
-
-    def ids(self, grids: np.ndarray) -> np.ndarray:
-        """Each grid's state id, adding the grids not seen before."""
-        grids = np.ascontiguousarray(grids)
-        self._grow(self.size + len(grids), grids.shape[1:])
-        out = np.empty(len(grids), dtype=np.int64)
-        index = self.index
-        for i, grid in enumerate(grids):
-            key = grid.tobytes()
-            sid = index.get(key)
-            if sid is None:
-                sid = index[key] = self.size
-                self.grids[sid] = grid
-                self.size += 1
-            out[i] = sid
-        return out
-
-    def expand(self, ids: np.ndarray) -> None:
-        lacking = self.next[ids, 0] < 0
-        if not lacking.any():
-            return
-        missing = np.unique(ids[lacking])
-        a = self.n_actions
-        grids = np.repeat(self.grids[missing], a, axis=0)
-        actions = np.tile(np.arange(a), len(missing))
-        nxt, done = self.world.step(grids, actions)
-        nxt_ids = self.ids(nxt)
-        if getattr(self.terminal, "of_state", False):
-            unscored = np.unique(nxt_ids[np.isnan(self.arrival[nxt_ids])])
-            if unscored.size:
-                self.arrival[unscored] = self.terminal.of_states(self.grids[unscored])
-            score = self.arrival[nxt_ids]
-        else:
-            score = self.terminal(grids, actions, nxt, done)
-        self.next[missing] = nxt_ids.reshape(-1, a)
-        self.done[missing] = done.reshape(-1, a)
-        self.score[missing] = score.reshape(-1, a)
-
-    def evaluate(self, ids: np.ndarray) -> None:
-        lacking = np.isnan(self.value[ids])
-        if lacking.any():
-            missing = np.unique(ids[lacking])
-            self.prior[missing], self.value[missing] = self.prior_fn(self.grids[missing])
-
-
-def _sample(probs: np.ndarray, rng: np.random.Generator, k: int = 1) -> np.ndarray:
-    """``k`` actions per row drawn from ``probs`` (n, A), with replacement; shape (n, k)."""
-    cum = probs.cumsum(axis=1)
-    u = rng.random((len(probs), k)) * cum[:, -1:]
-    return np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), probs.shape[1] - 1)
-
-
 # --- the planner --------------------------------------------------------------------------------
 
 
@@ -289,7 +190,7 @@ class Planner:
         self.starts: dict[str, dict] = {}  # random state when each split's evaluation began
         self.cleared: set[str] = set()  # splits during which the table had to start over
         self._steps = np.zeros(0, dtype=np.int64)
-        self._generation = -1  # the table generation the search statistics belong to
+        self.search_stats = SearchStats(n_actions)
 
     def attach(self, maze) -> None:
         """Evaluate on ``maze`` (a ``BatchedMaze``): read step counts and limits from it, and
@@ -311,7 +212,7 @@ class Planner:
         other.config = replace(self.config, delta=None)
         other.table = Table(*self.parts[1:], self.parts[0], self.n_actions)
         other.stats, other.maze, other.starts, other.cleared = {}, None, {}, set()
-        other._generation = -1
+        other.search_stats = SearchStats(self.n_actions)
         other.rng = np.random.default_rng()
         if split is not None:
             other.rng.bit_generator.state = self.starts[split]
@@ -344,198 +245,14 @@ class Planner:
             self.cleared.add(split)
         roots = self.table.ids(obs)
         self.table.evaluate(roots)
-        search = {"one_step": self._one_step, "mcts": self._mcts, "exhaustive": self._exhaustive}
-        q, rank, choice = search[self.config.mode](roots, steps, limit)
+        search = Search(self.table, self.config, self.rng, self.n_actions, self.search_stats)
+        q, rank, choice = SEARCHES[self.config.mode](search, roots, steps, limit)
         actions, vetoed, refused = self._failsafe(roots, q, rank, choice)
         stats = self.stats.setdefault(split, Counter())
         stats["decisions"] += int(counted.sum())
         stats["vetoes"] += int((vetoed & counted).sum())
         stats["refusals"] += int((refused & counted).sum())
         return actions, state
-
-    def _edge(self, s: np.ndarray, a: np.ndarray, steps: np.ndarray, limit: np.ndarray):
-        """Taking ``a`` in ``s`` at step ``steps``: next state, T's reward, still running."""
-        t = self.table
-        t.expand(s)
-        reward = t.score[s, a] * solver.exit_reward(steps + 1, limit)
-        alive = ~t.done[s, a] & (steps + 1 < limit)
-        return t.next[s, a], reward, alive
-
-    def _one_step(self, roots, steps, limit):
-        """Score every action by T + gamma * I; the candidates are K draws from A."""
-        cfg, t, n = self.config, self.table, len(roots)
-        rows = np.arange(n)
-        q = np.empty((n, self.n_actions))
-        for a in range(self.n_actions):
-            nxt, reward, alive = self._edge(roots, np.full(n, a), steps, limit)
-            t.evaluate(nxt)
-            q[:, a] = reward + cfg.gamma * alive * t.value[nxt]
-        candidates = np.zeros_like(q, dtype=bool)
-        candidates[rows[:, None], _sample(t.prior[roots], self.rng, cfg.samples)] = True
-        q = np.where(candidates, q, np.nan)
-        # Rank by score, ties by A's probability (scores and probabilities are both <= 1).
-        rank = np.where(candidates, q + 1e-9 * t.prior[roots], -np.inf)
-        return q, rank, rank.argmax(axis=1)
-
-    def _stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Visit counts and return sums per (state, action), as large as the table."""
-        t = self.table
-        if self._generation != t.generation:  # the table started over: so do the statistics
-            self._visits = np.zeros((0, self.n_actions))
-            self._totals = np.zeros((0, self.n_actions))
-            self._generation = t.generation
-        extra = len(t.value) - len(self._visits)
-        if extra > 0:
-            pad = np.zeros((extra, self.n_actions))
-            self._visits = np.concatenate([self._visits, pad])
-            self._totals = np.concatenate([self._totals, pad])
-        return self._visits, self._totals
-
-    def _mcts(self, roots, steps, limit):
-        """PUCT search over the graph of table states, batched over envs; returns root Q (NaN
-        unvisited), rank and choice.
-
-        Each round walks from the root choosing by PUCT (A's mixed prior, mean returns so far)
-        until it takes its first action from a state never searched before; a rollout sampled
-        from the same prior continues from there. The walk and the rollout together look
-        ``depth`` steps ahead; what is left at the horizon is valued by I. Statistics are kept
-        per (state, action) for the whole episode, so a state met again (a transposition, or
-        the next decision's root) starts from what earlier rounds learned.
-        """
-        cfg, t = self.config, self.table
-        n = len(roots)
-        for _ in range(cfg.simulations):
-            s, now = roots.copy(), steps.copy()
-            active = np.ones(n, dtype=bool)
-            ret = np.zeros(n)
-            leaf = np.full(n, -1, dtype=np.int64)
-            leaf_steps = np.zeros(n, dtype=np.int64)
-            left = np.zeros(n, dtype=np.int64)
-            path = []  # per step: (rows, states, actions, rewards)
-            seen = np.full((n, cfg.depth), -1, dtype=np.int64)  # the states walked through
-            ended = np.zeros(n, dtype=bool)
-            for d in range(cfg.depth):
-                i = np.flatnonzero(active)
-                if not i.size:
-                    break
-                si = s[i]
-                t.evaluate(si)
-                visits, totals = self._stats()
-                nv, tv = visits[si], totals[si]
-                q = np.where(nv > 0, tv / np.maximum(nv, 1), cfg.fpu)
-                u = cfg.c_puct * self._mixed(si) * np.sqrt(nv.sum(axis=1, keepdims=True) + 1)
-                a = (q + u / (1 + nv)).argmax(axis=1)
-                nxt, reward, alive = self._edge(si, a, now[i], limit[i])
-                path.append((i, si, a, reward))
-                seen[i, d] = si
-                fresh = nv.sum(axis=1) == 0
-                roll = i[fresh & alive]
-                leaf[roll], leaf_steps[roll] = nxt[fresh & alive], now[roll] + 1
-                left[roll] = cfg.depth - d - 1
-                s[i], now[i] = nxt, now[i] + 1
-                # A walk back to a state already on it (a wall bump, a loop) ends there, valued
-                # by I: going round a cycle only spends steps.
-                loop = (seen[i, : d + 1] == nxt[:, None]).any(axis=1) & alive & ~fresh
-                active[i[fresh | ~alive | loop]] = False
-                ended[i[loop]] = True
-            i = np.flatnonzero(active | ended)  # at the horizon (or a loop) in searched states
-            t.evaluate(s[i])
-            ret[i] = t.value[s[i]]
-            k = np.flatnonzero(leaf >= 0)
-            if k.size:
-                ret[k] = self._rollout(leaf[k], leaf_steps[k], limit[k], left[k])
-            visits, totals = self._stats()
-            for i, si, a, reward in reversed(path):  # back up, deepest step first
-                ret[i] = reward + cfg.gamma * ret[i]
-                np.add.at(visits, (si, a), 1)  # two envs may share a state (add.at counts both)
-                np.add.at(totals, (si, a), ret[i])
-        visits, totals = self._stats()
-        nv, tv = visits[roots], totals[roots]
-        q = np.where(nv > 0, tv / np.maximum(nv, 1), np.nan)
-        rank = np.where(nv > 0, nv + 1e-3 * np.nan_to_num(q), -np.inf)  # visits, ties by Q
-        return q, rank, rank.argmax(axis=1)
-
-    def _exhaustive(self, roots, steps, limit):
-        """Every action sequence of ``depth`` steps, by backward induction over the states W
-        reaches within that horizon: the value MCTS approaches as its simulations grow. A only
-        breaks ties between equally valued actions."""
-        cfg, t = self.config, self.table
-        roots_u, first = np.unique(roots, return_index=True)
-        owner = [first]  # the env whose clock values each state (envs rarely share states)
-        layers, reached = [roots_u], np.zeros(0, dtype=bool)
-        total = len(roots_u)
-        for k in range(cfg.depth):
-            ids, own = layers[-1], owner[-1]
-            t.expand(ids)
-            if len(reached) < len(t.value):
-                reached = np.concatenate([reached, np.zeros(len(t.value) - len(reached), bool)])
-            reached[ids] = True
-            alive = ~t.done[ids] & (steps[own] + k + 1 < limit[own])[:, None]
-            nxt = t.next[ids][alive]
-            nxt_owner = np.broadcast_to(own[:, None], alive.shape)[alive]
-            new = ~reached[nxt]
-            nxt, keep = np.unique(nxt[new], return_index=True)
-            total += nxt.size
-            if not nxt.size or total > cfg.max_states:
-                break  # past max_states the last layer's successors count as the horizon
-            layers.append(nxt)
-            owner.append(nxt_owner[new][keep])
-            reached[nxt] = True
-        u, own = np.concatenate(layers), np.concatenate(owner)
-        m = len(u)
-        t.expand(u)
-        t.evaluate(u)
-        where = np.full(len(t.value), m)  # states beyond the horizon map to a sink valued 0
-        where[u] = np.arange(m)
-        # Column per action (contiguous vectors are much faster than reducing short rows).
-        succ, score, done = where[t.next[u]].T, t.score[u].T, t.done[u].T
-        start, cap = steps[own], limit[own]
-        value = np.append(t.value[u], 0.0)  # I at the horizon
-        # States are in breadth-first order: k steps before the horizon only those within
-        # depth - k of a root matter.
-        within = np.cumsum([len(layer) for layer in layers])
-        for k in range(1, cfg.depth + 1):
-            j = within[min(cfg.depth - k, len(within) - 1)]
-            now = start[:j] + (cfg.depth - k)  # the step at which a state is met, k steps early
-            gain = solver.exit_reward(now + 1, cap[:j])
-            going = cfg.gamma * (now + 1 < cap[:j])
-            q = np.stack(
-                [
-                    score[a, :j] * gain + going * ~done[a, :j] * value[succ[a, :j]]
-                    for a in range(self.n_actions)
-                ]
-            )
-            value[:j] = q.max(axis=0)
-        q = q.T[where[roots]]
-        rank = q + 1e-9 * t.prior[roots]
-        return q, rank, rank.argmax(axis=1)
-
-    def _mixed(self, s: np.ndarray) -> np.ndarray:
-        """A's distribution mixed with ``exploration`` uniform: the search's proposals."""
-        e = self.config.exploration
-        return (1 - e) * self.table.prior[s] + e / self.n_actions
-
-    def _rollout(self, s, steps, limit, left) -> np.ndarray:
-        """Discounted T over ``left`` steps sampled from the mixed prior, plus the discounted I
-        where the episode is still running at the end."""
-        cfg, t = self.config, self.table
-        s, steps = s.copy(), steps.copy()
-        ret, discount = np.zeros(len(s)), np.ones(len(s))
-        alive = np.ones(len(s), dtype=bool)
-        for k in range(int(left.max(initial=0))):
-            i = np.flatnonzero(alive & (left > k))
-            if not i.size:
-                break
-            t.evaluate(s[i])
-            a = _sample(self._mixed(s[i]), self.rng)[:, 0]
-            nxt, reward, still = self._edge(s[i], a, steps[i], limit[i])
-            ret[i] += discount[i] * reward
-            discount[i] *= cfg.gamma
-            s[i], steps[i], alive[i] = nxt, steps[i] + 1, still
-        i = np.flatnonzero(alive)
-        t.evaluate(s[i])
-        ret[i] += discount[i] * t.value[s[i]]
-        return ret
 
     def _failsafe(self, roots, q, rank, choice):
         """Veto candidates valued more than delta below I(s); returns actions, vetoed, refused."""

@@ -47,15 +47,14 @@ from mesa_maze import agents
 from mesa_maze.core import solver
 from mesa_maze.core.levels import (
     APPLE,
-    COLORS,
     EVAL_SEED_OFFSET,
     GOAL,
     WALL,
     Level,
-    check_level,
     generate,
 )
 from mesa_maze.core.levels import apart as levels_apart
+from mesa_maze.core.mutations import mutate
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.vector import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
 from mesa_maze.evaluation import leaderboard
@@ -86,15 +85,10 @@ def split_options(hyperparams: dict) -> tuple[dict, dict]:
 # --- regret and the "apart" statistic -----------------------------------------------------------
 
 
-def base_return(reached_exit: bool, steps: int, max_steps: int) -> float:
-    """The base objective's return of an episode: the exit reward if it reached the exit."""
-    return float(solver.exit_reward(steps, max_steps)) if reached_exit else 0.0
-
-
 def regret(level: Level, reached_exit: bool, steps: int, actions: str = "cardinal") -> float:
     """Exact regret of one episode: the level's optimal return minus the episode's base return."""
     optimum = solver.optimal_return(level, actions)
-    return optimum - base_return(reached_exit, steps, level.max_steps)
+    return optimum - solver.base_return(reached_exit, steps, level.max_steps)
 
 
 def _apart(walls: np.ndarray, start, exit_, apples) -> bool:
@@ -120,84 +114,6 @@ def pool_apart(pool: LevelPool) -> np.ndarray:
         apples = [(int(x), int(y)) for y, x in np.argwhere(kinds == APPLE)]
         out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
     return out
-
-
-# --- ACCEL's mutation operators: (level, rng) -> a valid level, or None --------------------------
-
-
-def _reachable_free(level: Level) -> list[tuple[int, int]]:
-    """Cells reachable from the start that hold no start, exit or apple, in grid order."""
-    dist = solver.distance_map(level.walls, level.start)
-    taken = {level.start, level.exit, *level.apples}
-    ys, xs = np.nonzero(dist >= 0)
-    return [(int(x), int(y)) for x, y in zip(xs, ys, strict=True) if (x, y) not in taken]
-
-
-def _valid(level: Level) -> Level | None:
-    return level if not check_level(level) else None
-
-
-def move_apple(level: Level, rng: np.random.Generator) -> Level | None:
-    """One apple moves to a random free cell reachable from the start."""
-    free = _reachable_free(level)
-    if not level.apples or not free:
-        return None
-    i = int(rng.integers(len(level.apples)))
-    apples = list(level.apples)
-    apples[i] = free[int(rng.integers(len(free)))]
-    return _valid(dataclasses.replace(level, apples=tuple(sorted(apples))))
-
-
-def move_exit(level: Level, rng: np.random.Generator) -> Level | None:
-    """The exit moves to a random free cell reachable from the start."""
-    free = _reachable_free(level)
-    if not free:
-        return None
-    return _valid(dataclasses.replace(level, exit=free[int(rng.integers(len(free)))]))
-
-
-def flip_wall(level: Level, rng: np.random.Generator, tries: int = 16) -> Level | None:
-    """One interior cell (not the start, exit or an apple) turns wall <-> floor, keeping the exit
-    and every apple reachable; the border never changes."""
-    h, w = level.walls.shape
-    taken = {level.start, level.exit, *level.apples}
-    for _ in range(tries):
-        x, y = int(rng.integers(1, w - 1)), int(rng.integers(1, h - 1))
-        if (x, y) in taken:
-            continue
-        walls = level.walls.copy()  # levels are shared; never edit one in place
-        walls[y, x] = not walls[y, x]
-        child = _valid(dataclasses.replace(level, walls=walls))
-        if child is not None:
-            return child
-    return None
-
-
-def recolour(level: Level, rng: np.random.Generator) -> Level | None:
-    """The exit or the apples (one of the two, at random) take another Minigrid colour."""
-    field = "exit_color" if not level.apples or rng.random() < 0.5 else "apple_color"
-    colours = [c for c in COLORS if c != getattr(level, field)]
-    return dataclasses.replace(level, **{field: colours[int(rng.integers(len(colours)))]})
-
-
-OPERATORS = {
-    "move_apple": move_apple,
-    "move_exit": move_exit,
-    "flip_wall": flip_wall,
-    "recolour": recolour,
-}
-
-
-def mutate(level: Level, rng: np.random.Generator, edits: int = 2, operators=None) -> Level:
-    """``edits`` random operators applied in turn (one that cannot apply is skipped)."""
-    names = list(operators or OPERATORS)
-    unknown = sorted(set(names) - set(OPERATORS))
-    if unknown:
-        raise ValueError(f"unknown mutation operators {unknown}; allowed: {', '.join(OPERATORS)}")
-    for _ in range(edits):
-        child = OPERATORS[names[int(rng.integers(len(names)))]](level, rng)
-        level = child if child is not None else level
-    return level
 
 
 # --- level sources --------------------------------------------------------------------------------
@@ -376,7 +292,7 @@ class LevelBuffer:
         """A replayed level's new score from its training episode (dropped if it left)."""
         if uid in self.by_uid:
             entry = self.entries[self.by_uid[uid]]
-            entry.score = entry.optimal_return - base_return(
+            entry.score = entry.optimal_return - solver.base_return(
                 reached_exit, steps, entry.level.max_steps
             )
 

@@ -16,8 +16,10 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.errors import SuiteError
+from mesa_maze.core.levels import TRAIN_CURVE_OFFSET
 from mesa_maze.core.variants import TRAIN, get_variant
-from mesa_maze.envs.vector import MesaMazeVecEnv, PadObservations, canvas_size
+from mesa_maze.envs.adapters import MesaMazeVecEnv
+from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
 
@@ -119,7 +121,7 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
     model.set_logger(configure(str(run_dir), ["csv"]))
     deterministic = hp.get("deterministic", False)
-    seeds = eval_seeds(cfg.eval_episodes, offset=10_000_000)  # not the final evaluation levels
+    seeds = eval_seeds(cfg.eval_episodes, offset=TRAIN_CURVE_OFFSET)  # not the final ones
     curve = []
 
     class TrainSplitEval(BaseCallback):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import tomllib
 
+from mesa_maze.core.levels import TUNE_OFFSET
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.evaluation.leaderboard import atomic_write_text
 
@@ -50,7 +51,6 @@ DEFAULT_SPACE: dict[str, dict] = {
     "gae_lambda": {"choices": [0.9, 0.95, 0.98]},
     "clip_range": {"choices": [0.1, 0.2, 0.3]},
 }
-TUNE_SEED_OFFSET = 30_000_000  # eval levels EVAL_SEED_OFFSET + 30M + i: no suite uses them
 
 
 class TuneError(ValueError):
@@ -180,7 +180,7 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
     from mesa_maze.training import train
 
     algo = agents.get_agent_spec(cfg.agent).algo
-    seeds = episodes.eval_seeds(cfg.eval_episodes, offset=TUNE_SEED_OFFSET)
+    seeds = episodes.eval_seeds(cfg.eval_episodes, offset=TUNE_OFFSET)
 
     def objective(trial) -> float:
         torch.set_num_threads(1)

@@ -1,0 +1,66 @@
+"""The agent registry, tested over every registered name (as Minigrid's tests run over every
+registered env): each name resolves, its entry points load, and scripted agents act."""
+
+import numpy as np
+import pytest
+
+from mesa_maze import agents
+from mesa_maze.agents import registry
+from mesa_maze.core.levels import generate
+from mesa_maze.core.variants import get_variant
+from mesa_maze.envs.vector import BatchedMaze
+
+
+@pytest.mark.parametrize("name", sorted(agents.AGENTS))
+def test_every_registered_agent_resolves_and_its_entry_points_load(name):
+    spec = agents.get_agent_spec(name)
+    assert spec.name == name
+    kinds = [spec.make is not None, spec.algo is not None, spec.wrap is not None]
+    assert sum(kinds) == 1, spec  # exactly one way to get the agent
+    if spec.make:
+        assert callable(registry.load_entry_point(spec.make))
+    if spec.algo:
+        assert spec.algo in agents.ALGORITHMS
+        assert spec.remedy in (None, *registry.REMEDIES)
+    if spec.wrap:
+        assert callable(registry.load_entry_point(spec.wrap))
+        assert spec.base in agents.AGENTS and agents.AGENTS[spec.base].learns
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in agents.AGENTS.items() if s.make is not None))
+@pytest.mark.parametrize("actions", ["cardinal", "minigrid"])
+def test_every_scripted_agent_acts_on_a_batch(name, actions):
+    n_actions = 4 if actions == "cardinal" else 3
+    agent = agents.AGENTS[name].build(n_actions, seed=0, actions=actions)
+    spec = get_variant("apple-exit").spec("displaced")
+    levels = [generate(spec, s) for s in range(5)]
+    maze = BatchedMaze("apple-exit", "displaced", 5, levels=levels, actions=actions)
+    obs = maze.reset()
+    for _ in range(3):
+        acts, _ = agent.act(obs, None, np.zeros(5, dtype=bool))
+        acts = np.asarray(acts)
+        assert acts.shape == (5,) and acts.dtype.kind in "iu"
+        assert ((0 <= acts) & (acts < n_actions)).all()
+        obs, *_ = maze.step(acts)
+
+
+@pytest.mark.parametrize(
+    "name, error",
+    [
+        ("nope", "unknown agent 'nope'"),
+        ("ppo-dr@2", "share α in \\[0, 1\\]"),
+        ("no_such_module:factory", "cannot import"),
+        ("missing.zip", "no such SB3 model file"),
+    ],
+)
+def test_bad_agent_names_are_named(name, error):
+    with pytest.raises(KeyError, match=error):
+        agents.get_agent_spec(name)
+
+
+def test_a_user_factory_goes_through_the_same_loader():
+    """``module:factory`` is an entry point like the built-ins', called as factory(seed, actions)."""
+    spec = agents.get_agent_spec("dying_agents:steady")
+    assert spec.external and spec.make == "dying_agents:steady"
+    agent = spec.build(4, seed=0, actions="cardinal")
+    assert isinstance(agent, agents.OracleAgent) and agent.target == "exit"
