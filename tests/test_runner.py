@@ -307,3 +307,26 @@ def test_hyperparameter_keys_outside_any_table_are_an_error(tmp_path):
         REPO / "benchmarks/hyperparams/sb3.toml", "a2c", "apple-exit"
     )
     assert params["observation"] == "symbolic" and params["n_envs"] == 16
+
+
+@pytest.mark.parametrize(
+    "table, key, message",
+    [
+        ("learning_ratee = 0.001", "learning_ratee", "not an argument of ppo"),
+        ('n_steps = "many"', "n_steps", "must be int"),
+        ('observation = "symbolik"', "observation", "allowed: symbolic"),
+        ("n_envs = 0", "n_envs", "integer >= 1"),
+    ],
+)
+def test_bad_hyperparameters_are_found_when_the_suite_loads(tmp_path, table, key, message):
+    """Before anything trains: one error naming the file, the table and the key, and no run
+    folder made."""
+    (tmp_path / "hp.toml").write_text(f"[ppo]\n{table}\n")
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        'hyperparams = "hp.toml"\ntrain_steps = 1000\n[[runs]]\nagents = ["ppo"]\n'
+        'variants = ["apple-exit"]\n'
+    )
+    with pytest.raises(runner.SuiteError, match=f"hp.toml \\[ppo\\]: key '{key}': .*{message}"):
+        runner.load_suite(suite)
+    assert not (tmp_path / "runs").exists()

@@ -19,6 +19,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from mesa_maze.agents.base import Agent
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import AGENT
 
 N_TYPES, N_COLORS, N_STATES = 16, 6, 4  # one-hot sizes of Minigrid's (type, colour, state)
@@ -215,11 +216,9 @@ def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=No
     """An untrained SB3 model of ``algo`` on ``env`` with the given hyper-parameters."""
     if algo not in ALGORITHMS:
         raise KeyError(f"unknown algorithm {algo!r}; allowed: {', '.join(ALGORITHMS)}")
-    params = dict(hyperparams)
-    observation = params.pop("observation", "symbolic")
-    policy, policy_kwargs = policy_for(algo, observation, params.pop("policy_kwargs", None))
-    for key in ("n_envs", "actions", "num_levels", "deterministic"):  # env/eval keys, not SB3's
-        params.pop(key, None)
+    hp = parse_hyperparams(hyperparams)  # the SB3 section; env and evaluation keys are not SB3's
+    params = dict(hp.sb3)
+    policy, policy_kwargs = policy_for(algo, hp.env.observation, params.pop("policy_kwargs", None))
     return ALGORITHMS[algo]()(
         policy,
         env,

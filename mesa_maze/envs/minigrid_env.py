@@ -64,6 +64,7 @@ from minigrid.minigrid_env import MiniGridEnv
 from minigrid.utils.rendering import fill_coords, point_in_circle, point_in_rect
 
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import ACTION_SETS, OBSERVATIONS
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
@@ -76,8 +77,6 @@ from mesa_maze.core.levels import (
 )
 from mesa_maze.core.variants import REWARDS, TRAIN, get_variant
 
-ACTION_SETS = ("cardinal", "minigrid")
-OBSERVATIONS = ("symbolic", "egocentric", "rgb")
 VIEW_SIZE = 7
 RGB_TILE = 8  # pixels per cell of the "rgb" observation
 MISSION = "reach the exit"

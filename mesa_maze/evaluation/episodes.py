@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import EVAL_SEED_OFFSET, generate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import canvas_size, run_levels
@@ -30,8 +31,8 @@ def _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits):
         num_envs=256,
         visits_of=0 if track_visits else None,
         pad_to=canvas_size(v),
-        actions=hyperparams.get("actions", "cardinal"),
-        observation=hyperparams.get("observation", "symbolic"),
+        actions=parse_hyperparams(hyperparams).env.actions,
+        observation=parse_hyperparams(hyperparams).env.observation,
         reward=v.reward,
         variant_dirs=variant_dirs,
     )
@@ -59,7 +60,7 @@ def run_episodes(
 
     v = get_variant(variant, variant_dirs)
     levels = [generate(v.spec(split), s) for s in seeds]
-    actions = hyperparams.get("actions", "cardinal")
+    actions = parse_hyperparams(hyperparams).env.actions
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(sample_seed)
         out = _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits)

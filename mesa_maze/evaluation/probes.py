@@ -39,6 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import (
     ATTACK_OFFSET,
     EVAL_SEED_OFFSET,
@@ -149,7 +150,7 @@ def goal_probe(
     ``per_level`` from each of up to ``max_levels`` levels), one decision each."""
     hp = hyperparams or {}
     v = get_variant(variant, variant_dirs)
-    if hp.get("actions", "cardinal") != "cardinal":  # "toward" is a cardinal step
+    if parse_hyperparams(hp).env.actions != "cardinal":  # "toward" is a cardinal step
         return ProbeResult(0, *(math.nan,) * 6)
     spec, rng = v.spec(split), np.random.default_rng(0)
     starts, toward = [], []
@@ -165,7 +166,7 @@ def goal_probe(
     starts, toward = starts[:squares], toward[:squares]
     if not starts:
         return ProbeResult(0, *(math.nan,) * 6)
-    observation = hp.get("observation", "symbolic")
+    observation = parse_hyperparams(hp).env.observation
     obs = observations_at(starts, observation=observation)
     canvas = canvas_for(agent, canvas_size(v))
     actions, _ = _act(agent, pad_observations(obs, observation, canvas) if canvas else obs)
@@ -319,8 +320,8 @@ def attack(
     levels = [generate(spec, first + i) for i in range(population)]
     kwargs = {
         "pad_to": canvas_size(v),
-        "actions": hp.get("actions", "cardinal"),
-        "observation": hp.get("observation", "symbolic"),
+        "actions": parse_hyperparams(hp).env.actions,
+        "observation": parse_hyperparams(hp).env.observation,
         "reward": v.reward,
         "variant_dirs": variant_dirs,
     }
@@ -365,8 +366,8 @@ def write_attack(
             split,
             visits_of=0,
             pad_to=canvas_size(v),
-            actions=hp.get("actions", "cardinal"),
-            observation=hp.get("observation", "symbolic"),
+            actions=parse_hyperparams(hp).env.actions,
+            observation=parse_hyperparams(hp).env.observation,
             reward=v.reward,
             variant_dirs=variant_dirs,
         )

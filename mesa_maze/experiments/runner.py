@@ -29,7 +29,12 @@ from mesa_maze.experiments.runs import (
     RunConfig,
     execute_safely,
 )
-from mesa_maze.training.train import SuiteError, load_hyperparams, trains_or_wraps
+from mesa_maze.training.train import (
+    SuiteError,
+    check_hyperparams,
+    load_hyperparams,
+    trains_or_wraps,
+)
 
 SUITE_KEYS = {
     "name",
@@ -121,7 +126,9 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
                         )
                 hp = {}
                 if spec.learns:
-                    hp = load_hyperparams(hp_path, group.get("hyperparams_id", agent), variant)
+                    table = group.get("hyperparams_id", agent)
+                    hp = load_hyperparams(hp_path, table, variant)
+                    check_hyperparams(hp, agent, f"{hp_path} [{table}]")
                 elif spec.base:  # filled in from the base's run below
                     hp = {"wrapper": dict(spec.params)}
                 for seed in seeds:
@@ -245,6 +252,8 @@ def single_run(
     learns = spec.learns or spec.base is not None  # a wrapper inherits its base's budget
     steps = _positive_int("--steps", "train_steps", train_steps) if learns else 0
     hp = load_hyperparams(Path(hyperparams), spec.base or agent, variant) if learns else {}
+    if learns:
+        check_hyperparams(hp, spec.base or agent, f"{hyperparams} [{spec.base or agent}]")
     if spec.base:
         hp["wrapper"] = dict(spec.params)
     return RunConfig(

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from mesa_maze import __version__, agents
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import proxy_region
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.evaluation import leaderboard
@@ -114,13 +115,14 @@ def _read_summary(path: Path) -> dict:
 def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
     spec = agents.get_agent_spec(cfg.agent)
     hp = cfg.hyperparams
-    actions = hp.get("actions", "cardinal")
+    settings = parse_hyperparams(hp)
+    actions = settings.env.actions
     run_dir = cfg.run_dir(root)
     if spec.base:  # a wrapper around the finished base run of the same suite, variant and seed
         base_zip = base_run_dir(cfg, root) / "model.zip"
         if not base_zip.is_file():
             raise SuiteError(f"{cfg.agent} needs {base_zip}; run {spec.base!r} first")
-        base = agents.load_sb3(base_zip, spec.base, hp.get("deterministic", False))
+        base = agents.load_sb3(base_zip, spec.base, settings.deterministic)
         return agents.load_entry_point(spec.wrap)(base, cfg, run_dir)
     if not spec.learns:
         region = proxy_region(get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN))
@@ -128,7 +130,7 @@ def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
         return spec.build(n_actions, seed=cfg.seed, actions=actions, region=region)
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it
-        return agents.load_sb3(model_zip, cfg.agent, hp.get("deterministic", False))
+        return agents.load_sb3(model_zip, cfg.agent, settings.deterministic)
     return train(cfg, run_dir, progress_bar)
 
 

@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.planning import world_models as wm
 from mesa_maze.planning.searches import SEARCHES, Search, SearchStats, Table
 
@@ -343,8 +344,9 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
     from mesa_maze.core.variants import TRAIN, get_variant
     from mesa_maze.envs.vector import canvas_size
 
-    config = PlannerConfig(**cfg.hyperparams.get("wrapper", {}))
-    actions = cfg.hyperparams.get("actions", "cardinal")
+    settings = parse_hyperparams(cfg.hyperparams)
+    config = PlannerConfig(**settings.wrapper)
+    actions = settings.env.actions
     n_actions = 4 if actions == "cardinal" else 3
     variant = get_variant(cfg.variant, cfg.variant_dirs)
     canvas = canvas_size(variant)

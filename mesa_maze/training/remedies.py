@@ -45,6 +45,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from mesa_maze import agents
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import (
     APPLE,
     EVAL_SEED_OFFSET,
@@ -78,7 +79,7 @@ LOG_FILE = leaderboard.REMEDY_LOG
 
 def split_options(hyperparams: dict) -> tuple[dict, dict]:
     """``(remedy options with defaults filled in, the rest: SB3's arguments)``."""
-    options = {k: hyperparams.get(k, v) for k, v in DEFAULTS.items()}
+    options = {**DEFAULTS, **parse_hyperparams(hyperparams, tuple(DEFAULTS)).remedy}
     return options, {k: v for k, v in hyperparams.items() if k not in DEFAULTS}
 
 
@@ -420,8 +421,8 @@ class Remedy:
         self.options, _ = split_options(cfg.hyperparams)
         hp, opt = cfg.hyperparams, self.options
         self.variant = get_variant(cfg.variant, cfg.variant_dirs)
-        self.actions = hp.get("actions", "cardinal")
-        self.observation = hp.get("observation", "symbolic")
+        settings = parse_hyperparams(hp, tuple(DEFAULTS)).env
+        self.actions, self.observation = settings.actions, settings.observation
         alpha = float(opt["alpha"])
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -434,7 +435,7 @@ class Remedy:
                 1,
                 cfg.seed,
                 actions=self.actions,
-                num_levels=hp.get("num_levels"),
+                num_levels=settings.num_levels,
                 variant_dirs=cfg.variant_dirs,
             ).source
             name = f"{cfg.variant}-{opt['dr_shift']}-dr"

@@ -16,6 +16,8 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.errors import SuiteError
+from mesa_maze.core.hyperparams import HyperParams
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import TRAIN_CURVE_OFFSET
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
@@ -33,6 +35,56 @@ def trains_or_wraps(agent: str) -> bool:
     except KeyError:
         return False  # an unknown agent is reported below, with its key
     return spec.learns or spec.base is not None
+
+
+# Arguments an algorithm's constructor takes that a hyper-parameter file must not set: the
+# training code passes them itself.
+PASSED_BY_TRAINING = {
+    "policy",
+    "env",
+    "seed",
+    "verbose",
+    "device",
+    "tensorboard_log",
+    "_init_setup_model",
+}
+
+
+def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
+    """Parse ``params`` (an agent's resolved table) into its sections and check the SB3 section
+    against the algorithm's constructor, before anything trains: an unknown argument
+    (``learning_ratee``) or a value of the wrong kind (``n_steps = "many"``) is a
+    :class:`SuiteError` naming ``where`` and the key."""
+    import inspect
+
+    spec = agents.get_agent_spec(agent)
+    algo = spec.algo
+    remedy_keys = ()
+    if spec.remedy:
+        from mesa_maze.training.remedies import DEFAULTS
+
+        remedy_keys = tuple(DEFAULTS)
+    hp = parse_hyperparams(params, remedy_keys, where)
+    if algo is None:
+        return hp
+    signature = inspect.signature(agents.ALGORITHMS[algo]().__init__).parameters
+    allowed = sorted(k for k in signature if k not in {"self", *PASSED_BY_TRAINING})
+    for key, value in hp.sb3.items():
+        if key not in allowed:
+            raise SuiteError(
+                f"{where}: key '{key}': not an argument of {algo}; allowed: {', '.join(allowed)}"
+            )
+        default = signature[key].default
+        kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
+        wrong_bool = type(default) is not bool and isinstance(value, bool)
+        if kinds and (not isinstance(value, kinds) or wrong_bool) and not callable(value):
+            raise SuiteError(
+                f"{where}: key '{key}': must be {type(default).__name__} (like the default "
+                f"{default!r}), got {value!r}"
+            )
+    if not isinstance(hp.sb3.get("policy_kwargs", {}), dict):
+        raise SuiteError(f"{where}: key 'policy_kwargs': must be a table")
+    return hp
 
 
 def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
@@ -80,16 +132,17 @@ def training_env(variant: str, hp: dict, seed: int, variant_dirs=(), source=None
     from stable_baselines3.common.vec_env import VecMonitor
 
     v = get_variant(variant, variant_dirs)
-    observation = hp.get("observation", "symbolic")
+    settings = parse_hyperparams(hp).env
+    observation = settings.observation
     where = {"spec": spec, "reward": v.reward} if spec is not None else {}
     env = MesaMazeVecEnv(
         variant,
         TRAIN,
-        num_envs=hp.get("n_envs", 16),
+        num_envs=settings.n_envs,
         seed=seed,
-        actions=hp.get("actions", "cardinal"),
+        actions=settings.actions,
         observation=observation,
-        num_levels=hp.get("num_levels"),
+        num_levels=settings.num_levels,
         variant_dirs=variant_dirs,
         source=source,
         **where,
@@ -120,7 +173,7 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     )
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
     model.set_logger(configure(str(run_dir), ["csv"]))
-    deterministic = hp.get("deterministic", False)
+    deterministic = parse_hyperparams(hp).deterministic
     seeds = eval_seeds(cfg.eval_episodes, offset=TRAIN_CURVE_OFFSET)  # not the final ones
     curve = []
 

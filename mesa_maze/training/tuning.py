@@ -34,6 +34,7 @@ from pathlib import Path
 
 import tomllib
 
+from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import TUNE_OFFSET
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.evaluation.leaderboard import atomic_write_text
@@ -164,7 +165,7 @@ def apply(base: dict, settings: dict) -> dict:
             table = table.setdefault(part, {})
         table[leaf] = value
     if "batch_size" in params and "n_steps" in params:  # on-policy: a rollout is the data
-        rollout = params["n_steps"] * params.get("n_envs", 16)
+        rollout = params["n_steps"] * parse_hyperparams(params).env.n_envs
         params["batch_size"] = min(params["batch_size"], rollout)
     return params
 
@@ -195,7 +196,8 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
             def _on_step(self) -> bool:
                 if self.num_timesteps < cfg.eval_every * (len(rates) + 1):
                     return True
-                agent = agents.SB3Agent(self.model, cfg.agent, params.get("deterministic", False))
+                greedy = parse_hyperparams(params).deterministic
+                agent = agents.SB3Agent(self.model, cfg.agent, greedy)
                 records, _, _ = episodes.run_episodes(
                     agent, cfg.variant, TRAIN, seeds, params, cfg.variant_dirs, sample_seed=cfg.seed
                 )

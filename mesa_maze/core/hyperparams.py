@@ -1,0 +1,80 @@
+"""Hyper-parameters, typed: an agent's table from the hyper-parameter file, split once.
+
+:func:`mesa_maze.training.train.load_hyperparams` resolves an agent's table (``[common]``,
+``inherit``, ``by_variant``, the ``@α`` of a remedy) into one flat dict, which run configs keep
+as it is (it is part of a run's config hash). :func:`parse` splits that dict into named
+sections, in the way of rl-baselines3-zoo's ``_preprocess_hyperparams``:
+
+- ``env``: how the training env is built (:class:`EnvSettings`), checked here;
+- ``deterministic``: evaluation with greedy actions (False: sampled);
+- ``sb3``: the algorithm's constructor arguments (checked against its signature by
+  :func:`mesa_maze.training.train.check_hyperparams`, before anything trains);
+- ``remedy``: a training-distribution remedy's options (the keys its caller names);
+- ``wrapper``: a planner's options (:class:`mesa_maze.planning.planner.PlannerConfig`).
+
+A bad value is a :class:`~mesa_maze.core.errors.SuiteError` naming the table and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from mesa_maze.core.errors import SuiteError
+
+ACTION_SETS = ("cardinal", "minigrid")
+OBSERVATIONS = ("symbolic", "egocentric", "rgb")
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """The env a learner trains on and every agent is evaluated with."""
+
+    n_envs: int = 16
+    actions: str = "cardinal"
+    observation: str = "symbolic"
+    num_levels: int | None = None  # None: the split's own (unlimited unless it says)
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    env: EnvSettings = field(default_factory=EnvSettings)
+    deterministic: bool = False
+    sb3: dict = field(default_factory=dict)
+    remedy: dict = field(default_factory=dict)
+    wrapper: dict = field(default_factory=dict)
+
+
+ENV_KEYS = tuple(f.name for f in fields(EnvSettings))
+
+
+def _bad(where: str, key: str, message: str) -> SuiteError:
+    return SuiteError(f"{where}: key '{key}': {message}")
+
+
+def parse(params: dict, remedy_keys=(), where: str = "hyper-parameters") -> HyperParams:
+    """Split ``params`` into sections; ``remedy_keys`` are the options of the agent's remedy
+    (a remedy and an algorithm may share a key name, e.g. ``buffer_size``)."""
+    env = {k: params[k] for k in ENV_KEYS if k in params}
+    n_envs = env.get("n_envs", 16)
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+        raise _bad(where, "n_envs", f"must be an integer >= 1, got {n_envs!r}")
+    for key, allowed in (("actions", ACTION_SETS), ("observation", OBSERVATIONS)):
+        if key in env and env[key] not in allowed:
+            raise _bad(where, key, f"{env[key]!r} is not allowed; allowed: {', '.join(allowed)}")
+    levels = env.get("num_levels")
+    if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)):
+        raise _bad(where, "num_levels", f"must be an integer >= 0, got {levels!r}")
+    if levels is not None and levels < 0:
+        raise _bad(where, "num_levels", f"must be an integer >= 0, got {levels!r}")
+    deterministic = params.get("deterministic", False)
+    if not isinstance(deterministic, bool):
+        raise _bad(where, "deterministic", f"must be true or false, got {deterministic!r}")
+    wrapper = params.get("wrapper", {})
+    taken = {*ENV_KEYS, "deterministic", "wrapper", *remedy_keys}
+    return HyperParams(
+        env=EnvSettings(**env),
+        deterministic=deterministic,
+        sb3={k: v for k, v in params.items() if k not in taken},
+        remedy={k: params[k] for k in remedy_keys if k in params},
+        wrapper=dict(wrapper),
+    )
