@@ -6,6 +6,10 @@ the pair and add it to ``SUBCOMMANDS``.
 
 Exit codes: 0 success, 1 a check failed, 2 a usage error (bad variant file, unknown variant or
 split, no display), printed as one line on stderr.
+
+Why one module of 700 lines: each subcommand is a short parser/handler pair that only calls the
+layers below, and keeping all of them here keeps `mesa-maze --help`'s order, the shared argument
+helpers and the one place that decides which commands stay light (no torch) together.
 """
 
 from __future__ import annotations

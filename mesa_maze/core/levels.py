@@ -13,6 +13,9 @@ Generation first builds walls (recursive backtracker, Kruskal or open rooms with
 places the start, the exit and the apples by the spec's rules (docs/design.md §2), and rejects and
 retries until every rule holds. Both the Minigrid env and the batched env get their levels here.
 
+Generation and :func:`check_level` (the invariants generation must meet) stay in one module
+of about 520 lines on purpose: a placement rule and its check change together.
+
 Coordinates
 -----------
 Positions are Minigrid's ``(x, y)``; arrays are indexed ``[y, x]``. Sizes are odd, with a wall

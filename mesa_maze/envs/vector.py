@@ -17,6 +17,9 @@ one step is a fixed number of numpy operations whatever the batch size. The part
   :class:`BatchedMaze`.
 - :func:`run_levels` (here): one episode per level of a fixed list (evaluation).
 
+Why ~580 lines: the state, its step and the batched core share the padded cell layout and the
+tile atlas; splitting them would pass those arrays across modules at every step.
+
 Action Space
 ------------
 As the Minigrid env: ``Discrete(4)`` for ``actions="cardinal"``, ``Discrete(3)`` for ``"minigrid"``.

@@ -21,7 +21,7 @@ from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
 from mesa_maze.envs.minigrid_env import MesaMazeEnv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPLITS = [(name, split) for name, v in sorted(load_variants().items()) for split in v.splits]
 MODES = [(o, a) for o in ("symbolic", "egocentric", "rgb") for a in ("cardinal", "minigrid")]
 

@@ -12,7 +12,7 @@ import mesa_maze
 from mesa_maze.core import levels, variants
 from mesa_maze.core.variants import VariantError, get_variant, list_variants, load_file
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_builtin_variants():

@@ -32,7 +32,7 @@ from mesa_maze.evaluation import leaderboard
 from mesa_maze.experiments import runner
 from mesa_maze.experiments import runs as one_run
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 LEVEL = """
 #######
 #S..#.#

@@ -12,7 +12,7 @@ import pytest
 from mesa_maze import cli
 from mesa_maze.evaluation import deception as dc
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 PROBS = [Fraction(0), Fraction(1, 3), Fraction(1, 2), Fraction(9, 10), Fraction(1)]
 
 

@@ -17,8 +17,8 @@ from mesa_maze import cli
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.experiments import ray_executor, runner
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).resolve().parents[1]  # tests/, where dying_agents.py lives
 
 
 def write_suite(folder: Path, agents: list[str], seeds=(0,), name: str = "t") -> runner.Suite:

@@ -17,7 +17,7 @@ from mesa_maze.core.levels import AGENT, GOAL, WALL
 from mesa_maze.training import train as training
 from mesa_maze.training import tuning
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SB3_TOML = ROOT / "benchmarks" / "hyperparams" / "sb3.toml"
 
 

@@ -21,7 +21,7 @@ from mesa_maze.experiments import runner
 from mesa_maze.experiments import runs as one_run
 from mesa_maze.training import train as training
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_suite(folder: Path, body: str, name: str = "t") -> Path:

@@ -231,7 +231,7 @@ def test_directed_k_script_measures_the_ratio_distribution(tmp_path):
 
     from test_leaderboard import write_run
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for seed in range(2):
         outcomes = {"train": ["exit"] * 4, "t": ["exit"] * 4}
         write_run(tmp_path / "runs", "random", seed=seed, outcomes=outcomes, curves=False)
@@ -254,7 +254,7 @@ def test_the_committed_leaderboard_exhibits_goal_misgeneralization():
     low end of its 95% interval lies at least 20 points above the high end of random's."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "results" / "leaderboard.csv"
+    path = Path(__file__).resolve().parents[2] / "results" / "leaderboard.csv"
     board = leaderboard.read_leaderboard(path).set_index(["agent", "variant", "shift"])
     exhibits = []
     for variant, shift in separating_shifts():

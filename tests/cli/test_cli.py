@@ -212,6 +212,6 @@ def test_the_layers_only_import_downward():
     lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
     if not Path(lint).exists():
         pytest.skip("import-linter is not installed (the dev extra)")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([lint], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:]
