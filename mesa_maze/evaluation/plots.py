@@ -30,6 +30,7 @@ from matplotlib.patches import Circle, Rectangle
 from matplotlib.patheffects import withStroke
 from minigrid.core.constants import COLORS
 
+from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.levels import Level
 from mesa_maze.evaluation.leaderboard import REMEDY_LOG, ResultsError, atomic_write_bytes, find_runs
 from mesa_maze.evaluation.metrics import OUTCOMES, TRAIN_SHIFT
@@ -394,7 +395,6 @@ def plot_visits(runs_root, out_dir) -> list[Path]:
 
 def _remedy_rows(board: pd.DataFrame) -> pd.DataFrame:
     """Rows of agents named ``<remedy>@<α>`` (e.g. ``ppo-dr@0.01``), with ``remedy``/``alpha``."""
-    from mesa_maze.agents.registry import split_alpha
 
     parsed = []
     for agent in board["agent"]:
@@ -476,7 +476,6 @@ def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
     """Per variant: from each run's ``remedy.csv``, the share of levels where apples and exit are
     apart, among training episodes and in the level buffer, over training; colour = α, one
     column per remedy, mean over seeds."""
-    from mesa_maze.agents.registry import split_alpha
 
     runs: dict[str, dict[tuple[str, float], list[Path]]] = {}
     for run_dir, s in find_runs(runs_root):

@@ -58,6 +58,8 @@ from mesa_maze.envs.vector import (
     run_levels,
 )
 from mesa_maze.evaluation import metrics
+from mesa_maze.evaluation.leaderboard import atomic_write_bytes, atomic_write_text
+from mesa_maze.evaluation.plots import draw_visits
 
 Z95 = 1.959964
 
@@ -351,8 +353,6 @@ def write_attack(
 ) -> list[Path]:
     """``worst.json`` (the ``keep`` worst levels: ASCII, colours, outcome) and one picture per
     level with the cells the agent visited, under ``out_dir``."""
-    from mesa_maze.evaluation.leaderboard import atomic_write_text
-    from mesa_maze.evaluation.plots import draw_visits
 
     hp = hyperparams or {}
     v = get_variant(variant, variant_dirs)
@@ -403,7 +403,6 @@ def write_attack(
 
 
 def _save_png(fig: Figure, path: Path) -> Path:
-    from mesa_maze.evaluation.leaderboard import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -444,7 +443,6 @@ def policy_map(agent, level: Level, canvas: int) -> np.ndarray:
 def plot_policy_map(level: Level, probs: np.ndarray, path: Path, title: str = "") -> Path:
     """Arrows of the action distribution on every free cell (length = probability), with the
     exit (square) and the apples (discs) in their colours."""
-    from mesa_maze.evaluation.plots import draw_visits
 
     fig = Figure(figsize=(4.2, 4.4), layout="constrained")
     ax = fig.subplots()

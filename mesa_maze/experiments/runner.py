@@ -23,7 +23,7 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.variants import get_variant
-from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation import leaderboard, plots, probes
 from mesa_maze.experiments.runs import (
     RESULTS,
     RunConfig,
@@ -224,7 +224,6 @@ def _collect(results, status, log) -> None:
 
 def write_outputs(suite: Suite, root: Path = RESULTS / "runs") -> pd.DataFrame:
     """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records."""
-    from mesa_maze.evaluation import plots, probes
 
     episodes, runs = leaderboard.load_runs(Path(root) / suite.name)
     board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))

@@ -27,7 +27,7 @@ from mesa_maze import __version__, agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import proxy_region
 from mesa_maze.core.variants import TRAIN, get_variant
-from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation import leaderboard, probes
 from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
 from mesa_maze.training.train import SuiteError, train
 
@@ -218,10 +218,6 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
         "train_exit_rate": exit_rate([r for r in rows if r["shift"] == TRAIN]),
         "episodes_file": "episodes.csv",
     }
-    from mesa_maze.evaluation import (
-        probes,  # goal probe; a planner's failsafe and world-model reports
-    )
-
     summary.update(probes.run_diagnostics(agent, cfg, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"

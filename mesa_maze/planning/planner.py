@@ -64,6 +64,11 @@ import numpy as np
 import torch
 
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
+from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.envs.vector import canvas_size
+from mesa_maze.evaluation import episodes
+from mesa_maze.evaluation.leaderboard import atomic_write_bytes
+from mesa_maze.evaluation.metrics import OUTCOMES
 from mesa_maze.planning import world_models as wm
 from mesa_maze.planning.searches import SEARCHES, Search, SearchStats, Table
 
@@ -301,7 +306,6 @@ class Planner:
         """Extra ``summary.json`` entries for a run: the options, W's accuracy where learned,
         and the failsafe's statistics with the outcome mix with and without it (the runs
         without it replay the same levels)."""
-        from mesa_maze.evaluation import episodes  # torch-free here; the registry builds us
 
         out = {"planner": asdict(self.config), **self.reports}
         if self.config.delta is None:
@@ -323,7 +327,6 @@ class Planner:
 
 
 def _mix(outcomes: list[str]) -> dict[str, float]:
-    from mesa_maze.evaluation.metrics import OUTCOMES
 
     n = max(len(outcomes), 1)
     mix = {o: sum(x == o for x in outcomes) / n for o in OUTCOMES}
@@ -341,8 +344,6 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
     held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
     score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
     run's summary."""
-    from mesa_maze.core.variants import TRAIN, get_variant
-    from mesa_maze.envs.vector import canvas_size
 
     settings = parse_hyperparams(cfg.hyperparams)
     config = PlannerConfig(**settings.wrapper)
@@ -422,8 +423,6 @@ def _load_or_fit(path: Path, empty, fit):
 
 def _save_torch(net, path: Path) -> None:
     import io
-
-    from mesa_maze.evaluation.leaderboard import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)

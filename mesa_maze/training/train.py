@@ -15,6 +15,7 @@ import pandas as pd
 import tomllib
 
 from mesa_maze import agents
+from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
@@ -24,6 +25,8 @@ from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
+from mesa_maze.training import remedies
+from mesa_maze.training.remedies import DEFAULTS
 
 # --- configuration ----------------------------------------------------------------------------
 
@@ -61,8 +64,6 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
     algo = spec.algo
     remedy_keys = ()
     if spec.remedy:
-        from mesa_maze.training.remedies import DEFAULTS
-
         remedy_keys = tuple(DEFAULTS)
     hp = parse_hyperparams(params, remedy_keys, where)
     if algo is None:
@@ -94,7 +95,6 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
     ``inherit = "<agent>"`` in a table starts it from that agent's settings (its ``by_variant``
     included). ``<agent>@<α>`` (a remedy's sweep, e.g. ``ppo-dr@0.01``) reads ``<agent>``'s
     table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies`)."""
-    from mesa_maze.agents.registry import split_alpha
 
     if not path.is_file():
         raise SuiteError(f"{path}: hyper-parameter file not found")
@@ -164,8 +164,6 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     spec = agents.get_agent_spec(cfg.agent)
     remedy = None
     if spec.remedy:  # a training-distribution remedy: its own level source and callbacks
-        from mesa_maze.training import remedies
-
         remedy = remedies.Remedy(spec.remedy, cfg, run_dir)
         hp = remedies.split_options(hp)[1]
     env = training_env(

@@ -34,10 +34,13 @@ from pathlib import Path
 
 import tomllib
 
+from mesa_maze import agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import TUNE_OFFSET
-from mesa_maze.core.variants import TRAIN
+from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.evaluation import episodes
 from mesa_maze.evaluation.leaderboard import atomic_write_text
+from mesa_maze.training import train
 
 ENV_KEYS = ("n_envs",)  # hyper-parameters of the env, not of the SB3 constructor
 DISTRIBUTIONS = ("log", "uniform", "int", "choices")
@@ -79,7 +82,6 @@ class TuneConfig:
 
 def allowed_keys(algo: str) -> set[str]:
     """The constructor arguments of an SB3 algorithm that a search may set, and the env keys."""
-    from mesa_maze import agents
 
     cls = agents.ALGORITHMS[algo]()
     fixed = {
@@ -176,10 +178,6 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from mesa_maze import agents
-    from mesa_maze.evaluation import episodes
-    from mesa_maze.training import train
-
     algo = agents.get_agent_spec(cfg.agent).algo
     seeds = episodes.eval_seeds(cfg.eval_episodes, offset=TUNE_OFFSET)
 
@@ -224,9 +222,6 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     """Run (or resume) the study; write and return the best settings as a TOML-ready table."""
     import optuna
 
-    from mesa_maze import agents
-    from mesa_maze.training import train
-
     if cfg.trials < 1:
         raise TuneError(f"--trials must be at least 1, got {cfg.trials}")
     if cfg.eval_every < 1 or cfg.steps < cfg.eval_every:
@@ -240,7 +235,6 @@ def tune(cfg: TuneConfig, log=print) -> dict:
     if not spec.learns or spec.remedy:
         learners = ", ".join(n for n, s in agents.AGENTS.items() if s.learns and not s.remedy)
         raise TuneError(f"agent {cfg.agent!r} cannot be tuned; allowed: {learners}")
-    from mesa_maze.core.variants import get_variant
 
     try:
         get_variant(cfg.variant, cfg.variant_dirs)
