@@ -26,7 +26,7 @@ from rich.table import Table
 # Only light modules at the top: `variants`, `show`, `check` and `--help` must not load torch,
 # stable-baselines3 or pandas (under a second). Commands that train or evaluate import the heavy
 # layers inside their functions.
-from mesa_maze.core.errors import ResultsError, SuiteError
+from mesa_maze.core.errors import AgentError, ResultsError, SuiteError
 from mesa_maze.core.levels import (
     EVAL_SEED_OFFSET,
     PROBE_OFFSET,
@@ -42,6 +42,22 @@ PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys fo
 
 class CliError(Exception):
     """A usage error: printed as one line, exit code 2."""
+
+
+def _at_least(value: int, low: int, flag: str) -> int:
+    if value < low:
+        raise CliError(f"{flag} must be >= {low}, got {value}")
+    return value
+
+
+def _out_file(path: str, flag: str = "--out") -> Path:
+    """An output file whose folder must exist (nothing is half-written into a wrong place)."""
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise CliError(f"{flag} {path}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise CliError(f"{flag} {path}: is a folder, give a file name")
+    return out
 
 
 def _console() -> Console:
@@ -140,6 +156,9 @@ def cmd_show(args) -> int:
     from mesa_maze.envs.minigrid_env import MesaMazeEnv  # imports Minigrid; keep `variants` fast
 
     _split(_variant(args), args.split)
+    _at_least(args.seed, 0, "--seed")
+    _at_least(args.tile, 1, "--tile")
+    out = _out_file(args.out) if args.out is not None else None
     env = MesaMazeEnv(
         args.variant, args.split, render_mode="rgb_array", variant_dirs=args.variant_dirs
     )
@@ -150,7 +169,7 @@ def cmd_show(args) -> int:
     from PIL import Image
 
     env.tile_size = args.tile
-    Image.fromarray(env.render()).save(args.out)
+    Image.fromarray(env.render()).save(out)
     print(f"wrote {args.out}: {args.variant} {args.split} seed {args.seed}")
     return 0
 
@@ -312,7 +331,17 @@ def cmd_check(args) -> int:
 
 
 def _runs_root(args) -> Path:
-    return Path(args.runs_dir)
+    """``--runs-dir``, checked once before anything runs: a folder this process can write."""
+    root = Path(args.runs_dir)
+    if root.exists() and not root.is_dir():
+        raise CliError(f"--runs-dir {root}: is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"--runs-dir {root}: cannot create it ({e.strerror})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CliError(f"--runs-dir {root}: not writable")
+    return root
 
 
 def add_benchmark(parser: argparse.ArgumentParser) -> None:
@@ -349,6 +378,8 @@ def add_benchmark(parser: argparse.ArgumentParser) -> None:
 def cmd_benchmark(args) -> int:
     from mesa_maze.experiments import runner  # heavy: torch, SB3 (see the top)
 
+    _at_least(args.jobs, 1, "--jobs")
+    root = _runs_root(args)
     suite = runner.load_suite(args.suite, args.variant_dirs)
     ray_options = None
     if args.executor == "ray":
@@ -368,7 +399,7 @@ def cmd_benchmark(args) -> int:
     status = runner.run_suite(
         suite,
         jobs=args.jobs,
-        root=_runs_root(args),
+        root=root,
         log=lambda m: print(m, flush=True),
         executor=args.executor,
         ray_options=ray_options,
@@ -701,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     args.variant_dirs = args.global_variant_dirs + args.variant_dirs
     try:
         return args.func(args)
-    except (CliError, VariantError, SuiteError, ResultsError) as e:
+    except (CliError, VariantError, SuiteError, ResultsError, AgentError) as e:
         print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from mesa_maze.agents.base import Agent
+from mesa_maze.core.errors import AgentError
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import AGENT
 
@@ -232,7 +233,15 @@ def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=No
 
 
 def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = True) -> SB3Agent:
-    """Load a saved SB3 model of any registered algorithm."""
+    """Load a saved SB3 model of any registered algorithm; a file that is not one gets an error
+    that says why (not a zip, no SB3 ``data`` entry, or what loading it raised)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise AgentError(f"{path}: not an SB3 model: not a zip file")
+    with zipfile.ZipFile(path) as archive:
+        if "data" not in archive.namelist():
+            raise AgentError(f"{path}: not an SB3 model: the zip has no 'data' entry")
     errors = []
     for algo, cls in ALGORITHMS.items():
         try:
@@ -240,4 +249,4 @@ def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = Tr
             return SB3Agent(model, name or algo, deterministic)
         except Exception as e:  # the zip does not say its algorithm; try each in turn
             errors.append(f"{algo}: {type(e).__name__}")
-    raise ValueError(f"{path}: not a loadable SB3 model ({'; '.join(errors)})")
+    raise AgentError(f"{path}: not a loadable SB3 model ({'; '.join(errors)})")

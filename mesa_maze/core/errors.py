@@ -8,3 +8,8 @@ class SuiteError(ValueError):
 
 class ResultsError(ValueError):
     """A broken results file; the message names it."""
+
+
+class AgentError(ValueError):
+    """An agent that cannot be built or loaded (a file that is not an SB3 model, a factory that
+    fails); the message names the agent."""

@@ -10,6 +10,7 @@ SCHEMA and passing their values as ``extra``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -150,6 +151,8 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; results are shared, so give it the mode open() would.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -159,6 +162,13 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -194,8 +204,27 @@ def find_runs(root) -> list[tuple[Path, dict]]:
     return runs
 
 
+def _check_integrity(path: Path, run_dir: Path, summary: dict) -> None:
+    """The episodes file must be the one the run wrote (runs since the summary recorded its
+    sha1): a file cut short or edited is named, with how to redo the run."""
+    want = summary.get("episodes_sha1")
+    if want is None:
+        return
+    try:
+        got = hashlib.sha1(path.read_bytes()).hexdigest()
+    except FileNotFoundError as e:
+        raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
+    if got != want:
+        raise ResultsError(
+            f"{path}: differs from what the run wrote (cut short or edited; "
+            f"{SUMMARY} records {summary.get('episodes_count', '?')} episodes); delete "
+            f"{run_dir} and rerun the suite to redo it"
+        )
+
+
 def _read_episodes(run_dir: Path, summary: dict) -> pd.DataFrame:
     path = run_dir / summary["episodes_file"]
+    _check_integrity(path, run_dir, summary)
     try:
         df = pd.read_csv(
             path,

@@ -151,6 +151,8 @@ def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
                 break
             aside = run_dir.with_name(f"{run_dir.name}.stale-{old}-{n}")
         shutil.move(run_dir, aside)
+        # Said out loud: the leaderboard will no longer count the old run.
+        print(f"{run_dir}: made under another config; moved aside to {aside.name}", flush=True)
     elif run_dir.exists() and (run_dir / "config.json").exists():
         try:
             stale = json.loads((run_dir / "config.json").read_text()).get("config_hash") != digest
@@ -204,7 +206,8 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
     episodes.insert(0, "seed", cfg.seed)
     episodes.insert(0, "variant", cfg.variant)
     episodes.insert(0, "agent", cfg.agent)
-    leaderboard.atomic_write_text(run_dir / "episodes.csv", episodes.to_csv(index=False))
+    episodes_text = episodes.to_csv(index=False)
+    leaderboard.atomic_write_text(run_dir / "episodes.csv", episodes_text)
     leaderboard.atomic_write_text(run_dir / "visits.json", json.dumps(visits_out))
     summary = {
         "agent": cfg.agent,
@@ -217,6 +220,9 @@ def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = 
         "date": dt.date.today().isoformat(),
         "train_exit_rate": exit_rate([r for r in rows if r["shift"] == TRAIN]),
         "episodes_file": "episodes.csv",
+        # What the leaderboard checks the file against: a cut or edited file is named, not read.
+        "episodes_count": len(episodes),
+        "episodes_sha1": hashlib.sha1(episodes_text.encode("utf-8")).hexdigest(),
     }
     summary.update(probes.run_diagnostics(agent, cfg, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,38 @@ def test_the_layers_only_import_downward():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([lint], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["benchmark", "--suite", "benchmarks/quick.toml", "--jobs", "0"], "--jobs must be >= 1"),
+        (["benchmark", "--suite", "benchmarks/quick.toml", "--jobs", "-2"], "--jobs must be >= 1"),
+        (["show", "apple-exit", "--tile", "0", "--out", "x.png"], "--tile must be >= 1"),
+        (["show", "apple-exit", "--seed", "-1"], "--seed must be >= 0"),
+        (["show", "apple-exit", "--out", "no/such/folder/level.png"], "does not exist"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not Path("no").exists()
+
+
+def test_a_runs_dir_that_is_a_file_is_refused_before_anything_runs(capsys, tmp_path):
+    afile = tmp_path / "runs"
+    afile.write_text("not a folder")
+    argv = ["evaluate", "random", "apple-exit", "--runs-dir", str(afile)]
+    assert cli.main(argv) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_fake_zip_agent_says_why_it_failed_to_load(capsys, tmp_path):
+    fake = tmp_path / "model.zip"
+    fake.write_bytes(b"PK not really")
+    argv = ["evaluate", str(fake), "apple-exit", "--runs-dir", str(tmp_path / "runs")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an SB3 model: not a zip file" in err[0]

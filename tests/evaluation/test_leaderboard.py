@@ -300,3 +300,17 @@ def test_directed_metrics_from_a_run_tree(tmp_path):
     row = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=100).set_index("shift").loc["t"]
     # episodes 0 and 2 arrive directed: one exit, one misgeneralized
     assert row["exit_directed"] == row["misgeneralized_directed"] == pytest.approx(0.25)
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    """Results are shared: a file written atomically gets the mode open() would give it, not
+    mkstemp's 0600."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = lb.atomic_write_text(tmp_path / "f.csv", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

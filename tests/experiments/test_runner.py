@@ -182,15 +182,18 @@ def test_corrupt_summary_is_an_error_naming_the_file_and_nothing_is_deleted(tmp_
     assert (run / "episodes.csv").read_text() == "kept"
 
 
-def test_a_run_made_under_another_config_is_moved_aside_not_overwritten(tmp_path):
+def test_a_run_made_under_another_config_is_moved_aside_not_overwritten(tmp_path, capsys):
     suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
     cfg = suite.runs[0]
     one_run.execute(cfg, tmp_path / "runs")
     old_hash = json.loads((cfg.run_dir(tmp_path / "runs") / "summary.json").read_text())
     changed = one_run.RunConfig(**{**cfg.__dict__, "episodes": 7})
+    capsys.readouterr()
     assert one_run.execute(changed, tmp_path / "runs") == "done"
     aside = cfg.run_dir(tmp_path / "runs").with_name(f"seed0.stale-{old_hash['config_hash']}")
     assert (aside / "summary.json").exists()
+    said = capsys.readouterr().out
+    assert f"moved aside to {aside.name}" in said  # announced, not silent
     splits = 1 + len(get_variant("apple-exit").shifts)
     assert len(pd.read_csv(changed.run_dir(tmp_path / "runs") / "episodes.csv")) == 7 * splits
 
@@ -330,3 +333,22 @@ def test_bad_hyperparameters_are_found_when_the_suite_loads(tmp_path, table, key
     with pytest.raises(runner.SuiteError, match=f"hp.toml \\[ppo\\]: key '{key}': .*{message}"):
         runner.load_suite(suite)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("cut", ["line", "mid-line", "edit"])
+def test_a_cut_or_edited_episodes_file_is_named_not_read(tmp_path, cut):
+    """summary.json records the episodes file's count and sha1: a file cut at a line boundary
+    (which parses, with fewer episodes), cut mid-line or edited is one error naming it."""
+    cfg = runner.single_run("random", "apple-exit", episodes=20)
+    one_run.execute(cfg, tmp_path)
+    path = cfg.run_dir(tmp_path) / "episodes.csv"
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if cut == "line":
+        path.write_text("".join(lines[:-5]))
+    elif cut == "mid-line":
+        path.write_text(text[: len(text) - 40])
+    else:
+        path.write_text(text.replace("misgeneralized", "exit", 1))
+    with pytest.raises(leaderboard.ResultsError, match="episodes.csv: differs from what the run"):
+        leaderboard.load_runs(tmp_path)
