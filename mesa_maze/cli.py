@@ -26,7 +26,7 @@ from rich.table import Table
 # Only light modules at the top: `variants`, `show`, `check` and `--help` must not load torch,
 # stable-baselines3 or pandas (under a second). Commands that train or evaluate import the heavy
 # layers inside their functions.
-from mesa_maze.core.errors import AgentError, ResultsError, SuiteError
+from mesa_maze.core.errors import AgentError, Interrupted, ResultsError, SuiteError
 from mesa_maze.core.levels import (
     EVAL_SEED_OFFSET,
     PROBE_OFFSET,
@@ -35,7 +35,14 @@ from mesa_maze.core.levels import (
     check_level,
     generate,
 )
-from mesa_maze.core.variants import TRAIN, Variant, VariantError, get_variant, load_variants
+from mesa_maze.core.variants import (
+    TRAIN,
+    Variant,
+    VariantError,
+    broken_variants,
+    get_variant,
+    load_variants,
+)
 
 PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys for turn/forward
 
@@ -136,6 +143,8 @@ def cmd_variants(args) -> int:
             )
         console.print(table)
         console.print()
+    for error in broken_variants(args.variant_dirs).values():  # one line each
+        print(f"not loaded: {error}", file=sys.stderr)
     return 0
 
 
@@ -330,9 +339,33 @@ def cmd_check(args) -> int:
 # --- runs: benchmark, train, evaluate, leaderboard ---------------------------------------------
 
 
+RUNS_DIR = "results/runs"
+
+
+def _add_output_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs-dir",
+        help=f"where run directories go (default {RUNS_DIR}); given, the leaderboard and plots "
+        "go beside it, into <its parent>/<suite name>/, and nothing into the repository",
+    )
+    parser.add_argument("--out", help="folder for the leaderboard and plots (overrides both)")
+
+
+def _outputs(suite, args):
+    """Where the suite's leaderboard and plots go: ``--out``; else, with ``--runs-dir`` given,
+    beside the runs folder; else the suite file's own paths."""
+    from mesa_maze.experiments import runner
+
+    if args.out:
+        return runner.with_outputs(suite, Path(args.out))
+    if args.runs_dir:
+        return runner.with_outputs(suite, Path(args.runs_dir).resolve().parent / suite.name)
+    return suite
+
+
 def _runs_root(args) -> Path:
     """``--runs-dir``, checked once before anything runs: a folder this process can write."""
-    root = Path(args.runs_dir)
+    root = Path(args.runs_dir or RUNS_DIR)
     if root.exists() and not root.is_dir():
         raise CliError(f"--runs-dir {root}: is a file, not a folder")
     try:
@@ -347,7 +380,7 @@ def _runs_root(args) -> Path:
 def add_benchmark(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", required=True, help="suite file, e.g. benchmarks/default.toml")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
-    parser.add_argument("--runs-dir", default="results/runs", help="where run directories go")
+    _add_output_args(parser)
     parser.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -380,7 +413,7 @@ def cmd_benchmark(args) -> int:
 
     _at_least(args.jobs, 1, "--jobs")
     root = _runs_root(args)
-    suite = runner.load_suite(args.suite, args.variant_dirs)
+    suite = _outputs(runner.load_suite(args.suite, args.variant_dirs), args)
     ray_options = None
     if args.executor == "ray":
         try:
@@ -485,14 +518,14 @@ def cmd_evaluate(args) -> int:
 
 def add_leaderboard(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="benchmarks/default.toml")
-    parser.add_argument("--runs-dir", default="results/runs")
+    _add_output_args(parser)
     parser.set_defaults(func=cmd_leaderboard)
 
 
 def cmd_leaderboard(args) -> int:
     from mesa_maze.experiments import runner
 
-    suite = runner.load_suite(args.suite, args.variant_dirs)
+    suite = _outputs(runner.load_suite(args.suite, args.variant_dirs), args)
     board = runner.write_outputs(suite, _runs_root(args))
     print(f"wrote {suite.leaderboard} ({len(board)} rows) and plots under {suite.plots}")
     return 0
@@ -735,6 +768,12 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, VariantError, SuiteError, ResultsError, AgentError) as e:
         print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"mesa-maze {args.command}: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # outside a suite: nothing half-written to report
+        print(f"mesa-maze {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

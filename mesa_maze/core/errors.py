@@ -13,3 +13,11 @@ class ResultsError(ValueError):
 class AgentError(ValueError):
     """An agent that cannot be built or loaded (a file that is not an SB3 model, a factory that
     fails); the message names the agent."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a suite: the workers are stopped; ``finished`` runs are kept."""
+
+    def __init__(self, finished: int):
+        super().__init__(f"interrupted: {finished} runs finished, rerun to resume")
+        self.finished = finished

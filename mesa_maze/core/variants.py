@@ -257,21 +257,49 @@ def variant_dirs(extra=()) -> list[Path]:
     return dirs
 
 
+def _env_dirs() -> set[Path]:
+    return {Path(d) for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d}
+
+
 @lru_cache(maxsize=8)
-def _load_dirs(dirs: tuple[Path, ...]) -> dict[str, Variant]:
+def _load_dirs(dirs: tuple[Path, ...], lenient: frozenset = frozenset()) -> tuple[dict, dict]:
+    """``(variants by name, broken: {path: one-line error})``. A folder in ``lenient`` (those
+    of ``MESA_MAZE_ENVS``) that is missing or holds a broken file is reported, not raised: the
+    other variants keep working and the broken one is an error only where it is used. Folders
+    given explicitly (``--variant-dir``) and the built-ins raise at once."""
     variants: dict[str, Variant] = {}
+    broken: dict[str, str] = {}
     for d in dirs:
         if not d.is_dir():
+            if d in lenient:
+                broken[str(d)] = f"{d}: variant folder does not exist ({ENV_VAR})"
+                continue
             raise VariantError(f"{d}: variant folder does not exist")
         for path in sorted(d.glob("*.toml")):
-            variant = load_file(path)
+            try:
+                variant = load_file(path)
+            except VariantError as e:
+                if d not in lenient:
+                    raise
+                broken[str(path)] = str(e)
+                continue
             variants[variant.name] = variant
-    return variants
+    return variants, broken
+
+
+def _load(extra=()) -> tuple[dict, dict]:
+    dirs = tuple(variant_dirs(extra))
+    return _load_dirs(dirs, frozenset(_env_dirs() - {Path(d) for d in extra}))
 
 
 def load_variants(extra=()) -> dict[str, Variant]:
-    """Every variant, by name (cached per set of folders)."""
-    return _load_dirs(tuple(variant_dirs(extra)))
+    """Every variant that loads, by name (cached per set of folders)."""
+    return _load(extra)[0]
+
+
+def broken_variants(extra=()) -> dict[str, str]:
+    """Files (and folders) of ``MESA_MAZE_ENVS`` that could not be loaded: path -> error."""
+    return _load(extra)[1]
 
 
 def list_variants(extra=()) -> list[str]:
@@ -279,7 +307,10 @@ def list_variants(extra=()) -> list[str]:
 
 
 def get_variant(name: str, extra=()) -> Variant:
-    variants = load_variants(extra)
+    variants, broken = _load(extra)
     if name not in variants:
-        raise KeyError(f"unknown variant {name!r}; allowed: {', '.join(sorted(variants))}")
+        hint = ""
+        if broken:  # the variant asked for may be the one in a broken file
+            hint = "; not loaded: " + "; ".join(broken.values())
+        raise KeyError(f"unknown variant {name!r}; allowed: {', '.join(sorted(variants))}{hint}")
     return variants[name]

@@ -13,6 +13,8 @@ overwriting it.
 
 from __future__ import annotations
 
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -22,6 +24,7 @@ import pandas as pd
 import tomllib
 
 from mesa_maze import agents
+from mesa_maze.core.errors import Interrupted
 from mesa_maze.core.variants import get_variant
 from mesa_maze.evaluation import leaderboard, plots, probes
 from mesa_maze.experiments.runs import (
@@ -153,10 +156,22 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
     return Suite(
         name=name,
         runs=runs,
-        leaderboard=Path(data.get("leaderboard", results / "leaderboard.csv")),
-        plots=Path(data.get("plots", results / "plots")),
+        # One rule for every path in a suite file: relative to the suite file's folder (an
+        # absolute path stays as it is).
+        leaderboard=_beside(path, data.get("leaderboard", results / "leaderboard.csv")),
+        plots=_beside(path, data.get("plots", results / "plots")),
         path=path,
     )
+
+
+def _beside(suite_file: Path, value) -> Path:
+    """A suite file's path, relative to the suite file's folder (an absolute one stays)."""
+    return Path(os.path.normpath(suite_file.parent / value))
+
+
+def with_outputs(suite: Suite, folder: Path) -> Suite:
+    """The suite with its leaderboard (csv, md) and plots written into ``folder``."""
+    return replace(suite, leaderboard=folder / "leaderboard.csv", plots=folder / "plots")
 
 
 def _with_base(cfg: RunConfig, runs: list[RunConfig], path) -> RunConfig:
@@ -194,24 +209,48 @@ def run_suite(
     wraps = {id(c): agents.get_agent_spec(c.agent).base is not None for c in runs}
     phases = [[c for c in runs if not wraps[id(c)]], [c for c in runs if wraps[id(c)]]]
     status: dict[str, list] = {"done": [], "cached": [], "failed": []}
-    for runs in filter(None, phases):
-        if executor == "ray":
-            from mesa_maze.experiments import ray_executor  # the optional extra mesa-maze[ray]
+    try:
+        for runs in filter(None, phases):
+            if executor == "ray":
+                from mesa_maze.experiments import ray_executor  # the optional extra mesa-maze[ray]
 
-            _collect(ray_executor.run(runs, root, jobs=jobs, **(ray_options or {})), status, log)
-        elif jobs <= 1:
-            results = (execute_safely(c, root, progress_bar=False) for c in runs)
-            _collect(results, status, log)
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(execute_safely, c, root, False) for c in runs]
-                _collect((f.result() for f in as_completed(futures)), status, log)
+                results = ray_executor.run(runs, root, jobs=jobs, **(ray_options or {}))
+                _collect(results, status, log)
+            elif jobs <= 1:
+                results = (execute_safely(c, root, progress_bar=False) for c in runs)
+                _collect(results, status, log)
+            else:
+                _run_pool(runs, root, jobs, status, log)
+    except KeyboardInterrupt:
+        # Finished runs are complete on disk (summary.json is written last); the rest redo.
+        raise Interrupted(len(status["done"]) + len(status["cached"])) from None
     write_outputs(suite, root)
     log(
         f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
         f"{len(status['failed'])} failed; leaderboard: {suite.leaderboard}"
     )
     return status
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them: one message, not one per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_pool(runs, root, jobs, status, log) -> None:
+    context = get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+    try:
+        futures = [pool.submit(execute_safely, c, root, False) for c in runs]
+        _collect((f.result() for f in as_completed(futures)), status, log)
+    except KeyboardInterrupt:
+        # Stop the workers now rather than wait for their runs (minutes of training); the pool's
+        # processes are only reachable through its private table.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _collect(results, status, log) -> None:

@@ -251,3 +251,41 @@ def test_a_fake_zip_agent_says_why_it_failed_to_load(capsys, tmp_path):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not an SB3 model: not a zip file" in err[0]
+
+
+SMALL_SUITE = """
+name = "small"
+episodes = 5
+leaderboard = "../board/leaderboard.csv"
+plots = "../board/plots"
+[[runs]]
+agents = ["oracle-exit"]
+variants = ["corner"]
+"""
+
+
+def test_suite_paths_are_relative_to_the_suite_file(tmp_path, monkeypatch):
+    from mesa_maze.experiments import runner
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "s.toml").write_text(SMALL_SUITE)
+    monkeypatch.chdir(tmp_path / "suites")  # the working folder does not matter
+    suite = runner.load_suite(tmp_path / "suites" / "s.toml")
+    assert suite.leaderboard == tmp_path / "board" / "leaderboard.csv"
+    assert suite.plots == tmp_path / "board" / "plots"
+
+
+@pytest.mark.parametrize("out", [False, True])
+def test_with_a_runs_dir_nothing_goes_where_the_suite_file_says(tmp_path, out, capsys):
+    """--runs-dir moves the leaderboard and plots beside the runs folder (<parent>/<suite>/);
+    --out puts them where it says; the suite file's own paths stay untouched."""
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "s.toml").write_text(SMALL_SUITE)
+    argv = ["benchmark", "--suite", str(tmp_path / "suites" / "s.toml"), "--jobs", "1"]
+    argv += ["--runs-dir", str(tmp_path / "elsewhere" / "runs")]
+    if out:
+        argv += ["--out", str(tmp_path / "mine")]
+    assert cli.main(argv) == 0
+    where = tmp_path / "mine" if out else tmp_path / "elsewhere" / "small"
+    assert (where / "leaderboard.csv").is_file() and (where / "leaderboard.md").is_file()
+    assert not (tmp_path / "board").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -158,3 +159,29 @@ def test_readme_lists_every_allowed_value():
     ]
     missing = [v for v in allowed if not re.search(rf"`{re.escape(v)}[` ]", section)]
     assert not missing, f"README 'Adding a variant' does not list: {missing}"
+
+
+def test_a_broken_file_in_the_env_folders_breaks_nothing_else(
+    tmp_path, monkeypatch, clean_variants, capsys
+):
+    """A broken .toml (or a missing folder) in MESA_MAZE_ENVS: the built-ins keep working,
+    `variants` names it in one line, and it is an error only where it is asked for; the same
+    file given with --variant-dir is the usual one-line error."""
+    from mesa_maze import cli
+    from mesa_maze.core import variants as V
+
+    bad = tmp_path / "mine"
+    bad.mkdir()
+    (bad / "oops.toml").write_text('name = "oops"\n[train]\nsize = 4\n')
+    monkeypatch.setenv(V.ENV_VAR, f"{bad}{os.pathsep}{tmp_path / 'nowhere'}")
+    assert {"apple-exit", "corner"} <= set(V.list_variants())
+    broken = V.broken_variants()
+    assert set(broken) == {str(bad / "oops.toml"), str(tmp_path / "nowhere")}
+    with pytest.raises(KeyError, match="not loaded: .*oops.toml: key 'train.size'"):
+        V.get_variant("oops")
+    assert cli.main(["variants"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("not loaded: ") for line in err)
+    assert cli.main(["show", "corner"]) == 0
+    assert cli.main(["--variant-dir", str(bad), "show", "oops"]) == 2
+    assert "key 'train.size'" in capsys.readouterr().err

@@ -352,3 +352,26 @@ def test_a_cut_or_edited_episodes_file_is_named_not_read(tmp_path, cut):
         path.write_text(text.replace("misgeneralized", "exit", 1))
     with pytest.raises(leaderboard.ResultsError, match="episodes.csv: differs from what the run"):
         leaderboard.load_runs(tmp_path)
+
+
+def test_ctrl_c_stops_the_suite_with_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while two PPO runs
+    train: exit status 130 and one line, no traceback; the workers are stopped, not waited for
+    (the communicate timeout only guards against a hang; no time is asserted)."""
+    (tmp_path / "s.toml").write_text(
+        f'name = "c"\nleaderboard = "{tmp_path}/board.csv"\nplots = "{tmp_path}/plots"\n'
+        f'hyperparams = "{REPO}/benchmarks/hyperparams/sb3.toml"\ntrain_steps = 2_000_000\n'
+        'seeds = [0, 1]\n[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit"]\n'
+    )
+    argv = [sys.executable, "-m", "mesa_maze.cli", "benchmark", "--suite", str(tmp_path / "s.toml")]
+    argv += ["--jobs", "2", "--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").rglob("progress.csv")) and time.time() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the suite ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    lines = [line for line in err.strip().splitlines() if line]
+    assert lines == ["mesa-maze benchmark: interrupted: 0 runs finished, rerun to resume"], err
