@@ -745,6 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=dir_help,
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="full tracebacks instead of one-line errors"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--variant-dir",
@@ -762,6 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:  # the runs' workers report full tracebacks too
+        os.environ["MESA_MAZE_DEBUG"] = "1"
     args.variant_dirs = args.global_variant_dirs + args.variant_dirs
     try:
         return args.func(args)
@@ -774,6 +779,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # outside a suite: nothing half-written to report
         print(f"mesa-maze {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, ours or a user agent's: one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"mesa-maze {args.command}: {type(e).__name__}: {e} (--debug: traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

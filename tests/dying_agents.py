@@ -11,6 +11,8 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
+
 from mesa_maze.agents import OracleAgent
 
 ENV_VAR = "MESA_MAZE_TEST_MARKS"
@@ -51,3 +53,34 @@ def raise_error(seed: int, actions: str):
 def steady(seed: int, actions: str):
     """A factory that works: an exit oracle."""
     return OracleAgent("exit", actions)
+
+
+class _Returns:
+    """An agent whose act returns a fixed thing, whatever it is asked."""
+
+    name = "returns"
+
+    def __init__(self, make):
+        self.make = make
+
+    def act(self, obs, state=None, episode_start=None):
+        return self.make(len(obs)), state
+
+
+def float_actions(seed: int, actions: str):
+    return _Returns(lambda n: np.zeros(n) + 0.5)
+
+
+def out_of_range(seed: int, actions: str):
+    return _Returns(lambda n: np.full(n, 9))
+
+
+def act_raises(seed: int, actions: str):
+    def boom(n):
+        raise ZeroDivisionError("act failed")
+
+    return _Returns(boom)
+
+
+def factory_raises(seed: int, actions: str):
+    raise RuntimeError("a bug in the factory")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mesa_maze.agents.base import Agent
+from mesa_maze.core.errors import AgentError
 
 ALGORITHM_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
 REMEDIES = ("dr", "plr", "accel")
@@ -71,10 +72,15 @@ class AgentSpec:
         if self.make is None:
             raise ValueError(f"agent {self.name!r} is not built by a factory")
         factory = load_entry_point(self.make)
-        if self.external:
-            return factory(seed=seed, actions=actions)
         kwargs = {"region": region} if region else {}  # only agents that pursue a region use it
-        return factory(n_actions=n_actions, seed=seed, actions=actions, **kwargs)
+        try:
+            if self.external:
+                return factory(seed=seed, actions=actions)
+            return factory(n_actions=n_actions, seed=seed, actions=actions, **kwargs)
+        except Exception as e:  # a user's factory: say whose, in one line
+            raise AgentError(
+                f"agent {self.name!r}: its factory raised {type(e).__name__}: {e}"
+            ) from e
 
 
 # Planning with the base objective around the PPO of the same seed (docs/design.md §7): A = its

@@ -57,6 +57,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mesa_maze.core import solver
+from mesa_maze.core.errors import AgentError
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
@@ -445,6 +446,25 @@ def info_dicts(info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
 # --- evaluation on fixed levels -----------------------------------------------------------------
 
 
+def checked_actions(agent, actions, n: int, n_actions: int) -> np.ndarray:
+    """``actions`` as returned by ``agent.act``, checked: ``n`` integers in ``0..n_actions-1``.
+    A user's agent that returns anything else is an :class:`AgentError` naming it and what it
+    returned (the env would otherwise index with it or fail far from the cause)."""
+    arr = np.asarray(actions)
+    name = getattr(agent, "name", type(agent).__name__)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise AgentError(
+            f"agent {name!r}: act returned {arr.dtype} of shape {arr.shape}; expected {n} "
+            f"integer actions (shape ({n},))"
+        )
+    bad = (arr < 0) | (arr >= n_actions)
+    if bad.any():
+        raise AgentError(
+            f"agent {name!r}: act returned action {int(arr[bad][0])}; allowed: 0..{n_actions - 1}"
+        )
+    return arr
+
+
 def run_levels(
     agent,
     levels: list[Level],
@@ -484,8 +504,13 @@ def run_levels(
             visits[y, x] += 1
         if pad_to:
             obs = pad_observations(obs, maze.observation_kind, pad_to)
-        actions, state = act(obs, state, episode_start)
-        obs, _, terminated, truncated, ended = maze.step(np.asarray(actions), final_obs=False)
+        try:
+            actions, state = act(obs, state, episode_start)
+        except Exception as e:  # whose act failed, in one line (the cause is chained)
+            name = getattr(agent, "name", type(agent).__name__)
+            raise AgentError(f"agent {name!r}: act raised {type(e).__name__}: {e}") from e
+        actions = checked_actions(agent, actions, maze.num_envs, maze.action_space.n)
+        obs, _, terminated, truncated, ended = maze.step(actions, final_obs=False)
         episode_start = terminated | truncated
         if ended is None:
             continue

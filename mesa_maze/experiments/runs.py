@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import traceback
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -250,8 +251,16 @@ def load_run(run_dir):
     return agent_for(cfg, root, False), cfg
 
 
+DEBUG_ENV = "MESA_MAZE_DEBUG"  # set (or `mesa-maze --debug`): full tracebacks of failed runs
+
+
 def execute_safely(cfg: RunConfig, root: Path, progress_bar: bool):
+    """:func:`execute`, with a failure reported rather than raised: one line naming the run and
+    the error, or the full traceback when ``MESA_MAZE_DEBUG`` is set."""
     try:
         return cfg, execute(cfg, root, progress_bar), None
-    except Exception:  # one failed run must not take the others down
-        return cfg, "failed", traceback.format_exc()
+    except Exception as e:  # one failed run must not take the others down
+        if os.environ.get(DEBUG_ENV):
+            return cfg, "failed", traceback.format_exc()
+        where = f"{cfg.agent} / {cfg.variant} / seed {cfg.seed}"
+        return cfg, "failed", f"  {where}: {type(e).__name__}: {e} (traceback: --debug)"

@@ -289,3 +289,19 @@ def test_with_a_runs_dir_nothing_goes_where_the_suite_file_says(tmp_path, out, c
     where = tmp_path / "mine" if out else tmp_path / "elsewhere" / "small"
     assert (where / "leaderboard.csv").is_file() and (where / "leaderboard.md").is_file()
     assert not (tmp_path / "board").exists()
+
+
+@pytest.mark.parametrize(
+    "factory, status, message",
+    [
+        ("dying_agents:float_actions", 2, "agent 'returns': act returned float64 of shape"),
+        ("dying_agents:out_of_range", 2, "agent 'returns': act returned action 9; allowed: 0..3"),
+        ("dying_agents:act_raises", 2, "agent 'returns': act raised ZeroDivisionError: act failed"),
+        ("dying_agents:factory_raises", 2, "its factory raised RuntimeError: a bug in the factory"),
+    ],
+)
+def test_a_broken_user_agent_is_one_line_naming_it(factory, status, message, tmp_path, capsys):
+    argv = ["evaluate", factory, "apple-exit", "--runs-dir", str(tmp_path), "--episodes", "5"]
+    assert cli.main(argv) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
