@@ -208,7 +208,7 @@ def run_suite(
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
     wraps = {id(c): agents.get_agent_spec(c.agent).base is not None for c in runs}
     phases = [[c for c in runs if not wraps[id(c)]], [c for c in runs if wraps[id(c)]]]
-    status: dict[str, list] = {"done": [], "cached": [], "failed": []}
+    status: dict[str, list] = {"done": [], "cached": [], "busy": [], "failed": []}
     try:
         for runs in filter(None, phases):
             if executor == "ray":

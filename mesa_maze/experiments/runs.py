@@ -14,11 +14,13 @@ moves a run made under another config aside instead of overwriting it.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import traceback
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -164,9 +166,44 @@ def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
     return None
 
 
+LOCKS = ".locks"  # <runs root>/.locks/<suite>/<agent>/<variant>/seed<k>.lock
+
+
+def lock_path(cfg: RunConfig, root: Path) -> Path:
+    """The lock of a run: outside its folder (which may be moved aside) and the runs' tree."""
+    return Path(root) / LOCKS / cfg.run_dir(Path(".")).with_suffix(".lock")
+
+
+@contextmanager
+def run_lock(path: Path):
+    """Hold the lock file ``path`` while a run is made; yields False without waiting if
+    another process holds it. Two suites on one runs folder then never make the same run twice
+    or interleave its files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def execute(cfg: RunConfig, root: Path = RESULTS / "runs", progress_bar: bool = False) -> str:
     """Run one (agent, variant, seed): train if needed, evaluate on every split, write the run
-    directory. Returns "cached" if a finished run with the same config exists, else "done"."""
+    directory. Returns "cached" if a finished run with the same config exists, "busy" if
+    another process is making it right now, else "done"."""
+    with run_lock(lock_path(cfg, root)) as mine:
+        if not mine:
+            print(f"{cfg.run_dir(root)}: being made by another process; left to it", flush=True)
+            return "busy"
+        return _execute(cfg, root, progress_bar)
+
+
+def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
     import torch
 
     torch.set_num_threads(1)  # one core per run; the suite parallelises across runs

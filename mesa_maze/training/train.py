@@ -9,6 +9,7 @@ evaluation callback on held-out train levels and writes ``progress.csv``, ``eval
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -170,7 +171,11 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
         cfg.variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
     )
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
-    model.set_logger(configure(str(run_dir), ["csv"]))
+    # SB3's logger appends as it goes: it writes into a scratch folder, and progress.csv
+    # appears in the run folder whole, with the model, when training ends.
+    log_dir = run_dir / ".training"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    model.set_logger(configure(str(log_dir), ["csv"]))
     deterministic = parse_hyperparams(hp).deterministic
     seeds = eval_seeds(cfg.eval_episodes, offset=TRAIN_CURVE_OFFSET)  # not the final ones
     curve = []
@@ -190,6 +195,9 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     env.close()
     eval_csv = pd.DataFrame(curve, columns=["timesteps", "exit_rate"]).to_csv(index=False)
     leaderboard.atomic_write_text(run_dir / "eval.csv", eval_csv)
+    model.logger.close()
+    os.replace(log_dir / "progress.csv", run_dir / "progress.csv")
+    shutil.rmtree(log_dir, ignore_errors=True)
     tmp = run_dir / "model.tmp.zip"
     model.save(str(tmp))
     os.replace(tmp, run_dir / "model.zip")

@@ -375,3 +375,21 @@ def test_ctrl_c_stops_the_suite_with_one_line(tmp_path):
     assert proc.returncode == 130, err
     lines = [line for line in err.strip().splitlines() if line]
     assert lines == ["mesa-maze benchmark: interrupted: 0 runs finished, rerun to resume"], err
+
+
+def test_a_run_being_made_elsewhere_is_left_to_it(tmp_path, capsys):
+    """Two suites on one runs folder: while one process holds a run's lock, another leaves
+    that run alone (nothing written, reported as busy) instead of making it twice."""
+    import fcntl
+
+    cfg = runner.single_run("oracle-exit", "corner", episodes=5)
+    run_dir = cfg.run_dir(tmp_path)
+    lock = one_run.lock_path(cfg, tmp_path)
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert one_run.execute(cfg, tmp_path) == "busy"
+        assert not run_dir.exists()
+        assert "being made by another process" in capsys.readouterr().out
+    assert one_run.execute(cfg, tmp_path) == "done"  # the lock released, the run is made
+    assert one_run.execute(cfg, tmp_path) == "cached"
