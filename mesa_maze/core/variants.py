@@ -1,4 +1,4 @@
-"""Variant files (``envs/*.toml``): a train distribution plus named test shifts.
+"""Variant files (``*.toml``): a train distribution plus named test shifts.
 
 Description
 -----------
@@ -16,7 +16,7 @@ or a bad value raises :class:`VariantError` naming the file, the key and what is
 
 Where variants come from
 ------------------------
-The repository's ``envs/`` folder, then every folder in ``MESA_MAZE_ENVS`` (``os.pathsep``
+The built-ins (``mesa_maze/core/variant_files/``, package data), then every folder in ``MESA_MAZE_ENVS`` (``os.pathsep``
 separated), then folders passed to :func:`load_variants`. A later file with the same ``name``
 replaces an earlier one, so a user can override a built-in variant.
 """
@@ -44,7 +44,8 @@ from mesa_maze.core.levels import (
     generate,
 )
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "envs"  # the repository's envs/ folder
+# The built-in variants ship inside the package (package data), so an installed wheel has them.
+BUILTIN_DIR = Path(__file__).resolve().parent / "variant_files"
 ENV_VAR = "MESA_MAZE_ENVS"
 REWARDS = ("exit", "apples")
 TRAIN = "train"

@@ -33,7 +33,18 @@ from mesa_maze.core.levels import EVAL_SEED_OFFSET, Level, LevelSpec, generate_m
 
 STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
 CACHE_ENV = "MESA_MAZE_CACHE"
-DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "results" / "cache" / "levels"
+
+
+def _default_cache() -> Path:
+    """``results/cache/levels`` of a source checkout; else (an installed wheel) the user's cache
+    folder, never a place inside site-packages."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "results" / "cache" / "levels"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mesa-maze" / "levels"
+
+
+DEFAULT_CACHE = _default_cache()
 
 
 # --- level pools --------------------------------------------------------------------------------

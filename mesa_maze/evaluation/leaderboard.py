@@ -87,7 +87,7 @@ def _metric_schema(m: str) -> list[tuple[str, str, str]]:
 # (column, dtype, meaning) of results/leaderboard.csv, in order. Append new columns at the end.
 SCHEMA: list[tuple[str, str, str]] = [
     ("agent", "str", "agent name"),
-    ("variant", "str", "variant family (envs/<variant>.toml)"),
+    ("variant", "str", "variant family (its variant file)"),
     ("shift", "str", "'train' (the train split's evaluation levels) or a test shift"),
     ("seeds", "int", "number of seeds (finished runs); with 1 the interval collapses to the point"),
     ("episodes", "int", "evaluation episodes, all seeds together"),

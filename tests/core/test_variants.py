@@ -185,3 +185,38 @@ def test_a_broken_file_in_the_env_folders_breaks_nothing_else(
     assert cli.main(["show", "corner"]) == 0
     assert cli.main(["--variant-dir", str(bad), "show", "oops"]) == 2
     assert "key 'train.size'" in capsys.readouterr().err
+
+
+def test_an_installed_wheel_has_the_built_in_variants(tmp_path):
+    """The built-in variant files are package data: a wheel installed away from the repository
+    loads them and makes an env, from any working folder."""
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[2]
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(repo)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mesa_maze/core/variant_files/apple-exit.toml" in names
+    site = tmp_path / "site"
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    code = (
+        "import mesa_maze, sys\n"
+        f"assert mesa_maze.__file__.startswith({str(site)!r}), mesa_maze.__file__\n"
+        "assert {'apple-exit', 'corner', 'monitor', 'proxy-reward'} <= set(mesa_maze.list_variants())\n"
+        "mesa_maze.make('corner', 'anywhere').reset(seed=0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
