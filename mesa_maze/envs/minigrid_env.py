@@ -79,7 +79,12 @@ from mesa_maze.core.variants import REWARDS, TRAIN, get_variant
 
 VIEW_SIZE = 7
 RGB_TILE = 8  # pixels per cell of the "rgb" observation
-MISSION = "reach the exit"
+MISSION = "reach the goal"  # in Minigrid's words (its wrappers encode missions by vocabulary)
+
+
+def _mission() -> str:
+    """The mission text (a module-level function, so that the env pickles)."""
+    return MISSION
 
 
 class Apple(WorldObj):
@@ -144,27 +149,48 @@ class MesaMazeEnv(MiniGridEnv):
         reward: str | None = None,
         render_mode: str | None = None,
         variant_dirs: tuple[str, ...] = (),
+        minigrid: bool = False,
+        max_steps: int | None = None,
+        agent_view_size: int = VIEW_SIZE,
+        see_through_walls: bool = True,
+        tile_size: int = 32,
+        highlight: bool = False,
+        agent_pov: bool = False,
+        screen_size: int | None = 640,
     ):
         spec, reward = resolve_options(
             variant, split, actions, observation, spec, reward, variant_dirs
         )
+        if max_steps is not None and (
+            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+        ):
+            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        if minigrid:  # Minigrid's conventions: its 7 actions and its dict observation
+            actions, observation = "minigrid", "minigrid"
         self.variant, self.split, self.level_spec, self.reward_kind = variant, split, spec, reward
         self.action_set, self.observation_kind = actions, observation
+        self.minigrid, self.max_steps_override = minigrid, max_steps
         self.level: Level | None = None
         super().__init__(
-            mission_space=MissionSpace(mission_func=lambda: MISSION),
+            mission_space=MissionSpace(mission_func=_mission),
             width=spec.size,
             height=spec.size,
-            max_steps=spec.step_limit,
-            see_through_walls=True,  # a plain rotated crop, which the batched env reproduces
-            agent_view_size=VIEW_SIZE,
+            max_steps=max_steps or spec.step_limit,
+            # True by default: a plain rotated crop, which the batched env reproduces
+            see_through_walls=see_through_walls,
+            agent_view_size=agent_view_size,
             render_mode=render_mode,
-            highlight=False,
+            screen_size=screen_size,
+            highlight=highlight,
+            tile_size=tile_size,
+            agent_pov=agent_pov,
         )
+        if minigrid:  # MiniGridEnv's own spaces: Discrete(7) and {image, direction, mission}
+            return
         self.action_space = spaces.Discrete(4 if actions == "cardinal" else 3)
         shape = {
             "symbolic": (spec.size, spec.size, 3),
-            "egocentric": (VIEW_SIZE, VIEW_SIZE, 3),
+            "egocentric": (agent_view_size, agent_view_size, 3),
             "rgb": (spec.size * RGB_TILE, spec.size * RGB_TILE, 3),
         }[observation]
         self.observation_space = spaces.Box(0, 255, shape, dtype=np.uint8)
@@ -195,7 +221,7 @@ class MesaMazeEnv(MiniGridEnv):
         level = self.level = self._next_level(self._options)
         if (level.width, level.height) != (width, height):
             raise ValueError(f"level is {level.width}x{level.height}, env is {width}x{height}")
-        self.max_steps = level.max_steps
+        self.max_steps = self.max_steps_override or level.max_steps
         self.grid = Grid(width, height)
         for y, x in zip(*np.nonzero(level.walls), strict=True):
             self.grid.set(int(x), int(y), Wall())
@@ -217,8 +243,10 @@ class MesaMazeEnv(MiniGridEnv):
             moving = True
         elif action == 2:  # forward
             moving = True
-        else:
+        elif action in (0, 1):
             self.agent_dir = (self.agent_dir + (1 if action == 1 else -1)) % 4
+            moving = False
+        else:  # Minigrid's pickup, drop, toggle, done: nothing here to act on, as in its mazes
             moving = False
 
         reward, terminated = 0.0, False
@@ -255,7 +283,9 @@ class MesaMazeEnv(MiniGridEnv):
 
     # --- observations and info --------------------------------------------------------------
 
-    def _obs(self) -> np.ndarray:
+    def _obs(self):
+        if self.observation_kind == "minigrid":
+            return self.gen_obs()
         if self.observation_kind == "symbolic":
             return symbolic_obs(self.grid, self.agent_pos, self.agent_dir)
         if self.observation_kind == "egocentric":
