@@ -100,7 +100,10 @@ FIRST_TARGETS = np.array([None, "exit", "apple", "region"], dtype=object)
 
 CARDINAL_DIRS = np.array(solver.CARDINAL_TO_DIR, dtype=np.int64)
 # Minigrid actions: TURNS[action, dir] is the new direction (0 left, 1 right, 2 forward keeps it).
-TURNS = np.array([[(d - 1) % 4 for d in range(4)], [(d + 1) % 4 for d in range(4)], range(4)])
+# Rows 3-6: Minigrid's pickup, drop, toggle and done (``minigrid=True``), which change nothing.
+TURNS = np.array(
+    [[(d - 1) % 4 for d in range(4)], [(d + 1) % 4 for d in range(4)], *[range(4)] * 5]
+)
 WALKABLE = np.zeros(256, dtype=bool)  # by object type: what Minigrid's can_overlap allows
 WALKABLE[[EMPTY, GOAL, APPLE]] = True
 
@@ -338,9 +341,12 @@ class BatchedMaze:
         variant_dirs: tuple[str, ...] = (),
         cache: bool = True,
         source=None,
+        minigrid: bool = False,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if minigrid:  # Minigrid's 7 actions; the observation is the dict's egocentric image
+            actions, observation = "minigrid", "egocentric"
         spec, reward = resolve_options(
             variant, split, actions, observation, spec, reward, variant_dirs, levels is None
         )
@@ -352,7 +358,7 @@ class BatchedMaze:
         self.explicit = None if levels is None else LevelPool.from_levels(list(levels), actions)
         height, width = (spec.size,) * 2 if levels is None else self.explicit.grids.shape[1:3]
         self.state = MazeState(num_envs, height, width, actions, observation, reward)
-        self.action_space = spaces.Discrete(4 if actions == "cardinal" else 3)
+        self.action_space = spaces.Discrete(7 if minigrid else 4 if actions == "cardinal" else 3)
         shape = {
             "symbolic": (height, width, 3),
             "egocentric": (VIEW_SIZE, VIEW_SIZE, 3),

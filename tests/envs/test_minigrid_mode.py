@@ -93,3 +93,14 @@ def test_the_minigrid_mode_pickles_renders_and_is_deterministic():
     np.testing.assert_array_equal(run(clone, 6), run(a, 6))
     frame = a.render()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+
+
+@pytest.mark.parametrize("gid", IDS)
+def test_gymnasiums_env_checker_is_clean_on_every_id_in_the_minigrid_mode(gid):
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning fails the test
+        check_env(gym.make(gid, minigrid=True).unwrapped, skip_render_check=True)

@@ -361,3 +361,44 @@ def test_throughput_script_smoke(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows and set(rows[0]) >= {"part", "impl", "batch", "rate", "unit", "machine"}
     assert {r["part"] for r in rows} == {"raw", "sb3-ppo", "levels"}
+
+
+@pytest.mark.parametrize("variant,split", [("apple-exit", "displaced"), ("corner", "anywhere")])
+def test_parity_in_the_minigrid_mode(variant, split):
+    """``minigrid=True`` in both envs: the 7 actions (pickup, drop, toggle and done change
+    nothing) give the same egocentric image (the dict's ``image``), rewards, ends and info."""
+    levels = parity_levels(variant, split, 4)
+    envs = [MesaMazeEnv(variant, split, minigrid=True) for _ in levels]
+    want = [
+        env.reset(options={"level": lv})[0]["image"] for env, lv in zip(envs, levels, strict=True)
+    ]
+    vec = adapters.MesaMazeVecEnv(
+        variant, split, len(levels), levels=levels, minigrid=True, full_info=True
+    )
+    assert vec.action_space.n == 7 == envs[0].action_space.n
+    obs = vec.reset()
+    for i, image in enumerate(want):
+        np.testing.assert_array_equal(obs[i], image)
+    rng, started, ends = np.random.default_rng(0), len(levels), 0
+    for t in range(120):
+        acts = []
+        for env in envs:
+            if rng.random() < 0.4:
+                acts.append(int(rng.integers(7)))
+            else:
+                acts.append(toward(env, env.level.exit))
+        obs, rewards, dones, infos = vec.step(np.array(acts))
+        for i, env in enumerate(envs):
+            o, reward, terminated, truncated, info = env.step(acts[i])
+            where = f"{variant}-{split} step {t} env {i}"
+            assert rewards[i] == reward and dones[i] == (terminated or truncated), where
+            check_info(infos[i], info, where)
+            if terminated or truncated:
+                ends += 1
+                np.testing.assert_array_equal(infos[i]["terminal_observation"], o["image"], where)
+                nxt = env.reset(options={"level": levels[started % len(levels)]})[0]
+                started += 1
+                np.testing.assert_array_equal(obs[i], nxt["image"], where)
+            else:
+                np.testing.assert_array_equal(obs[i], o["image"], where)
+    assert ends > 0
