@@ -202,7 +202,7 @@ class LevelBuffer:
     """PLR's level buffer: rank-prioritised replay with staleness, replacement of the lowest score.
 
     ``P_replay = (1 - ρ) P_score + ρ P_stale``: ``P_score`` ∝ ``(1 / rank) ** (1 / β)`` with
-    rank 1 the highest score (ties by insertion order), ``P_stale`` ∝ replays since a level was
+    rank 1 the highest score (equal scores share the rank), ``P_stale`` ∝ replays since a level was
     last replayed. A new level enters when the buffer has room or its score beats the lowest
     score in it, which it then replaces; a level already in it (same content) is only rescored.
     """
@@ -232,8 +232,9 @@ class LevelBuffer:
 
     def replay_probs(self) -> np.ndarray:
         scores = np.array([e.score for e in self.entries])
-        ranks = np.empty(len(scores))
-        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        # Equal scores share a rank (the lowest: 1 + how many score strictly higher), as rank
+        # prioritisation intends; exact regret often ties (it depends on optimal steps alone).
+        ranks = 1.0 + (scores[None, :] > scores[:, None]).sum(axis=1)
         weights = (1.0 / ranks) ** (1.0 / self.temperature)
         probs = weights / weights.sum()
         stale = self.replays - np.array([e.last for e in self.entries], dtype=float)

@@ -127,6 +127,16 @@ def test_replay_probabilities_rank_and_staleness():
     assert buffer.replay_probs() == pytest.approx(0.5 * score_term + 0.5 * np.array([0, 1, 2]) / 3)
 
 
+def test_equal_scores_share_a_rank_and_a_replay_probability():
+    """Exact regret ties often (failed episodes' regret is the level's optimal return alone):
+    tied levels must be equally likely to be replayed, whatever their place in the buffer."""
+    buffer, _ = filled_buffer([0.5, 0.2, 0.5, 0.5], temperature=1.0, staleness=0.0)
+    probs = buffer.replay_probs()
+    assert probs[0] == probs[2] == probs[3] > probs[1]
+    # competition ranks 1, 4, 1, 1: weights 1, 1/4, 1, 1
+    assert probs == pytest.approx(np.array([1, 0.25, 1, 1]) / 3.25)
+
+
 def test_replay_resets_staleness_and_serves_buffer_levels_only():
     buffer, levels = filled_buffer([0.5, 0.4, 0.3, 0.2], seed=3)
     assert buffer.replays == 0 and all(e.last == 0 for e in buffer.entries)
