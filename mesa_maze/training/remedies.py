@@ -59,6 +59,7 @@ from mesa_maze.core.mutations import mutate
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.vector import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
 from mesa_maze.evaluation import leaderboard
+from mesa_maze.evaluation.episodes import eval_seeds
 
 REMEDIES = ("dr", "plr", "accel")
 # Remedy hyper-parameters (not SB3 arguments) and their defaults.
@@ -141,16 +142,37 @@ def _seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
+def evaluation_hashes(variant, episodes: int) -> frozenset[str]:
+    """Content hashes of every level a run of ``variant`` is evaluated on (each split's first
+    ``episodes`` evaluation seeds). Seeds never overlap training's, but small mazes repeat: a
+    remedy's training streams leave these levels out by content."""
+    seeds = eval_seeds(episodes)
+    return frozenset(
+        generate(variant.spec(split), s).content_hash() for split in variant.splits for s in seeds
+    )
+
+
+def without(source, k: int, excluded: frozenset) -> LevelPool:
+    """``k`` levels from ``source`` (``next(k) -> LevelPool``), evaluation levels left out and
+    replaced by further draws."""
+    pool = source.next(k)
+    while excluded and (bad := np.isin(pool.hashes, list(excluded))).any():
+        keep = pool.take(np.flatnonzero(~bad))
+        pool = LevelPool.concat([keep, source.next(int(bad.sum()))])
+    return pool
+
+
 class Mixture:
     """DR-α: each level from the test placement with probability α, else from the train split.
 
     The train levels come from exactly the source the plain training env would use (same seed),
-    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Counts what it serves (``served``,
-    ``served_apart``) for the log.
+    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Test-placement levels that are
+    evaluation levels (``excluded``, by content) are left out. Counts what it serves
+    (``served``, ``served_apart``) for the log.
     """
 
-    def __init__(self, train, shift, alpha: float, seed: int):
-        self.train, self.shift, self.alpha = train, shift, alpha
+    def __init__(self, train, shift, alpha: float, seed: int, excluded: frozenset = frozenset()):
+        self.train, self.shift, self.alpha, self.excluded = train, shift, alpha, excluded
         self.rng = np.random.default_rng(_seed(seed, 1))
         self.served = self.served_apart = 0
 
@@ -160,12 +182,13 @@ class Mixture:
         if n == 0:
             pool = self.train.next(k)
         elif n == k:
-            pool = self.shift.next(k)
+            pool = without(self.shift, k, self.excluded)
         else:
             rows = np.empty(k, dtype=np.int64)
             rows[~other] = np.arange(k - n)
             rows[other] = k - n + np.arange(n)
-            pool = LevelPool.concat([self.train.next(k - n), self.shift.next(n)]).take(rows)
+            shifted = without(self.shift, n, self.excluded)
+            pool = LevelPool.concat([self.train.next(k - n), shifted]).take(rows)
         self.served += k
         self.served_apart += int(pool_apart(pool).sum())
         return pool
@@ -173,17 +196,27 @@ class Mixture:
 
 class FreshLevels:
     """The generator PLR⊥ and ACCEL draw new levels from: DR-α, as :class:`Level` objects, with
-    training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed)."""
+    training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed), and no
+    level whose content is an evaluation level's (``excluded``)."""
 
-    def __init__(self, train_spec, shift_spec_, alpha: float, seed: int):
+    def __init__(
+        self, train_spec, shift_spec_, alpha: float, seed: int, excluded: frozenset = frozenset()
+    ):
         self.train_spec, self.shift_spec, self.alpha = train_spec, shift_spec_, alpha
         self.rng = np.random.default_rng(_seed(seed, 2))
+        self.excluded = excluded
 
     def next(self, k: int) -> list[Level]:
         other = self.rng.random(k) < self.alpha
         seeds = self.rng.integers(EVAL_SEED_OFFSET, size=k)
         specs = [self.shift_spec if o else self.train_spec for o in other]
-        return [generate(spec, int(s)) for spec, s in zip(specs, seeds, strict=True)]
+        out = []
+        for spec, s in zip(specs, seeds, strict=True):
+            level = generate(spec, int(s))
+            while level.content_hash() in self.excluded:  # small mazes repeat: draw again
+                level = generate(spec, int(self.rng.integers(EVAL_SEED_OFFSET)))
+            out.append(level)
+        return out
 
 
 @dataclasses.dataclass
@@ -429,6 +462,7 @@ class Remedy:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         train = self.variant.spec(TRAIN)
         shift = shift_spec(self.variant, opt["dr_shift"])
+        self.excluded = evaluation_hashes(self.variant, cfg.episodes)
         if kind == "dr":
             plain = BatchedMaze(  # the source the plain training env would build, same seed
                 cfg.variant,
@@ -443,9 +477,9 @@ class Remedy:
             other = None
             if alpha > 0:  # built lazily: at α = 0 nothing is generated for the shift
                 other = LevelStream(name, shift, _seed(cfg.seed, 0), self.actions, offset=0)
-            self.source = Mixture(plain, other, alpha, cfg.seed)
+            self.source = Mixture(plain, other, alpha, cfg.seed, self.excluded)
         else:
-            self.fresh = FreshLevels(train, shift, alpha, cfg.seed)
+            self.fresh = FreshLevels(train, shift, alpha, cfg.seed, self.excluded)
             self.source = LevelBuffer(
                 opt["buffer_size"],
                 opt["replay_temperature"],
@@ -457,7 +491,8 @@ class Remedy:
     def offer(self, model, new: int, children=(), log=None) -> int:
         """Score ``new`` fresh levels and the ``(level, generation)`` children with the current
         policy (no gradient) and insert them; returns how many entered the buffer."""
-        batch = [(lv, 0) for lv in self.fresh.next(new)] + list(children)
+        children = [(lv, g) for lv, g in children if lv.content_hash() not in self.excluded]
+        batch = [(lv, 0) for lv in self.fresh.next(new)] + children
         if not batch:
             return 0
         agent = agents.SB3Agent(model, "scorer", self.options["score_deterministic"])

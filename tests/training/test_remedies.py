@@ -407,3 +407,24 @@ def test_remedy_logs_table_and_plot(tmp_path):
     assert table.loc["ppo-plr@0.1", "scored_steps"] == 90
     (path,) = plots.plot_remedy_logs(tmp_path, tmp_path / "plots")
     assert path.name == "remedy_levels_apple-exit.png" and path.stat().st_size > 0
+
+
+def test_training_streams_leave_evaluation_levels_out(tmp_path, monkeypatch):
+    """Seeds never overlap, but 7x7 mazes repeat: about 0.5% of DR's displaced levels are
+    displaced evaluation levels by content. The DR stream, PLR's fresh levels and ACCEL's
+    children leave them out."""
+    from mesa_maze.envs import pools
+    from mesa_maze.envs.pools import LevelStream
+    from mesa_maze.training.remedies import FreshLevels, evaluation_hashes, without
+
+    monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path))  # no pools left behind
+
+    variant = get_variant("apple-exit")
+    excluded = evaluation_hashes(variant, 500)
+    spec = variant.spec("displaced")
+    raw = LevelStream("t-raw", spec, 7, "cardinal").next(4096)
+    assert np.isin(raw.hashes, list(excluded)).sum() > 0  # the leak the filter closes
+    kept = without(LevelStream("t-kept", spec, 7, "cardinal"), 4096, excluded)
+    assert len(kept) == 4096 and not np.isin(kept.hashes, list(excluded)).any()
+    fresh = FreshLevels(variant.spec("train"), spec, 1.0, seed=0, excluded=excluded)
+    assert not {lv.content_hash() for lv in fresh.next(2000)} & excluded
