@@ -22,7 +22,7 @@ def eval_seeds(count: int, offset: int = 0) -> list[int]:
     return [EVAL_SEED_OFFSET + offset + i for i in range(count)]
 
 
-def _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits):
+def _play(agent, levels, v, split, settings, variant_dirs, track_visits):
     return run_levels(
         agent,
         levels,
@@ -31,8 +31,8 @@ def _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits):
         num_envs=256,
         visits_of=0 if track_visits else None,
         pad_to=canvas_size(v),
-        actions=parse_hyperparams(hyperparams).env.actions,
-        observation=parse_hyperparams(hyperparams).env.observation,
+        actions=settings.actions,
+        observation=settings.observation,
         reward=v.reward,
         variant_dirs=variant_dirs,
     )
@@ -60,10 +60,11 @@ def run_episodes(
 
     v = get_variant(variant, variant_dirs)
     levels = [generate(v.spec(split), s) for s in seeds]
-    actions = parse_hyperparams(hyperparams).env.actions
+    settings = parse_hyperparams(hyperparams).env
+    actions = settings.actions
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(sample_seed)
-        out = _play(agent, levels, v, split, hyperparams, variant_dirs, track_visits)
+        out = _play(agent, levels, v, split, settings, variant_dirs, track_visits)
     finals, visits = out if track_visits else (out, None)
     records = []
     for i, (seed, level, info) in enumerate(zip(seeds, levels, finals, strict=True)):

@@ -11,6 +11,7 @@ SCHEMA and passing their values as ``extra``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -72,7 +73,7 @@ _METRIC_MEANING = {
 }
 # Appended after the diagnostics (columns are only ever appended): directed outcomes and the
 # chance-corrected scores.
-DIRECTED_METRICS = ("exit_directed", "misgeneralized_directed", *metrics.NORM_METRICS)
+DIRECTED_METRICS = (*metrics.DIRECTED_OUTCOMES, *metrics.NORM_METRICS)
 
 
 def _metric_schema(m: str) -> list[tuple[str, str, str]]:
@@ -204,17 +205,11 @@ def find_runs(root) -> list[tuple[Path, dict]]:
     return runs
 
 
-def _check_integrity(path: Path, run_dir: Path, summary: dict) -> None:
+def _check_integrity(data: bytes, path: Path, run_dir: Path, summary: dict) -> None:
     """The episodes file must be the one the run wrote (runs since the summary recorded its
     sha1): a file cut short or edited is named, with how to redo the run."""
     want = summary.get("episodes_sha1")
-    if want is None:
-        return
-    try:
-        got = hashlib.sha1(path.read_bytes()).hexdigest()
-    except FileNotFoundError as e:
-        raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
-    if got != want:
+    if want is not None and hashlib.sha1(data).hexdigest() != want:
         raise ResultsError(
             f"{path}: differs from what the run wrote (cut short or edited; "
             f"{SUMMARY} records {summary.get('episodes_count', '?')} episodes); delete "
@@ -224,17 +219,21 @@ def _check_integrity(path: Path, run_dir: Path, summary: dict) -> None:
 
 def _read_episodes(run_dir: Path, summary: dict) -> pd.DataFrame:
     path = run_dir / summary["episodes_file"]
-    _check_integrity(path, run_dir, summary)
+    try:
+        data = path.read_bytes()  # read once: checked against the summary, then parsed
+    except FileNotFoundError as e:
+        raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
+    except OSError as e:
+        raise ResultsError(f"{path}: corrupt episodes file: {e}") from e
+    _check_integrity(data, path, run_dir, summary)
     try:
         df = pd.read_csv(
-            path,
+            io.BytesIO(data),
             dtype={c: str for c in ("agent", "variant", "shift", "level_hash", "outcome")},
             keep_default_na=False,  # a name like "NA" stays a name; only empty cells are NaN
             na_values=[""],
         )
-    except FileNotFoundError as e:
-        raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ResultsError(f"{path}: corrupt episodes file: {e}") from e
     missing = [c for c in metrics.REQUIRED_EPISODE_COLUMNS if c not in df.columns]
     if missing:

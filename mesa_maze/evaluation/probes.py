@@ -150,9 +150,9 @@ def goal_probe(
 ) -> ProbeResult:
     """Probe ``agent`` on up to ``squares`` decision squares of ``split`` (at most
     ``per_level`` from each of up to ``max_levels`` levels), one decision each."""
-    hp = hyperparams or {}
+    settings = parse_hyperparams(hyperparams or {}).env
     v = get_variant(variant, variant_dirs)
-    if parse_hyperparams(hp).env.actions != "cardinal":  # "toward" is a cardinal step
+    if settings.actions != "cardinal":  # "toward" is a cardinal step
         return ProbeResult(0, *(math.nan,) * 6)
     spec, rng = v.spec(split), np.random.default_rng(0)
     starts, toward = [], []
@@ -168,7 +168,7 @@ def goal_probe(
     starts, toward = starts[:squares], toward[:squares]
     if not starts:
         return ProbeResult(0, *(math.nan,) * 6)
-    observation = parse_hyperparams(hp).env.observation
+    observation = settings.observation
     obs = observations_at(starts, observation=observation)
     canvas = canvas_for(agent, canvas_size(v))
     actions, _ = _act(agent, pad_observations(obs, observation, canvas) if canvas else obs)
@@ -314,7 +314,7 @@ def attack(
 ) -> AttackResult:
     """Search levels that minimise the agent's exit success, starting from ``population``
     levels of ``split`` and playing at most ``budget`` levels in all."""
-    hp = hyperparams or {}
+    settings = parse_hyperparams(hyperparams or {}).env
     v = get_variant(variant, variant_dirs)
     spec = v.spec(split)
     rng = np.random.default_rng(seed)
@@ -322,8 +322,8 @@ def attack(
     levels = [generate(spec, first + i) for i in range(population)]
     kwargs = {
         "pad_to": canvas_size(v),
-        "actions": parse_hyperparams(hp).env.actions,
-        "observation": parse_hyperparams(hp).env.observation,
+        "actions": settings.actions,
+        "observation": settings.observation,
         "reward": v.reward,
         "variant_dirs": variant_dirs,
     }
@@ -354,7 +354,7 @@ def write_attack(
     """``worst.json`` (the ``keep`` worst levels: ASCII, colours, outcome) and one picture per
     level with the cells the agent visited, under ``out_dir``."""
 
-    hp = hyperparams or {}
+    settings = parse_hyperparams(hyperparams or {}).env
     v = get_variant(variant, variant_dirs)
     written, entries = [], []
     for k, (level, record) in enumerate(zip(result.levels[:keep], result.records, strict=False)):
@@ -366,8 +366,8 @@ def write_attack(
             split,
             visits_of=0,
             pad_to=canvas_size(v),
-            actions=parse_hyperparams(hp).env.actions,
-            observation=parse_hyperparams(hp).env.observation,
+            actions=settings.actions,
+            observation=settings.observation,
             reward=v.reward,
             variant_dirs=variant_dirs,
         )

@@ -156,7 +156,9 @@ def without(source, k: int, excluded: frozenset) -> LevelPool:
     """``k`` levels from ``source`` (``next(k) -> LevelPool``), evaluation levels left out and
     replaced by further draws."""
     pool = source.next(k)
-    while excluded and (bad := np.isin(pool.hashes, list(excluded))).any():
+    # Set lookups on the k new hashes, not an array of every excluded hash per call: this runs
+    # at every reset of a DR training env.
+    while excluded and (bad := np.array([h in excluded for h in pool.hashes], bool)).any():
         keep = pool.take(np.flatnonzero(~bad))
         pool = LevelPool.concat([keep, source.next(int(bad.sum()))])
     return pool
