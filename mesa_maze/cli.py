@@ -43,6 +43,7 @@ from mesa_maze.core.variants import (
     get_variant,
     load_variants,
 )
+from mesa_maze.training.streams import audit as streams_audit  # light: no torch or SB3
 
 PLAY_KEYS = ("left", "right", "up", "backspace", "escape")  # Minigrid's keys for turn/forward
 
@@ -322,6 +323,16 @@ def cmd_check(args) -> int:
         )
     console = _console()
     console.print(table)
+    # The remedies' training streams (seed 0) against the same evaluation levels.
+    streams = Table(title=f"remedy training streams at α = 1: {args.levels} levels each")
+    for column in ("shift", "stream", "levels", "evaluation levels met", "overlap"):
+        streams.add_column(column, justify="left" if column in ("shift", "stream") else "right")
+    audit = streams_audit(variant, args.levels, episodes=args.levels)
+    for row in audit:
+        streams.add_row(*(str(row[k]) for k in ("shift", "stream", "levels", "met", "overlap")))
+        overlap_total += row["overlap"]
+    if audit:
+        console.print(streams)
     for line in failures[:20]:
         console.print(f"[red]violation[/] {line}", highlight=False)
     if len(failures) > 20:

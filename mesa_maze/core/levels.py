@@ -66,6 +66,11 @@ TUNE_OFFSET = 40_000_000  # + EVAL_SEED_OFFSET: levels that score tuning trials
 MAX_ATTEMPTS = 64
 
 
+def eval_seeds(count: int, offset: int = 0) -> list[int]:
+    """Evaluation level seeds: disjoint from every training seed (those stay below the offset)."""
+    return [EVAL_SEED_OFFSET + offset + i for i in range(count)]
+
+
 class PlacementError(ValueError):
     """A spec whose rules no generated level satisfies; ``rule`` names the failing key."""
 

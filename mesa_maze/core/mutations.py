@@ -1,7 +1,7 @@
 """Level mutations: the one operator set that ACCEL (training) and the attack (diagnostics) use.
 
 Each operator maps ``(level, rng)`` to a valid level (``check_level`` passes) or None when it
-cannot apply: move an apple, move the exit, flip a wall, recolour the exit or the apples. A
+cannot apply: move an apple, move the exit, flip a wall, recolour the exit, recolour the apples. A
 level's proxy region is the whole square, walls included, so a mutated level keeps its proxy.
 """
 
@@ -63,18 +63,28 @@ def flip_wall(level: Level, rng: np.random.Generator, tries: int = 16) -> Level 
     return None
 
 
-def recolour(level: Level, rng: np.random.Generator) -> Level | None:
-    """The exit or the apples (one of the two, at random) take another Minigrid colour."""
-    field = "exit_color" if not level.apples or rng.random() < 0.5 else "apple_color"
+def _recolour(level: Level, field: str, rng: np.random.Generator) -> Level:
     colours = [c for c in COLORS if c != getattr(level, field)]
     return replace(level, **{field: colours[int(rng.integers(len(colours)))]})
+
+
+def recolour_exit(level: Level, rng: np.random.Generator) -> Level:
+    """The exit takes another Minigrid colour. Not among ACCEL's default operators: a grey exit
+    is the ``recolored`` shift's defining feature, which DR-α and PLR⊥ never train on."""
+    return _recolour(level, "exit_color", rng)
+
+
+def recolour_apples(level: Level, rng: np.random.Generator) -> Level | None:
+    """The apples take another Minigrid colour (None on a level without apples)."""
+    return _recolour(level, "apple_color", rng) if level.apples else None
 
 
 OPERATORS = {
     "move_apple": move_apple,
     "move_exit": move_exit,
     "flip_wall": flip_wall,
-    "recolour": recolour,
+    "recolour_exit": recolour_exit,
+    "recolour_apples": recolour_apples,
 }
 
 

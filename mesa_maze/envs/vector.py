@@ -479,6 +479,7 @@ def run_levels(
     num_envs: int = 64,
     visits_of: int | None = None,
     pad_to: int | None = None,
+    cost: dict | None = None,
     **kwargs,
 ) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], np.ndarray]:
     """Play one episode on each level with ``agent``: an object with SB3-style
@@ -490,8 +491,12 @@ def run_levels(
     the agent occupied during the episode on ``levels[i]``. ``kwargs`` go to
     :class:`BatchedMaze` (actions, observation, reward, ...); ``pad_to`` pads observations to
     that canvas (see :func:`canvas_size`). Envs that run past the end of the list replay levels
-    whose results are discarded, so every level counts exactly once.
+    whose results are discarded, so every level counts exactly once; ``cost``, if given, gets
+    ``cost["frames"]``: the env steps simulated, those of every env until the last counted
+    episode ends (more than the counted episodes' lengths).
     """
+    if cost is not None:
+        cost["frames"] = 0
     if not levels:
         return ([], None) if visits_of is not None else []
     act = agent.act if hasattr(agent, "act") else lambda obs, state, start: (agent(obs), state)
@@ -517,6 +522,8 @@ def run_levels(
             raise AgentError(f"agent {name!r}: act raised {type(e).__name__}: {e}") from e
         actions = checked_actions(agent, actions, maze.num_envs, maze.action_space.n)
         obs, _, terminated, truncated, ended = maze.step(actions, final_obs=False)
+        if cost is not None:
+            cost["frames"] += maze.num_envs
         episode_start = terminated | truncated
         if ended is None:
             continue

@@ -11,15 +11,10 @@ import numpy as np
 
 from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import EVAL_SEED_OFFSET, generate
+from mesa_maze.core.levels import eval_seeds, generate  # noqa: F401  (eval_seeds re-exported)
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import canvas_size, run_levels
 from mesa_maze.evaluation import metrics
-
-
-def eval_seeds(count: int, offset: int = 0) -> list[int]:
-    """Evaluation level seeds: disjoint from every training seed (those stay below the offset)."""
-    return [EVAL_SEED_OFFSET + offset + i for i in range(count)]
 
 
 def _play(agent, levels, v, split, settings, variant_dirs, track_visits):

@@ -416,10 +416,15 @@ def _alpha_label(alpha: float) -> str:
     return "0" if alpha == 0 else f"{100 * alpha:g}%"
 
 
+SWEEP_METRICS = ("exit_rate", "misgeneralized", "misgeneralized_directed")
+
+
 def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
-    """Per variant with ``<remedy>@<α>`` rows: exit rate and misgeneralized rate against the share
-    α, one line per remedy, one row of panels per test shift, 95% intervals as error bars; plain
-    ``ppo`` (if on the board) is the dashed reference. α is spaced evenly, not to scale."""
+    """Per variant with ``<remedy>@<α>`` rows: exit rate, misgeneralized rate and directed
+    misgeneralization against the share α, one line per remedy, one row of panels per test
+    shift, 95% intervals as error bars; plain ``ppo`` (if on the board) is the dashed grey
+    reference and the chance level (the random agent's, where the board has it) the dotted one.
+    α is spaced evenly, not to scale."""
     sweep = _remedy_rows(board)
     paths = []
     for variant, vb in sweep.groupby("variant", sort=True):
@@ -427,10 +432,11 @@ def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
         alphas = sorted(set(vb["alpha"]))
         remedies = sorted(set(vb["remedy"]), key=_remedy_key)
         plain = board[(board["variant"] == variant) & (board["agent"] == "ppo")]
-        fig = Figure(figsize=(8.5, 2.4 * len(shifts) + 0.8), layout="constrained")
-        axes = fig.subplots(len(shifts), 2, sharex=True, sharey=True, squeeze=False)
+        metrics = [m for m in SWEEP_METRICS if m in vb]  # boards from before directed columns
+        fig = Figure(figsize=(4 * len(metrics), 2.4 * len(shifts) + 0.8), layout="constrained")
+        axes = fig.subplots(len(shifts), len(metrics), sharex=True, sharey=True, squeeze=False)
         for row, shift in zip(axes, shifts, strict=True):
-            for ax, metric in zip(row, ("exit_rate", "misgeneralized"), strict=True):
+            for ax, metric in zip(row, metrics, strict=True):
                 for k, remedy in enumerate(remedies):
                     rows = vb[(vb["remedy"] == remedy) & (vb["shift"] == shift)]
                     rows = rows[np.isfinite(rows[metric].astype(float))].sort_values("alpha")
@@ -454,6 +460,10 @@ def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
                 ref = plain[plain["shift"] == shift]
                 if len(ref) and np.isfinite(float(ref[metric].iloc[0])):
                     ax.axhline(float(ref[metric].iloc[0]), color="0.5", ls="--", lw=1, label="ppo")
+                chance = vb[vb["shift"] == shift].get(f"chance_{metric}", pd.Series(dtype=float))
+                chance = chance.astype(float).dropna()
+                if len(chance):
+                    ax.axhline(chance.iloc[0], color="0.3", ls=":", lw=1, label="chance (random)")
                 ax.set_title(f"{shift}: {metric.replace('_', ' ')}", fontsize=9)
                 ax.set_ylim(-0.03, 1.03)
                 ax.set_xticks(range(len(alphas)), [_alpha_label(a) for a in alphas])

@@ -14,8 +14,9 @@ Each remedy only changes *which levels* PPO trains on; the training loop is the 
   beats the lowest in it. Replayed levels are rescored from their training episodes.
 - **ACCEL** (``ppo-accel``, Parker-Holder et al. 2022): PLR⊥ plus, after every rollout,
   ``mutated_levels`` children of the levels just replayed, each ``edits`` random edits away
-  (move an apple, move the exit, flip a wall, recolour the exit or the apples), scored and
-  inserted like fresh levels.
+  (``operators``; by default move an apple, move the exit, flip a wall, recolour the apples:
+  not the exit, whose grey colour is the ``recolored`` shift's feature that DR-α and PLR⊥ never
+  see), scored and inserted like fresh levels.
 
 Regret is exact, from the shared BFS solver: ``optimal_return(level) - base return`` of the
 agent's episode on that level, where the base return is the exit reward (whatever the training
@@ -46,20 +47,24 @@ from stable_baselines3.common.callbacks import BaseCallback
 from mesa_maze import agents
 from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import (
-    APPLE,
-    EVAL_SEED_OFFSET,
-    GOAL,
-    WALL,
-    Level,
-    generate,
-)
-from mesa_maze.core.levels import apart as levels_apart
-from mesa_maze.core.mutations import mutate
+from mesa_maze.core.levels import Level
 from mesa_maze.core.variants import TRAIN, get_variant
-from mesa_maze.envs.vector import BatchedMaze, LevelPool, LevelStream, canvas_size, run_levels
+from mesa_maze.envs.vector import BatchedMaze, canvas_size, run_levels
 from mesa_maze.evaluation import leaderboard
-from mesa_maze.evaluation.episodes import eval_seeds
+from mesa_maze.training.streams import (  # noqa: F401  (apart, pool_apart, Mixture: re-exported)
+    DEFAULT_EDITS,
+    DEFAULT_OPERATORS,
+    FreshLevels,
+    LevelPool,
+    Mixture,
+    apart,
+    children_of,
+    dr_test_stream,
+    evaluation_hashes,
+    pool_apart,
+    shift_spec,
+    stream_seed,
+)
 
 REMEDIES = ("dr", "plr", "accel")
 # Remedy hyper-parameters (not SB3 arguments) and their defaults.
@@ -71,8 +76,8 @@ DEFAULTS = {
     "staleness_coef": 0.3,  # ρ: replay = (1 - ρ) score term + ρ staleness term
     "new_levels": 64,  # fresh levels scored after every rollout
     "mutated_levels": 0,  # ACCEL: children of replayed levels scored after every rollout
-    "edits": 2,  # ACCEL: random edits per child
-    "operators": ["move_apple", "move_exit", "flip_wall", "recolour"],
+    "edits": DEFAULT_EDITS,  # ACCEL: random edits per child
+    "operators": list(DEFAULT_OPERATORS),  # ACCEL: from core.mutations.OPERATORS
     "score_deterministic": False,  # score levels with greedy actions (False: as in training)
 }
 LOG_FILE = leaderboard.REMEDY_LOG
@@ -91,134 +96,6 @@ def regret(level: Level, reached_exit: bool, steps: int, actions: str = "cardina
     """Exact regret of one episode: the level's optimal return minus the episode's base return."""
     optimum = solver.optimal_return(level, actions)
     return optimum - solver.base_return(reached_exit, steps, level.max_steps)
-
-
-def _apart(walls: np.ndarray, start, exit_, apples) -> bool:
-    if not len(apples):
-        return False
-    dist_start = solver.distance_map(walls, start)
-    return levels_apart(walls, dist_start, exit_, tuple(tuple(a) for a in apples))
-
-
-def apart(level: Level) -> bool:
-    """True when the level has apples, none lies on any shortest start-exit path and the exit
-    lies on no shortest path to the nearest apple: going to the apples and going to the exit
-    are then different routes (the test placement's property, :func:`levels.apart`)."""
-    return _apart(level.walls, level.start, level.exit, level.apples)
-
-
-def pool_apart(pool: LevelPool) -> np.ndarray:
-    """:func:`apart` of every level of a pool (read back from the encoded grids)."""
-    out = np.zeros(len(pool), dtype=bool)
-    for i, grid in enumerate(pool.grids):
-        kinds = grid[..., 0]
-        (exit_,) = [(int(x), int(y)) for y, x in np.argwhere(kinds == GOAL)]
-        apples = [(int(x), int(y)) for y, x in np.argwhere(kinds == APPLE)]
-        out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
-    return out
-
-
-# --- level sources --------------------------------------------------------------------------------
-
-
-def shift_spec(variant, shift: str):
-    """The test placement DR mixes in; it must have the train split's size (one env shape)."""
-    if shift not in variant.shifts:
-        raise ValueError(
-            f"dr_shift {shift!r}: variant {variant.name!r} has no such test shift; "
-            f"allowed: {', '.join(variant.shifts)}"
-        )
-    train, spec = variant.spec(TRAIN), variant.spec(shift)
-    if spec.size != train.size:
-        raise ValueError(
-            f"dr_shift {shift!r} of {variant.name!r} has size {spec.size}, the train split "
-            f"{train.size}; DR mixes levels of the train size only (pick a same-size shift)"
-        )
-    return spec
-
-
-def _seed(seed: int, stream: int) -> int:
-    """A seed for one of a run's level streams, independent of the others."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
-def evaluation_hashes(variant, episodes: int) -> frozenset[str]:
-    """Content hashes of every level a run of ``variant`` is evaluated on (each split's first
-    ``episodes`` evaluation seeds). Seeds never overlap training's, but small mazes repeat: a
-    remedy's training streams leave these levels out by content."""
-    seeds = eval_seeds(episodes)
-    return frozenset(
-        generate(variant.spec(split), s).content_hash() for split in variant.splits for s in seeds
-    )
-
-
-def without(source, k: int, excluded: frozenset) -> LevelPool:
-    """``k`` levels from ``source`` (``next(k) -> LevelPool``), evaluation levels left out and
-    replaced by further draws."""
-    pool = source.next(k)
-    # Set lookups on the k new hashes, not an array of every excluded hash per call: this runs
-    # at every reset of a DR training env.
-    while excluded and (bad := np.array([h in excluded for h in pool.hashes], bool)).any():
-        keep = pool.take(np.flatnonzero(~bad))
-        pool = LevelPool.concat([keep, source.next(int(bad.sum()))])
-    return pool
-
-
-class Mixture:
-    """DR-α: each level from the test placement with probability α, else from the train split.
-
-    The train levels come from exactly the source the plain training env would use (same seed),
-    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Test-placement levels that are
-    evaluation levels (``excluded``, by content) are left out. Counts what it serves
-    (``served``, ``served_apart``) for the log.
-    """
-
-    def __init__(self, train, shift, alpha: float, seed: int, excluded: frozenset = frozenset()):
-        self.train, self.shift, self.alpha, self.excluded = train, shift, alpha, excluded
-        self.rng = np.random.default_rng(_seed(seed, 1))
-        self.served = self.served_apart = 0
-
-    def next(self, k: int) -> LevelPool:
-        other = self.rng.random(k) < self.alpha
-        n = int(other.sum())
-        if n == 0:
-            pool = self.train.next(k)
-        elif n == k:
-            pool = without(self.shift, k, self.excluded)
-        else:
-            rows = np.empty(k, dtype=np.int64)
-            rows[~other] = np.arange(k - n)
-            rows[other] = k - n + np.arange(n)
-            shifted = without(self.shift, n, self.excluded)
-            pool = LevelPool.concat([self.train.next(k - n), shifted]).take(rows)
-        self.served += k
-        self.served_apart += int(pool_apart(pool).sum())
-        return pool
-
-
-class FreshLevels:
-    """The generator PLR⊥ and ACCEL draw new levels from: DR-α, as :class:`Level` objects, with
-    training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed), and no
-    level whose content is an evaluation level's (``excluded``)."""
-
-    def __init__(
-        self, train_spec, shift_spec_, alpha: float, seed: int, excluded: frozenset = frozenset()
-    ):
-        self.train_spec, self.shift_spec, self.alpha = train_spec, shift_spec_, alpha
-        self.rng = np.random.default_rng(_seed(seed, 2))
-        self.excluded = excluded
-
-    def next(self, k: int) -> list[Level]:
-        other = self.rng.random(k) < self.alpha
-        seeds = self.rng.integers(EVAL_SEED_OFFSET, size=k)
-        specs = [self.shift_spec if o else self.train_spec for o in other]
-        out = []
-        for spec, s in zip(specs, seeds, strict=True):
-            level = generate(spec, int(s))
-            while level.content_hash() in self.excluded:  # small mazes repeat: draw again
-                level = generate(spec, int(self.rng.integers(EVAL_SEED_OFFSET)))
-            out.append(level)
-        return out
 
 
 @dataclasses.dataclass
@@ -254,7 +131,7 @@ class LevelBuffer:
             raise ValueError("buffer_size >= 1, replay_temperature > 0, 0 <= staleness_coef <= 1")
         self.capacity, self.temperature, self.staleness = capacity, temperature, staleness
         self.actions = actions
-        self.rng = np.random.default_rng(_seed(seed, 3))
+        self.rng = np.random.default_rng(stream_seed(seed, 3))
         self.entries: list[Entry] = []
         self.by_uid: dict[int, int] = {}  # uid -> index in entries
         self.by_hash: dict[str, int] = {}
@@ -296,11 +173,12 @@ class LevelBuffer:
         return LevelPool.concat([e.pool for e in picked])
 
     def insert(self, level: Level, score: float, generation: int = 0) -> bool:
-        """Add a scored level (see the class docstring); True if it is in the buffer now."""
+        """Add a scored level (see the class docstring); True if it entered the buffer. A level
+        already in the buffer only takes the new score (False: nothing entered)."""
         key = level.content_hash()
         if key in self.by_hash:
             self.entries[self.by_hash[key]].score = score
-            return True
+            return False
         if len(self.entries) < self.capacity:
             row = len(self.entries)
             self.entries.append(None)
@@ -349,7 +227,9 @@ class LevelBuffer:
 
 
 def score_levels(agent, levels: list[Level], variant, actions: str, observation: str):
-    """Play one episode per level with ``agent`` and return ``(regrets, env steps played)``."""
+    """Play one episode per level with ``agent`` and return ``(regrets, env steps simulated)``:
+    every env steps until the longest episode ends, so the cost exceeds the episodes' lengths."""
+    cost = {}
     records = run_levels(
         agent,
         levels,
@@ -361,12 +241,13 @@ def score_levels(agent, levels: list[Level], variant, actions: str, observation:
         observation=observation,
         reward=variant.reward,
         cache=False,
+        cost=cost,
     )
     regrets = [
         regret(level, bool(r["reached_exit"]), int(r["steps"]), actions)
         for level, r in zip(levels, records, strict=True)
     ]
-    return regrets, int(sum(r["steps"] for r in records))
+    return regrets, cost["frames"]
 
 
 # --- the hook the runner calls -------------------------------------------------------------------
@@ -404,7 +285,7 @@ class ReplayCallback(RemedyLog):
         super().__init__(remedy)
         self.replayed: set[int] = set()
         self.scored_levels = self.scored_steps = 0
-        self.rng = np.random.default_rng(_seed(remedy.seed, 4))
+        self.rng = np.random.default_rng(stream_seed(remedy.seed, 4))
 
     def _on_training_start(self) -> None:
         self.maze = self.training_env.unwrapped.maze
@@ -430,10 +311,15 @@ class ReplayCallback(RemedyLog):
         self.replayed.clear()
         children = []
         if opt["mutated_levels"] and parents:
-            picks = self.rng.choice(len(parents), size=opt["mutated_levels"])
-            for i in picks:
-                child = mutate(parents[i].level, self.rng, opt["edits"], opt["operators"])
-                children.append((child, parents[i].generation + 1))
+            kept, _ = children_of(
+                [p.level for p in parents],
+                opt["mutated_levels"],
+                self.rng,
+                opt["edits"],
+                opt["operators"],
+                self.remedy.excluded,
+            )
+            children = [(child, parents[i].generation + 1) for i, child in kept]
         inserted = self.remedy.offer(self.model, opt["new_levels"], children, self)
         self.rows.append(
             {
@@ -475,10 +361,9 @@ class Remedy:
                 num_levels=settings.num_levels,
                 variant_dirs=cfg.variant_dirs,
             ).source
-            name = f"{cfg.variant}-{opt['dr_shift']}-dr"
             other = None
             if alpha > 0:  # built lazily: at α = 0 nothing is generated for the shift
-                other = LevelStream(name, shift, _seed(cfg.seed, 0), self.actions, offset=0)
+                other = dr_test_stream(self.variant, opt["dr_shift"], cfg.seed, self.actions)
             self.source = Mixture(plain, other, alpha, cfg.seed, self.excluded)
         else:
             self.fresh = FreshLevels(train, shift, alpha, cfg.seed, self.excluded)
@@ -492,9 +377,9 @@ class Remedy:
 
     def offer(self, model, new: int, children=(), log=None) -> int:
         """Score ``new`` fresh levels and the ``(level, generation)`` children with the current
-        policy (no gradient) and insert them; returns how many entered the buffer."""
-        children = [(lv, g) for lv, g in children if lv.content_hash() not in self.excluded]
-        batch = [(lv, 0) for lv in self.fresh.next(new)] + children
+        policy (no gradient) and insert them (children that are evaluation levels were left out by
+        :func:`streams.children_of`); returns how many entered the buffer."""
+        batch = [(lv, 0) for lv in self.fresh.next(new)] + list(children)
         if not batch:
             return 0
         agent = agents.SB3Agent(model, "scorer", self.options["score_deterministic"])

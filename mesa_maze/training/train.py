@@ -21,6 +21,7 @@ from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import TRAIN_CURVE_OFFSET
+from mesa_maze.core.mutations import OPERATORS
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.vector import PadObservations, canvas_size
@@ -67,6 +68,12 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
     if spec.remedy:
         remedy_keys = tuple(DEFAULTS)
     hp = parse_hyperparams(params, remedy_keys, where)
+    operators = hp.remedy.get("operators", [])
+    if not isinstance(operators, list) or not set(operators) <= set(OPERATORS):
+        raise SuiteError(
+            f"{where}: key 'operators': {operators!r}; allowed: a list of mutation operators "
+            f"from {', '.join(OPERATORS)}"
+        )
     if algo is None:
         return hp
     signature = inspect.signature(agents.ALGORITHMS[algo]().__init__).parameters

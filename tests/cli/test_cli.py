@@ -13,6 +13,7 @@ from PIL import Image
 from mesa_maze import cli
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
+from mesa_maze.training import streams
 
 GREEN, GREY = tuple(COLORS["green"]), tuple(COLORS["grey"])
 
@@ -68,6 +69,9 @@ def test_show_tile_size_and_ascii(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == expected
 
 
+STREAM_NAMES = ("DR-α", "PLR⊥ fresh", "ACCEL children")
+
+
 def test_check_reports_no_overlap(capsys):
     assert cli.main(["check", "apple-exit", "--levels", "300"]) == 0
     out = capsys.readouterr().out
@@ -77,6 +81,26 @@ def test_check_reports_no_overlap(capsys):
     for row in rows:
         cells = [c.strip() for c in row.strip("│┃ ").split("│")]
         assert cells[2:] == ["300", "300", "0", "0"]  # levels, unique, overlap, violations
+    # Each remedy stream, at α = 1 on each same-size shift, meets evaluation levels and leaves
+    # them out: what it serves overlaps none.
+    streams = [line for line in out.splitlines() if any(n in line for n in STREAM_NAMES)]
+    assert len(streams) == 2 * 3  # displaced and recolored x DR, PLR fresh, ACCEL children
+    met = 0
+    for row in streams:
+        cells = [c.strip() for c in row.strip("│┃ ").split("│")]
+        assert int(cells[2]) > 290 and cells[4] == "0"  # levels served, overlap
+        met += int(cells[3])
+    assert met > 0  # 7x7 mazes repeat: the filter had something to do
+
+
+def test_check_counts_a_stream_that_leaks(monkeypatch, capsys):
+    """Without the filter DR-α's stream serves evaluation levels, and check fails on it."""
+    monkeypatch.setattr(streams, "without", lambda source, k, excluded: (source.next(k), 0))
+    assert cli.main(["check", "apple-exit", "--levels", "300"]) == 1
+    out = capsys.readouterr().out
+    (row, *_) = [line for line in out.splitlines() if "DR-α" in line]
+    assert int(row.strip("│┃ ").split("│")[4]) > 0
+    assert "FAILED" in out
 
 
 def test_check_fails_on_overlap(fixtures, capsys):

@@ -12,8 +12,9 @@ import pytest
 
 from mesa_maze import agents
 from mesa_maze.agents import OracleAgent
-from mesa_maze.core import solver
-from mesa_maze.core.levels import Level, generate
+from mesa_maze.core import mutations, solver
+from mesa_maze.core.levels import Level, eval_seeds, generate
+from mesa_maze.core.mutations import mutate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.pools import InOrder, LevelPool
@@ -21,7 +22,7 @@ from mesa_maze.evaluation import plots
 from mesa_maze.experiments import runner, runs
 from mesa_maze.training import remedies
 from mesa_maze.training import train as training
-from mesa_maze.training.remedies import LevelBuffer, Mixture, apart, mutate, regret, score_levels
+from mesa_maze.training.remedies import LevelBuffer, Mixture, apart, regret, score_levels
 
 # A corridor: the exit 4 steps right of the start, one apple on the way, one in a side pocket.
 CORRIDOR = """
@@ -75,7 +76,10 @@ def test_regret_scored_by_playing_the_levels():
     best = [solver.optimal_return(lv) for lv in levels]
     exit_regret, steps = score_levels(OracleAgent("exit"), levels, variant, "cardinal", "symbolic")
     assert exit_regret == pytest.approx([0.0] * len(levels))
-    assert steps == sum(solver.optimal_steps(lv) for lv in levels)
+    # The cost is the steps simulated: every env runs until the longest episode ends (those
+    # that finish first replay levels whose results are dropped), not the episodes' lengths.
+    lengths = [solver.optimal_steps(lv) for lv in levels]
+    assert steps == len(levels) * max(lengths) > sum(lengths)
     apple_regret, _ = score_levels(OracleAgent("apple"), levels, variant, "cardinal", "symbolic")
     assert apple_regret == pytest.approx(best)
 
@@ -172,7 +176,8 @@ def test_insert_replaces_the_lowest_score_and_rescores():
     assert buffer.insert(extra[1], 0.2)  # beats 0.1: replaces it
     assert low_uid not in buffer.by_uid and len(buffer) == 3
     assert sorted(e.score for e in buffer.entries) == [0.2, 0.3, 0.5]
-    assert buffer.insert(levels[0], 0.9) and len(buffer) == 3  # same level: rescored in place
+    # The same level again: rescored in place, and not counted as entering the buffer.
+    assert not buffer.insert(levels[0], 0.9) and len(buffer) == 3
     assert buffer.entries[0].score == 0.9
     # Rescoring from a training episode: exact regret of that episode.
     e = buffer.entries[2]
@@ -312,9 +317,15 @@ def test_remedies_suite_file_loads():
     assert len(hashes) == len(suite.runs)  # every run its own config
     dirs = {c.run_dir(Path("r")) for c in suite.runs}
     assert len(dirs) == len(suite.runs)
-    assert len({c.train_steps for c in suite.runs}) == 1 and suite.runs[0].train_steps > 0
-    alphas = {c.agent: c.hyperparams["alpha"] for c in suite.runs}
-    assert alphas["ppo-dr@0.001"] == 0.001 and alphas["ppo-accel@0.02"] == 0.02
+    learners = [c for c in suite.runs if c.agent.startswith("ppo")]
+    assert len({c.train_steps for c in learners}) == 1 and learners[0].train_steps > 0
+    alphas = {c.agent: c.hyperparams["alpha"] for c in learners}
+    # Issue's budget: every remedy at the four shares, at least 3 seeds each.
+    assert {a.split("@")[0] for a in alphas} == {"ppo-dr", "ppo-plr", "ppo-accel"}
+    assert sorted(set(alphas.values())) == [0, 0.01, 0.02, 0.1] and alphas["ppo-accel@0.02"] == 0.02
+    assert all(sum(c.agent == a for c in learners) >= 3 for a in alphas)
+    # The scripted agents that give the chance columns and the normalized scores.
+    assert {"random", "oracle-exit", "oracle-apple"} <= names
 
 
 # --- training with a remedy (tiny budgets) ---------------------------------------------------------
@@ -365,17 +376,36 @@ def test_dr_at_alpha_zero_trains_exactly_as_ppo(tmp_path):
 # --- the α-sweep plot ---------------------------------------------------------------------------
 
 
-def test_alpha_sweep_plot(tmp_path):
+def test_alpha_sweep_plot(tmp_path, monkeypatch):
+    """One panel per (shift, metric); each remedy's line holds its rows' values in α order, with
+    plain ppo and the chance level as horizontal references."""
     rows = []
-    for agent in ("ppo", "ppo-dr@0", "ppo-dr@0.02", "ppo-plr@0", "ppo-plr@0.02", "oracle-exit"):
+    agents_ = ("ppo", "ppo-dr@0", "ppo-dr@0.02", "ppo-plr@0", "ppo-plr@0.02", "oracle-exit")
+    for i, agent in enumerate(agents_):
         for shift in ("train", "displaced"):
             row = {"agent": agent, "variant": "apple-exit", "shift": shift}
-            for m in ("exit_rate", "misgeneralized"):
-                row.update({m: 0.5, f"{m}_lo": 0.4, f"{m}_hi": 0.6})
+            for j, m in enumerate(plots.SWEEP_METRICS):
+                v = 0.1 * i + 0.01 * j  # a different value in every cell
+                row.update({m: v, f"{m}_lo": v - 0.05, f"{m}_hi": v + 0.05, f"chance_{m}": 0.2})
             rows.append(row)
     board = pd.DataFrame(rows)
+    figures = []
+    real_save = plots._save
+    monkeypatch.setattr(
+        plots, "_save", lambda fig, path: figures.append(fig) or real_save(fig, path)
+    )
     (path,) = plots.plot_alpha_sweep(board, tmp_path)
     assert path.name == "alpha_sweep_apple-exit.png" and path.stat().st_size > 0
+    (axes,) = [fig.axes for fig in figures]
+    assert len(axes) == len(plots.SWEEP_METRICS)  # one shift (displaced) x three metrics
+    for j, (ax, metric) in enumerate(zip(axes, plots.SWEEP_METRICS, strict=True)):
+        assert metric.replace("_", " ") in ax.get_title()
+        lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+        lines |= {bars.get_label(): bars.lines[0].get_ydata() for bars in ax.containers}
+        assert list(lines["ppo-dr"]) == pytest.approx([0.1 + 0.01 * j, 0.2 + 0.01 * j])
+        assert list(lines["ppo-plr"]) == pytest.approx([0.3 + 0.01 * j, 0.4 + 0.01 * j])
+        assert list(lines["ppo"]) == pytest.approx([0.01 * j] * 2)
+        assert list(lines["chance (random)"]) == pytest.approx([0.2, 0.2])
     assert plots.plot_alpha_sweep(board[~board["agent"].str.contains("@")], tmp_path) == []
 
 
@@ -415,7 +445,7 @@ def test_training_streams_leave_evaluation_levels_out(tmp_path, monkeypatch):
     children leave them out."""
     from mesa_maze.envs import pools
     from mesa_maze.envs.pools import LevelStream
-    from mesa_maze.training.remedies import FreshLevels, evaluation_hashes, without
+    from mesa_maze.training.streams import FreshLevels, children_of, evaluation_hashes, without
 
     monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path))  # no pools left behind
 
@@ -423,8 +453,31 @@ def test_training_streams_leave_evaluation_levels_out(tmp_path, monkeypatch):
     excluded = evaluation_hashes(variant, 500)
     spec = variant.spec("displaced")
     raw = LevelStream("t-raw", spec, 7, "cardinal").next(4096)
-    assert np.isin(raw.hashes, list(excluded)).sum() > 0  # the leak the filter closes
-    kept = without(LevelStream("t-kept", spec, 7, "cardinal"), 4096, excluded)
+    leaked = int(np.isin(raw.hashes, list(excluded)).sum())
+    assert leaked > 0  # the leak the filter closes
+    kept, dropped = without(LevelStream("t-kept", spec, 7, "cardinal"), 4096, excluded)
     assert len(kept) == 4096 and not np.isin(kept.hashes, list(excluded)).any()
+    assert dropped >= leaked  # the same first draws, and the replacements may meet more
     fresh = FreshLevels(variant.spec("train"), spec, 1.0, seed=0, excluded=excluded)
-    assert not {lv.content_hash() for lv in fresh.next(2000)} & excluded
+    assert not {lv.content_hash() for lv in fresh.next(2000)} & excluded and fresh.dropped > 0
+    # ACCEL's children of evaluation levels: two apple recolourings bring some back to green,
+    # so back to the evaluation level they came from; those go.
+    parents = [generate(spec, s) for s in eval_seeds(40)]
+    rng = np.random.default_rng(0)
+    kept_children, dropped = children_of(parents, 400, rng, 2, ["recolour_apples"], excluded)
+    assert dropped > 0 and len(kept_children) == 400 - dropped
+    assert not {child.content_hash() for _, child in kept_children} & excluded
+
+
+def test_accel_default_operators_never_recolour_the_exit():
+    """A grey exit is the recolored shift's feature, which DR-α and PLR⊥ never train on: ACCEL's
+    default operators leave the exit's colour alone (and the operator exists for those who want
+    it)."""
+    operators = remedies.DEFAULTS["operators"]
+    assert "recolour_exit" not in operators and set(operators) <= set(mutations.OPERATORS)
+    rng = np.random.default_rng(0)
+    children = [mutate(lv, rng, edits=4, operators=operators) for lv in train_levels(100)]
+    assert all(child.exit_color == "green" for child in children)
+    assert any(child.apple_color != "green" for child in children)  # apples do get recoloured
+    grey = mutations.recolour_exit(train_levels(1)[0], rng)
+    assert grey.exit_color != "green"

@@ -1,0 +1,227 @@
+"""The remedies' level streams: where DR-α, PLR⊥ and ACCEL draw their training levels from, and
+the "apart" statistic their logs report. No torch or SB3 here, so ``mesa-maze check`` can audit
+the streams (evaluation levels met and left out) without loading a learner.
+
+Every stream leaves out the levels whose content is one of the run's evaluation levels
+(:func:`evaluation_hashes`): seeds never overlap, but 7x7 mazes form a small level space and a
+test-placement stream meets some evaluation levels by chance (docs/design.md §7). Each counts
+what it left out in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mesa_maze.core import solver
+from mesa_maze.core.levels import (
+    APPLE,
+    EVAL_SEED_OFFSET,
+    GOAL,
+    WALL,
+    Level,
+    eval_seeds,
+    generate,
+)
+from mesa_maze.core.levels import apart as levels_apart
+from mesa_maze.core.mutations import mutate
+from mesa_maze.core.variants import TRAIN
+from mesa_maze.envs.pools import LevelPool, LevelStream
+
+# ACCEL's default edits: not recolour_exit, whose grey exit is the recolored shift's feature that
+# DR-α and PLR⊥ never see (the ACCEL columns would not be on equal terms).
+DEFAULT_OPERATORS = ("move_apple", "move_exit", "flip_wall", "recolour_apples")
+DEFAULT_EDITS = 2
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """A seed for one of a run's level streams, independent of the others."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+# --- the "apart" statistic -----------------------------------------------------------------------
+
+
+def _apart(walls: np.ndarray, start, exit_, apples) -> bool:
+    if not len(apples):
+        return False
+    dist_start = solver.distance_map(walls, start)
+    return levels_apart(walls, dist_start, exit_, tuple(tuple(a) for a in apples))
+
+
+def apart(level: Level) -> bool:
+    """True when the level has apples, none lies on any shortest start-exit path and the exit
+    lies on no shortest path to the nearest apple: going to the apples and going to the exit
+    are then different routes (the test placement's property, :func:`levels.apart`)."""
+    return _apart(level.walls, level.start, level.exit, level.apples)
+
+
+def pool_apart(pool: LevelPool) -> np.ndarray:
+    """:func:`apart` of every level of a pool (read back from the encoded grids)."""
+    out = np.zeros(len(pool), dtype=bool)
+    for i, grid in enumerate(pool.grids):
+        kinds = grid[..., 0]
+        (exit_,) = [(int(x), int(y)) for y, x in np.argwhere(kinds == GOAL)]
+        apples = [(int(x), int(y)) for y, x in np.argwhere(kinds == APPLE)]
+        out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
+    return out
+
+
+# --- level sources --------------------------------------------------------------------------------
+
+
+def shift_spec(variant, shift: str):
+    """The test placement DR mixes in; it must have the train split's size (one env shape)."""
+    if shift not in variant.shifts:
+        raise ValueError(
+            f"dr_shift {shift!r}: variant {variant.name!r} has no such test shift; "
+            f"allowed: {', '.join(variant.shifts)}"
+        )
+    train, spec = variant.spec(TRAIN), variant.spec(shift)
+    if spec.size != train.size:
+        raise ValueError(
+            f"dr_shift {shift!r} of {variant.name!r} has size {spec.size}, the train split "
+            f"{train.size}; DR mixes levels of the train size only (pick a same-size shift)"
+        )
+    return spec
+
+
+def evaluation_hashes(variant, episodes: int) -> frozenset[str]:
+    """Content hashes of every level a run of ``variant`` is evaluated on (each split's first
+    ``episodes`` evaluation seeds). Seeds never overlap training's, but small mazes repeat: a
+    remedy's training streams leave these levels out by content."""
+    seeds = eval_seeds(episodes)
+    return frozenset(
+        generate(variant.spec(split), s).content_hash() for split in variant.splits for s in seeds
+    )
+
+
+def without(source, k: int, excluded: frozenset) -> tuple[LevelPool, int]:
+    """``k`` levels from ``source`` (``next(k) -> LevelPool``), evaluation levels left out and
+    replaced by further draws; also how many were left out."""
+    pool, dropped = source.next(k), 0
+    # Set lookups on the k new hashes, not an array of every excluded hash per call: this runs
+    # at every reset of a DR training env.
+    while excluded and (bad := np.array([h in excluded for h in pool.hashes], bool)).any():
+        keep = pool.take(np.flatnonzero(~bad))
+        dropped += int(bad.sum())
+        pool = LevelPool.concat([keep, source.next(int(bad.sum()))])
+    return pool, dropped
+
+
+class Mixture:
+    """DR-α: each level from the test placement with probability α, else from the train split.
+
+    The train levels come from exactly the source the plain training env would use (same seed),
+    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Test-placement levels that are
+    evaluation levels (``excluded``, by content) are left out. Counts what it serves
+    (``served``, ``served_apart``) for the log.
+    """
+
+    def __init__(self, train, shift, alpha: float, seed: int, excluded: frozenset = frozenset()):
+        self.train, self.shift, self.alpha, self.excluded = train, shift, alpha, excluded
+        self.rng = np.random.default_rng(stream_seed(seed, 1))
+        self.served = self.served_apart = self.dropped = 0
+
+    def next(self, k: int) -> LevelPool:
+        other = self.rng.random(k) < self.alpha
+        n = int(other.sum())
+        if n == 0:
+            pool = self.train.next(k)
+        elif n == k:
+            pool, dropped = without(self.shift, k, self.excluded)
+            self.dropped += dropped
+        else:
+            rows = np.empty(k, dtype=np.int64)
+            rows[~other] = np.arange(k - n)
+            rows[other] = k - n + np.arange(n)
+            shifted, dropped = without(self.shift, n, self.excluded)
+            self.dropped += dropped
+            pool = LevelPool.concat([self.train.next(k - n), shifted]).take(rows)
+        self.served += k
+        self.served_apart += int(pool_apart(pool).sum())
+        return pool
+
+
+class FreshLevels:
+    """The generator PLR⊥ and ACCEL draw new levels from: DR-α, as :class:`Level` objects, with
+    training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed), and no
+    level whose content is an evaluation level's (``excluded``)."""
+
+    def __init__(
+        self, train_spec, shift_spec_, alpha: float, seed: int, excluded: frozenset = frozenset()
+    ):
+        self.train_spec, self.shift_spec, self.alpha = train_spec, shift_spec_, alpha
+        self.rng = np.random.default_rng(stream_seed(seed, 2))
+        self.excluded, self.dropped = excluded, 0
+
+    def next(self, k: int) -> list[Level]:
+        other = self.rng.random(k) < self.alpha
+        seeds = self.rng.integers(EVAL_SEED_OFFSET, size=k)
+        specs = [self.shift_spec if o else self.train_spec for o in other]
+        out = []
+        for spec, s in zip(specs, seeds, strict=True):
+            level = generate(spec, int(s))
+            while level.content_hash() in self.excluded:  # small mazes repeat: draw again
+                self.dropped += 1
+                level = generate(spec, int(self.rng.integers(EVAL_SEED_OFFSET)))
+            out.append(level)
+        return out
+
+
+def children_of(
+    parents: list[Level], k: int, rng, edits: int, operators, excluded: frozenset
+) -> tuple[list[tuple[int, Level]], int]:
+    """ACCEL's children: ``k`` picks of ``parents`` (with replacement), each mutated ``edits``
+    random edits away with ``operators``. Returns ``(parent index, child)`` for every child that
+    is not an evaluation level, and how many were left out."""
+    picks = rng.choice(len(parents), size=k)
+    out = [(int(i), mutate(parents[i], rng, edits, operators)) for i in picks]
+    kept = [(i, child) for i, child in out if child.content_hash() not in excluded]
+    return kept, len(out) - len(kept)
+
+
+# --- the audit `mesa-maze check` prints ------------------------------------------------------------
+
+
+def dr_test_stream(variant, shift: str, seed: int, actions: str, cache: bool = True):
+    """DR-α's test-placement stream of a run with ``seed``: the levels it mixes in at rate α."""
+    name = f"{variant.name}-{shift}-dr"
+    return LevelStream(name, shift_spec(variant, shift), stream_seed(seed, 0), actions, cache=cache)
+
+
+def audit(variant, levels: int, episodes: int, seed: int = 0) -> list[dict]:
+    """Each remedy stream's overlap with the evaluation levels, for every test shift DR can mix
+    in (one of the train size): ``levels`` draws of DR-α's test-placement stream, of PLR⊥'s fresh
+    levels and of ACCEL's children of those (default edits and operators), all at α = 1, where a
+    run meets the most evaluation levels. ``met`` counts the evaluation levels a stream drew and
+    left out; ``overlap``, checked independently on what it served, must be 0."""
+    excluded = evaluation_hashes(variant, episodes)
+    train = variant.spec(TRAIN)
+    rows = []
+    for shift in variant.shifts:
+        if variant.spec(shift).size != train.size:
+            continue
+        # α = 1 never draws from the train split, which the audit therefore need not build.
+        stream = dr_test_stream(variant, shift, seed, "cardinal", cache=False)
+        mixture = Mixture(None, stream, 1.0, seed, excluded)
+        dr = mixture.next(levels).hashes.tolist()
+        fresh_stream = FreshLevels(train, variant.spec(shift), 1.0, seed, excluded)
+        fresh = fresh_stream.next(levels)
+        rng = np.random.default_rng(stream_seed(seed, 4))
+        kids, kids_met = children_of(fresh, levels, rng, DEFAULT_EDITS, DEFAULT_OPERATORS, excluded)
+        for name, hashes, met in (
+            ("DR-α", dr, mixture.dropped),
+            ("PLR⊥ fresh", [lv.content_hash() for lv in fresh], fresh_stream.dropped),
+            ("ACCEL children", [c.content_hash() for _, c in kids], kids_met),
+        ):
+            overlap = sum(h in excluded for h in hashes)
+            rows.append(
+                {
+                    "shift": shift,
+                    "stream": name,
+                    "levels": len(hashes),
+                    "met": met,
+                    "overlap": overlap,
+                }
+            )
+    return rows
