@@ -196,6 +196,7 @@ class Planner:
         self.starts: dict[str, dict] = {}  # random state when each split's evaluation began
         self.cleared: set[str] = set()  # splits during which the table had to start over
         self._steps = np.zeros(0, dtype=np.int64)
+        self._episodes, self._next_episode = np.zeros(0, dtype=np.int64), 0
         self.search_stats = SearchStats(n_actions)
 
     def attach(self, maze) -> None:
@@ -227,29 +228,37 @@ class Planner:
     # --- acting ---------------------------------------------------------------------------------
 
     def _clock(self, n: int, episode_start):
-        """Steps taken and step limits per env, and which rows count in the statistics (an
-        attached evaluation env replays levels past the end of its list; those do not)."""
+        """Steps taken, step limits and episode numbers per env, and which rows count in the
+        statistics (an attached evaluation env replays levels past the end of its list; those
+        do not). Each episode searches its own states (:class:`searches.Table`)."""
         m = self.maze
         if m is not None and m.num_envs == n:
             counted = np.ones(n, dtype=bool)
             if m.explicit is not None:
                 counted = m.episodes < len(m.explicit)
-            return m.state.steps.copy(), m.state.max_steps.copy(), counted, m.split
+            steps, limit = m.state.steps.copy(), m.state.max_steps.copy()
+            return steps, limit, m.episodes.copy(), counted, m.split
         if len(self._steps) != n:
-            self._steps = np.zeros(n, dtype=np.int64)
+            self._steps, self._episodes = np.zeros(n, np.int64), np.full(n, -1, np.int64)
+        fresh = self._episodes < 0
         if episode_start is not None:
-            self._steps[np.asarray(episode_start, dtype=bool)] = 0
+            fresh |= np.asarray(episode_start, dtype=bool)
+        started = np.flatnonzero(fresh)  # numbered 0, 1, ... in the order they start
+        self._steps[started] = 0
+        self._episodes[started] = self._next_episode + np.arange(len(started))
+        self._next_episode += len(started)
         steps = self._steps.copy()
         self._steps += 1
-        return steps, np.full(n, self.max_steps), np.ones(n, dtype=bool), "detached"
+        counted = np.ones(n, dtype=bool)
+        return steps, np.full(n, self.max_steps), self._episodes.copy(), counted, "detached"
 
     def act(self, obs, state=None, episode_start=None):
         obs = np.asarray(obs)
-        steps, limit, counted, split = self._clock(len(obs), episode_start)
+        steps, limit, episodes, counted, split = self._clock(len(obs), episode_start)
         if len(self.table) > TABLE_LIMIT:
             self.table.clear()
             self.cleared.add(split)
-        roots = self.table.ids(obs)
+        roots = self.table.ids(obs, episodes)
         self.table.evaluate(roots)
         search = Search(self.table, self.config, self.rng, self.n_actions, self.search_stats)
         q, rank, choice = SEARCHES[self.config.mode](search, roots, steps, limit)

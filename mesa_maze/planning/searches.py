@@ -25,10 +25,14 @@ from mesa_maze.core import solver
 class Table:
     """Every state the search has met, with W's successors, T's scores, A's and I's outputs.
 
-    States are keyed by their grid's bytes. ``expand(ids)`` fills ``next``/``done``/``score``
-    for all actions of the ids that lack them; ``evaluate(ids)`` fills ``prior``/``value``.
-    Both run W, T, A and I once per call on every missing state together. A T that scores the
-    next state alone (``terminal.of_state``) runs once per state, not once per transition.
+    States are keyed by the episode they belong to and their grid's bytes: each episode has
+    its own states, so its search statistics and its clock (:func:`exhaustive` values a state
+    at the step its episode meets it) are its own, whatever other episodes, on the same level
+    or in replaying envs, search. ``expand(ids)`` fills ``next``/``done``/``score`` for all
+    actions of the ids that lack them (successors belong to their parent's episode);
+    ``evaluate(ids)`` fills ``prior``/``value``. Both run W, T, A and I once per call on every
+    missing state together. A T that scores the next state alone (``terminal.of_state``) runs
+    once per state, not once per transition.
     """
 
     def __init__(self, world, terminal, prior, n_actions: int):
@@ -36,7 +40,7 @@ class Table:
         self.clear()
 
     def clear(self) -> None:
-        self.index: dict[bytes, int] = {}
+        self.index: dict[tuple[int, bytes], int] = {}
         self.size = 0
         self.generation = getattr(self, "generation", -1) + 1
         self.grids = None
@@ -47,6 +51,7 @@ class Table:
         self.prior = np.empty((0, a))
         self.value = np.empty(0)
         self.arrival = np.empty(0)  # T of arriving in each state, where T scores states
+        self.episode = np.empty(0, dtype=np.int64)  # the episode each state belongs to
 
     def __len__(self) -> int:
         return self.size
@@ -68,19 +73,23 @@ class Table:
         self.prior = np.concatenate([self.prior, np.full((extra, a), np.nan)])
         self.value = np.concatenate([self.value, np.full(extra, np.nan)])
         self.arrival = np.concatenate([self.arrival, np.full(extra, np.nan)])
+        self.episode = np.concatenate([self.episode, np.full(extra, -1, dtype=np.int64)])
 
-    def ids(self, grids: np.ndarray) -> np.ndarray:
-        """Each grid's state id, adding the grids not seen before."""
+    def ids(self, grids: np.ndarray, episodes=None) -> np.ndarray:
+        """Each (episode, grid)'s state id, adding those not seen before; ``episodes`` (one key
+        per grid) defaults to one shared episode."""
         grids = np.ascontiguousarray(grids)
+        episodes = np.zeros(len(grids), np.int64) if episodes is None else np.asarray(episodes)
         self._grow(self.size + len(grids), grids.shape[1:])
         out = np.empty(len(grids), dtype=np.int64)
         index = self.index
-        for i, grid in enumerate(grids):
-            key = grid.tobytes()
+        for i, (grid, episode) in enumerate(zip(grids, episodes.tolist(), strict=True)):
+            key = (episode, grid.tobytes())
             sid = index.get(key)
             if sid is None:
                 sid = index[key] = self.size
                 self.grids[sid] = grid
+                self.episode[sid] = episode
                 self.size += 1
             out[i] = sid
         return out
@@ -94,7 +103,7 @@ class Table:
         grids = np.repeat(self.grids[missing], a, axis=0)
         actions = np.tile(np.arange(a), len(missing))
         nxt, done = self.world.step(grids, actions)
-        nxt_ids = self.ids(nxt)
+        nxt_ids = self.ids(nxt, np.repeat(self.episode[missing], a))
         if getattr(self.terminal, "of_state", False):
             unscored = np.unique(nxt_ids[np.isnan(self.arrival[nxt_ids])])
             if unscored.size:
@@ -156,11 +165,21 @@ class Search:
 
 
 def edge(t: Table, s: np.ndarray, a: np.ndarray, steps: np.ndarray, limit: np.ndarray):
-    """Taking ``a`` in ``s`` at step ``steps``: next state, T's reward, still running."""
+    """Taking ``a`` in ``s`` at step ``steps``: next state, T's reward, still running, and the
+    weight of what follows.
+
+    T pays once: T's score is the probability that the transition paid, and a paid
+    transition ends the episode (the base objective pays only for entering the exit), so what
+    follows counts with weight ``1 - score``. With the true T (0 or 1, and 1 only where the
+    episode ends) the weight is 0 or 1; a learned T that pays in a state the agent can stay in
+    would otherwise be paid again at every step spent there (values far above the one
+    reward an episode can earn).
+    """
     t.expand(s)
-    reward = t.score[s, a] * solver.exit_reward(steps + 1, limit)
+    score = t.score[s, a]
+    reward = score * solver.exit_reward(steps + 1, limit)
     alive = ~t.done[s, a] & (steps + 1 < limit)
-    return t.next[s, a], reward, alive
+    return t.next[s, a], reward, alive, alive * (1.0 - score)
 
 
 def mixed(search: Search, s: np.ndarray) -> np.ndarray:
@@ -175,9 +194,9 @@ def one_step(search: Search, roots, steps, limit):
     rows = np.arange(n)
     q = np.empty((n, search.n_actions))
     for a in range(search.n_actions):
-        nxt, reward, alive = edge(search.table, roots, np.full(n, a), steps, limit)
+        nxt, reward, _, carry = edge(search.table, roots, np.full(n, a), steps, limit)
         t.evaluate(nxt)
-        q[:, a] = reward + cfg.gamma * alive * t.value[nxt]
+        q[:, a] = reward + cfg.gamma * carry * t.value[nxt]
     candidates = np.zeros_like(q, dtype=bool)
     candidates[rows[:, None], sample_actions(t.prior[roots], search.rng, cfg.samples)] = True
     q = np.where(candidates, q, np.nan)
@@ -206,7 +225,7 @@ def mcts(search: Search, roots, steps, limit):
         leaf = np.full(n, -1, dtype=np.int64)
         leaf_steps = np.zeros(n, dtype=np.int64)
         left = np.zeros(n, dtype=np.int64)
-        path = []  # per step: (rows, states, actions, rewards)
+        path = []  # per step: (rows, states, actions, rewards, weights of what follows)
         seen = np.full((n, cfg.depth), -1, dtype=np.int64)  # the states walked through
         ended = np.zeros(n, dtype=bool)
         for d in range(cfg.depth):
@@ -220,8 +239,8 @@ def mcts(search: Search, roots, steps, limit):
             q = np.where(nv > 0, tv / np.maximum(nv, 1), cfg.fpu)
             u = cfg.c_puct * mixed(search, si) * np.sqrt(nv.sum(axis=1, keepdims=True) + 1)
             a = (q + u / (1 + nv)).argmax(axis=1)
-            nxt, reward, alive = edge(search.table, si, a, now[i], limit[i])
-            path.append((i, si, a, reward))
+            nxt, reward, alive, carry = edge(search.table, si, a, now[i], limit[i])
+            path.append((i, si, a, reward, carry))
             seen[i, d] = si
             fresh = nv.sum(axis=1) == 0
             roll = i[fresh & alive]
@@ -240,8 +259,8 @@ def mcts(search: Search, roots, steps, limit):
         if k.size:
             ret[k] = rollout(search, leaf[k], leaf_steps[k], limit[k], left[k])
         visits, totals = search.stats.arrays(search.table)
-        for i, si, a, reward in reversed(path):  # back up, deepest step first
-            ret[i] = reward + cfg.gamma * ret[i]
+        for i, si, a, reward, carry in reversed(path):  # back up, deepest step first
+            ret[i] = reward + cfg.gamma * carry * ret[i]
             np.add.at(visits, (si, a), 1)  # two envs may share a state (add.at counts both)
             np.add.at(totals, (si, a), ret[i])
     visits, totals = search.stats.arrays(search.table)
@@ -260,6 +279,7 @@ def exhaustive(search: Search, roots, steps, limit):
     owner = [first]  # the env whose clock values each state (envs rarely share states)
     layers, reached = [roots_u], np.zeros(0, dtype=bool)
     total = len(roots_u)
+    inner = None  # layers whose successors all lie in the layers (all of them, if it closes)
     for k in range(cfg.depth):
         ids, own = layers[-1], owner[-1]
         t.expand(ids)
@@ -272,32 +292,46 @@ def exhaustive(search: Search, roots, steps, limit):
         new = ~reached[nxt]
         nxt, keep = np.unique(nxt[new], return_index=True)
         total += nxt.size
-        if not nxt.size or total > cfg.max_states:
-            break  # past max_states the last layer's successors count as the horizon
+        if not nxt.size:
+            inner = len(layers)  # nothing new: the search closed within the horizon
+            break
         layers.append(nxt)
         owner.append(nxt_owner[new][keep])
         reached[nxt] = True
+        if total > cfg.max_states:
+            break  # past max_states this layer is the frontier, valued by I like the horizon
+    # The last layer (the horizon, or the frontier of a capped search) is valued by I alone.
+    inner = len(layers) - 1 if inner is None else inner
     u, own = np.concatenate(layers), np.concatenate(owner)
     m = len(u)
-    t.expand(u)
-    t.evaluate(u)
-    where = np.full(len(t.value), m)  # states beyond the horizon map to a sink valued 0
-    where[u] = np.arange(m)
-    # Column per action (contiguous vectors are much faster than reducing short rows).
-    succ, score, done = where[t.next[u]].T, t.score[u].T, t.done[u].T
-    start, cap = steps[own], limit[own]
-    value = np.append(t.value[u], 0.0)  # I at the horizon
-    # States are in breadth-first order: k steps before the horizon only those within
-    # depth - k of a root matter.
     within = np.cumsum([len(layer) for layer in layers])
+    expanded = int(within[inner - 1]) if inner else 0
+    t.expand(u[:expanded])
+    t.evaluate(u)
+    # Successors of the expanded states outside the layers (past the episode's end, where
+    # they count for nothing) map to a sink valued 0; the frontier's are never read.
+    where = np.full(len(t.value), m)
+    where[u] = np.arange(m)
+    succ = np.full((search.n_actions, m), m)
+    score = np.zeros((search.n_actions, m))
+    done = np.ones((search.n_actions, m), dtype=bool)
+    e = u[:expanded]
+    # Column per action (contiguous vectors are much faster than reducing short rows).
+    succ[:, :expanded], score[:, :expanded] = where[t.next[e]].T, t.score[e].T
+    done[:, :expanded] = t.done[e].T
+    start, cap = steps[own], limit[own]
+    value = np.append(t.value[u], 0.0)  # I at the horizon and the frontier
+    # States are in breadth-first order: k steps before the horizon only those within
+    # depth - k of a root matter, and never the last layer unless the search closed.
     for k in range(1, cfg.depth + 1):
-        j = within[min(cfg.depth - k, len(within) - 1)]
+        j = within[min(cfg.depth - k, inner - 1)] if inner else 0
         now = start[:j] + (cfg.depth - k)  # the step at which a state is met, k steps early
         gain = solver.exit_reward(now + 1, cap[:j])
         going = cfg.gamma * (now + 1 < cap[:j])
         q = np.stack(
             [
-                score[a, :j] * gain + going * ~done[a, :j] * value[succ[a, :j]]
+                score[a, :j] * gain
+                + going * ~done[a, :j] * (1.0 - score[a, :j]) * value[succ[a, :j]]
                 for a in range(search.n_actions)
             ]
         )
@@ -320,9 +354,9 @@ def rollout(search: Search, s, steps, limit, left) -> np.ndarray:
             break
         t.evaluate(s[i])
         a = sample_actions(mixed(search, s[i]), search.rng)[:, 0]
-        nxt, reward, still = edge(search.table, s[i], a, steps[i], limit[i])
+        nxt, reward, still, carry = edge(search.table, s[i], a, steps[i], limit[i])
         ret[i] += discount[i] * reward
-        discount[i] *= cfg.gamma
+        discount[i] *= cfg.gamma * carry
         s[i], steps[i], alive[i] = nxt, steps[i] + 1, still
     i = np.flatnonzero(alive)
     t.evaluate(s[i])

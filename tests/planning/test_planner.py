@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mesa_maze.agents import OracleAgent
+from mesa_maze.core import solver
 from mesa_maze.core.levels import Level
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import run_levels
@@ -14,6 +15,7 @@ from mesa_maze.evaluation import leaderboard as lb
 from mesa_maze.evaluation.probes import observations_at
 from mesa_maze.experiments import runner, runs
 from mesa_maze.planning import planner as P
+from mesa_maze.planning import searches
 from mesa_maze.planning import world_models as wm
 
 CANVAS = 9  # apple-exit's canvas: the bigger shift is 9x9
@@ -269,3 +271,111 @@ def test_exhaustive_search_stays_bounded_when_the_world_model_invents_states():
     assert len(records) == 1
     # One decision keeps at most max_states states plus their successors (4 actions each).
     assert 0 < len(agent.table) <= 5 * config.max_states
+
+
+# --- search accounting (each a regression test of a defect found in review) -------------------
+
+
+def root_q(agent: P.Planner, level: Level, steps: int = 0) -> np.ndarray:
+    """The root actions' values of one search from ``level``'s start, ``steps`` into it."""
+    obs = observations_at([level])
+    roots = agent.table.ids(obs)
+    agent.table.evaluate(roots)
+    search = searches.Search(
+        agent.table, agent.config, agent.rng, agent.n_actions, agent.search_stats
+    )
+    limit = np.array([level.max_steps])
+    q, _, _ = searches.SEARCHES[agent.config.mode](search, roots, np.array([steps]), limit)
+    return q[0]
+
+
+class PaysLeftOfX3:
+    """A learned-like T (a function of the next state alone) that has learned the wrong thing:
+    any state with the agent left of x = 3 pays, the exit's cell and the one beside it alike.
+    The agent can stay beside the exit (walk into the corridor's walls) in a paying state."""
+
+    name = "learned"
+    of_state = True
+
+    def of_states(self, grids):
+        return (wm.agent_cells(grids) % grids.shape[2] < 3).astype(float)
+
+    def __call__(self, grids, actions, next_grids, done):
+        return self.of_states(next_grids)
+
+
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("exhaustive", {"depth": 32}),
+        ("mcts", {"depth": 32, "simulations": 64}),
+        ("one_step", {"samples": 16}),
+    ],
+)
+def test_a_learned_terminal_pays_once(mode, options):
+    """T's score is the probability that a transition paid, and a paid transition ends the
+    episode: an episode earns one reward at most, so no action is worth more than 1 however
+    long the agent could linger in paying states (this T valued the root near 19 at depth 32
+    when it paid at every step spent there)."""
+    level = Level.from_ascii(CORRIDOR, max_steps=40)
+    uniform = lambda obs: (np.full((len(obs), 4), 0.25), np.zeros(len(obs)))  # noqa: E731
+    config = P.PlannerConfig(mode=mode, delta=None, **options)
+    agent = P.Planner(uniform, wm.SimulatorWorld(), PaysLeftOfX3(), config, max_steps=40)
+    q = root_q(agent, level)
+    assert np.nanmax(q) <= 1.0
+    if mode != "one_step":  # one step ahead, the paying cell is out of reach
+        # Stepping left pays at once: the step's exit reward, and nothing after it.
+        assert np.nanmax(q) == pytest.approx(solver.exit_reward(1, 40))
+
+
+def test_a_capped_exhaustive_search_values_its_frontier_with_i():
+    """When max_states stops the expansion, the states left unexpanded count as the horizon,
+    valued by I, not as a sink worth 0 (a world model that invents states made a deep search
+    value every action at 0, and the failsafe then refused to move)."""
+    level = Level.from_ascii(CORRIDOR, max_steps=200)
+    constant = lambda obs: (np.full((len(obs), 4), 0.25), np.full(len(obs), 0.5))  # noqa: E731
+    values = {}
+    for depth in (4, 32):
+        config = P.PlannerConfig(mode="exhaustive", depth=depth, delta=None, max_states=3000)
+        # T never pays (the exit is walled off from nothing but T): only I values anything.
+        never = lambda g, a, n, d: np.zeros(len(g))  # noqa: E731
+        agent = P.Planner(constant, InventingWorld(), never, config, max_steps=200)
+        values[depth] = np.nanmax(root_q(agent, level))
+    # Depth 4 closes no loop (every state is new) and ends at I = 0.5 four steps away; the
+    # capped depth-32 search stops after six layers and values its frontier the same way.
+    assert values[4] == pytest.approx(0.99**4 * 0.5)
+    assert values[32] == pytest.approx(0.99**6 * 0.5)
+
+
+def test_each_episode_searches_its_own_states():
+    """Two episodes in the same state (two envs on one level, or an env replaying a level
+    past the end of the list) do not share search statistics: each root gets exactly its own
+    simulations' visits, and the same decision as when it searches alone."""
+    level = Level.from_ascii(CORRIDOR, max_steps=40)
+    obs = observations_at([level, level])
+    config = P.PlannerConfig(mode="mcts", depth=8, simulations=16, delta=None)
+    agent = P.Planner(
+        P.prior_for(OracleAgent("apple"), 4), wm.SimulatorWorld(), wm.TrueTerminal(), config
+    )
+    agent.act(obs, None, np.ones(2, dtype=bool))
+    roots = agent.table.ids(obs, agent._episodes)
+    assert roots[0] != roots[1]
+    visits, _ = agent.search_stats.arrays(agent.table)
+    assert visits[roots].sum(axis=1).tolist() == [16, 16]
+
+
+def test_exhaustive_values_each_episode_on_its_own_clock():
+    """The same grid in two episodes, one at the start and one a step before its limit: only
+    the first can still reach the exit two steps away. Shared states valued both on the clock
+    of the lower row."""
+    level = Level.from_ascii(CORRIDOR, max_steps=40)
+    obs = observations_at([level, level])
+    config = P.PlannerConfig(mode="exhaustive", depth=8, delta=None)
+    agent = P.Planner(
+        P.prior_for(OracleAgent("apple"), 4), wm.SimulatorWorld(), wm.TrueTerminal(), config
+    )
+    roots = agent.table.ids(obs, np.array([0, 1]))
+    agent.table.evaluate(roots)
+    search = searches.Search(agent.table, config, agent.rng, 4, agent.search_stats)
+    q, _, _ = searches.exhaustive(search, roots, np.array([0, 39]), np.array([40, 40]))
+    assert np.nanmax(q[0]) > 0.9 and np.nanmax(q[1]) == 0.0
