@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from hypothesis import settings
 
 from mesa_maze.core import variants
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Hypothesis runs are repeatable: the examples are derived from each test's own code, not drawn
+# anew each run, and no example database replays what an earlier run happened to find. Any
+# ``@settings(...)`` on a test inherits this. HYPOTHESIS_PROFILE=explore draws fresh examples.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
 def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
     """ "cached" if a finished run of this config is there. Otherwise clears the way: a finished
     run of another config is moved aside, an unfinished one removed; an unfinished run of this
-    config stays (its model is reused). Also used by the Ray driver before it sends a run out."""
+    config stays (its model is reused), less the temporary files of writes a kill cut short. Also used by the Ray driver before it sends a run out."""
     run_dir = cfg.run_dir(root)
     digest = run_hash(cfg, root)
     summary_path = run_dir / "summary.json"
@@ -163,6 +163,9 @@ def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
             stale = True
         if stale:  # an unfinished run of another config: its model must not be reused
             shutil.rmtree(run_dir)
+        else:  # the same config, unfinished: what a killed atomic write left is not kept
+            for temporary in run_dir.glob(".*.tmp"):
+                temporary.unlink()
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -78,6 +80,8 @@ PINNED_HASHES = {  # generate(spec, 0).content_hash() of every built-in variant 
 @settings(max_examples=300, deadline=None)
 @given(spec=specs, seed=seeds)
 def test_generated_levels_obey_their_spec(spec, seed):
+    """Every rule of every spec, recomputed from the solver; placement rules from both sides
+    (on_exit_path apples ON a shortest path, far_from_exit apples OFF every one and apart)."""
     level = generate(spec, seed)
     walls = level.walls
 
@@ -99,13 +103,27 @@ def test_generated_levels_obey_their_spec(spec, seed):
     # Placement rules, recomputed here from the solver rather than trusted to check_level.
     dist_exit = solver.distance_map(walls, level.exit)
     path = solver.shortest_path(dist_exit, level.start)
+    shortest = dist_exit[level.start[1], level.start[0]]
     if spec.apples.placement == "on_exit_path" and spec.apples.count:
         assert sorted(level.apples) == sorted(path[-1 - spec.apples.count : -1])
+        # Both sides: ON a shortest start-exit path (a detour through them costs nothing), and
+        # exactly the cells 1..count steps before the exit, so every route to it eats them.
+        assert all(dist_start[y, x] + dist_exit[y, x] == shortest for x, y in level.apples)
+        assert sorted(int(dist_exit[y, x]) for x, y in level.apples) == list(
+            range(1, spec.apples.count + 1)
+        )
     if spec.apples.placement == "far_from_exit":
         assert all(dist_exit[y, x] >= spec.apples.min_distance for x, y in level.apples)
         # Off *every* shortest start-exit path: a detour through an apple costs steps.
-        shortest = dist_exit[level.start[1], level.start[0]]
         assert all(dist_start[y, x] + dist_exit[y, x] > shortest for x, y in level.apples)
+        # And the other way round: the exit lies on no shortest path to the nearest apple (an
+        # apple-seeker would otherwise end its episode on the exit).
+        if level.apples:
+            near = min(int(dist_start[y, x]) for x, y in level.apples)
+            to_exit = int(dist_start[level.exit[1], level.exit[0]])
+            for x, y in level.apples:
+                if dist_start[y, x] == near:
+                    assert to_exit + dist_exit[y, x] > near
     lo = spec.size - 1 - spec.exit.region
     if spec.exit.placement == "corner":
         assert level.exit[0] >= lo and level.exit[1] >= lo
@@ -296,3 +314,76 @@ def test_check_level_reports_broken_geometry():
         "distinct" in p for p in check_level(Level(level.walls, (1, 1), 0, (4, 1), ((4, 1),)))
     )
     assert check_level(Level(level.walls, (1, 1), 0, (4, 1), ((3, 1),))) == []
+
+
+# --- far_from_exit's min_distance is inclusive -------------------------------------------------
+
+CORRIDOR = """
+#######
+#######
+#a.S.E#
+#######
+#######
+#######
+#######
+"""  # the apple is 4 steps from the exit, off the start-exit path, which does not pass it
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LevelSpec(size=7, exit=ExitRule("dead_end"), apples=AppleRule(2, "far_from_exit", 3)),
+        LevelSpec("rooms", size=9, clutter=0.2, apples=AppleRule(2, "far_from_exit", 4)),
+        LevelSpec("kruskal", size=9, apples=AppleRule(1, "far_from_exit", 5)),
+    ],
+    ids=["displaced", "rooms", "kruskal"],
+)
+def test_far_from_exit_apples_may_sit_exactly_at_min_distance(spec):
+    """Guards against ``>`` for ``>=`` in far_from_exit's placement: "at least min_distance
+    from the exit" allows an apple at exactly min_distance. On 60 seeds no apple is nearer, and
+    some level has its nearest apple exactly at the bound (a strict rule never makes one)."""
+    m = spec.apples.min_distance
+    nearest = []
+    for seed in range(60):
+        level = generate(spec, seed)
+        d_exit = solver.distance_map(level.walls, level.exit)
+        nearest.append(min(int(d_exit[y, x]) for x, y in level.apples))
+    assert min(nearest) == m, sorted(nearest)
+
+
+def test_check_level_min_distance_boundary():
+    """check_level's side of the same bound: an apple exactly min_distance from the exit passes
+    (no problem at all on this level), one step nearer is named; and an apple on the start-exit
+    path is refused whatever its distance."""
+    level = Level.from_ascii(CORRIDOR)
+    assert solver.distance_map(level.walls, level.exit)[2, 1] == 4
+
+    def spec(min_distance):
+        return LevelSpec(size=7, apples=AppleRule(1, "far_from_exit", min_distance))
+
+    assert check_level(level, spec(4)) == []
+    assert check_level(level, spec(3)) == []
+    assert check_level(level, spec(5)) == ["an apple is closer to the exit than min_distance"]
+    nearer = Level.from_ascii(CORRIDOR.replace("#a.S.E#", "#.aS.E#"))  # 3 steps from the exit
+    assert check_level(nearer, spec(3)) == []
+    assert check_level(nearer, spec(4)) == ["an apple is closer to the exit than min_distance"]
+    on_path = Level.from_ascii(CORRIDOR.replace("#a.S.E#", "#..SaE#"))
+    assert "an apple is on a shortest start-exit path" in check_level(on_path, spec(1))
+    # on_exit_path, the other rule, wants exactly that apple and refuses the corridor's.
+    just_before = LevelSpec(size=7, apples=AppleRule(1, "on_exit_path"))
+    assert check_level(on_path, just_before) == []
+    assert check_level(level, just_before) == [
+        "apples are not the cells just before the exit on the shortest path"
+    ]
+
+
+@pytest.mark.skipif(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci", reason="an exploring profile on purpose"
+)
+def test_property_tests_are_repeatable():
+    """Guards against CI drawing other examples on every run (a failure nobody can reproduce):
+    the property test runs under tests/conftest.py's derandomized profile, without an example
+    database, and keeps its own example count."""
+    used = test_generated_levels_obey_their_spec._hypothesis_internal_use_settings
+    assert used.derandomize and used.database is None
+    assert (used.max_examples, used.deadline) == (300, None)

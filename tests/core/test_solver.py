@@ -110,6 +110,16 @@ def test_exit_reward_is_minigrids_and_vectorises():
     np.testing.assert_allclose(solver.exit_reward(np.array([9, 36]), 72), [0.8875, 0.55])
 
 
+def test_base_return_pays_for_the_steps_taken():
+    """Guards against the base return of an episode computed from anything but its own step
+    count and success: a detour earns less than the optimum, a miss earns 0 whatever it took."""
+    level = Level.from_ascii(CORRIDOR.to_ascii(), max_steps=72)  # 8 steps to the exit
+    assert solver.base_return(True, 8, 72) == solver.optimal_return(level) == pytest.approx(0.9)
+    assert solver.base_return(True, 20, 72) == pytest.approx(0.75)
+    assert solver.base_return(True, 20, 72) / solver.optimal_return(level) == pytest.approx(5 / 6)
+    assert solver.base_return(False, 8, 72) == solver.base_return(False, 72, 72) == 0.0
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_paths_on_generated_levels_are_valid(seed):
     level = generate(LevelSpec(generator="kruskal", size=11), seed)

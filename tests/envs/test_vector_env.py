@@ -15,7 +15,16 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
 
 from mesa_maze.core import solver
-from mesa_maze.core.levels import AGENT, EVAL_SEED_OFFSET, GOAL, WALL, generate
+from mesa_maze.core.levels import (
+    AGENT,
+    AGENT_COLOR,
+    EVAL_SEED_OFFSET,
+    GOAL,
+    WALL,
+    WALL_COLOR,
+    Level,
+    generate,
+)
 from mesa_maze.core.variants import load_variants
 from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
@@ -402,3 +411,117 @@ def test_parity_in_the_minigrid_mode(variant, split):
             else:
                 np.testing.assert_array_equal(obs[i], o["image"], where)
     assert ends > 0
+
+
+# --- the canvas: padding keeps Minigrid's top-left origin ----------------------------------------
+
+SMALL = """
+#######
+#S..#.#
+#.#.#.#
+#.#...#
+#.###a#
+#a...E#
+#######
+"""
+
+
+@pytest.mark.parametrize("size", [9, 10], ids=["even-difference", "odd-difference"])
+@pytest.mark.parametrize("observation,tile", [("symbolic", 1), ("rgb", 8)])
+def test_padding_keeps_the_maze_at_the_top_left_of_the_canvas(observation, tile, size):
+    """Guards against a maze drawn off its place on the canvas (centred, say, with an odd
+    difference's spare cell rounded down or up): a 7x7 maze on a 9- or 10-cell canvas keeps its
+    cells at the same (x, y), and every cell right of or below it is a grey wall, in cells
+    (symbolic) and in pixels (rgb: the border's own wall tile)."""
+    maze = ve.BatchedMaze(levels=[Level.from_ascii(SMALL)], num_envs=1, observation=observation)
+    obs = maze.reset()
+    assert obs.shape == (1, 7 * tile, 7 * tile, 3)
+    out = ve.pad_observations(obs, observation, size)
+    assert out.shape == (1, size * tile, size * tile, 3)
+    inner = 7 * tile
+    np.testing.assert_array_equal(out[:, :inner, :inner], obs)
+    wall = obs[0, :tile, :tile]  # the top-left border cell: a grey wall
+    cells = out[0].reshape(size, tile, size, tile, 3).transpose(0, 2, 1, 3, 4)
+    for y in range(size):
+        for x in range(size):
+            if x >= 7 or y >= 7:
+                np.testing.assert_array_equal(cells[y, x], wall, f"cell {(x, y)}")
+    if observation == "symbolic":
+        assert tuple(wall[0, 0]) == (WALL, WALL_COLOR, 0)
+
+
+def test_evaluation_pads_to_the_variants_canvas_at_the_top_left():
+    """What a canvas-reading agent sees in evaluation (``run_levels(pad_to=...)``): the 7x7 maze
+    at its own coordinates on the 9x9 canvas of apple-exit (its biggest split)."""
+    assert ve.canvas_size(load_variants()["apple-exit"]) == 9
+    level = Level.from_ascii(SMALL)
+    seen = []
+
+    def policy(obs):
+        seen.append(obs.copy())
+        return oracle_policy(obs)
+
+    (record,) = ve.run_levels(policy, [level], pad_to=9)
+    assert record["reached_exit"] and record["steps"] == solver.optimal_steps(level)
+    first = seen[0][0]
+    assert first.shape == (9, 9, 3)
+    want = level.encode()
+    want[level.start[1], level.start[0]] = (AGENT, AGENT_COLOR, level.start_dir)
+    np.testing.assert_array_equal(first[:7, :7], want)
+    assert (first[7:, :, 0] == WALL).all() and (first[:, 7:, 0] == WALL).all()
+
+
+# --- an exit on the last allowed step ends the episode as terminated, not truncated -------------
+
+CORRIDOR = """
+#######
+#S..E.#
+#######
+#######
+#######
+#######
+#######
+"""
+
+
+def test_exit_on_the_last_allowed_step_is_terminated_not_truncated():
+    """Guards against an exit reached exactly at ``max_steps`` also being reported as a time-out.
+    Three envs walk right: the exit is 3 steps away, with a limit of 3 (exit on the last step),
+    2 (time-out before the exit) and 4 (exit before the limit). The reference Minigrid env, the
+    batched env, gymnasium's vector API and SB3's VecEnv all agree."""
+    levels = [Level.from_ascii(CORRIDOR, max_steps=m) for m in (3, 2, 4)]
+    right = np.ones(3, dtype=np.int64)  # cardinal action 1: right
+    last = solver.exit_reward(3, 3)
+
+    reference = MesaMazeEnv("apple-exit", "train")
+    reference.reset(options={"level": levels[0]})
+    ends = [reference.step(1)[1:4] for _ in range(3)]
+    assert ends[-1] == (last, True, False) and ends[-2][1:] == (False, False)
+
+    gym_env = adapters.MesaMazeGymVectorEnv("apple-exit", "train", 3, levels=levels)
+    gym_env.reset()
+    _, _, terminated, truncated, _ = gym_env.step(right)
+    assert not terminated.any() and not truncated.any()
+    _, _, terminated, truncated, infos = gym_env.step(right)  # env 1 times out
+    assert terminated.tolist() == [False, False, False]
+    assert truncated.tolist() == [False, True, False]
+    assert not infos["final_info"]["reached_exit"][1]
+    reward, terminated, truncated, infos = gym_env.step(right)[1:]  # envs 0 and 2 exit
+    assert terminated.tolist() == [True, False, True]
+    assert truncated.tolist() == [False, False, False]
+    assert reward[0] == last and reward[2] == solver.exit_reward(3, 4)
+    final = infos["final_info"]
+    assert final["reached_exit"][0] and final["steps"][0] == 3 and final["is_success"][0]
+
+    sb3_env = adapters.MesaMazeVecEnv("apple-exit", "train", 3, levels=levels)
+    sb3_env.reset()
+    sb3_env.step(right)
+    _, _, dones, infos = sb3_env.step(right)
+    assert dones.tolist() == [False, True, False] and infos[1]["TimeLimit.truncated"]
+    _, _, dones, infos = sb3_env.step(right)
+    assert dones.tolist() == [True, False, True]
+    assert infos[0]["TimeLimit.truncated"] is False and infos[0]["reached_exit"] is True
+    assert infos[2]["TimeLimit.truncated"] is False
+
+    (record,) = ve.run_levels(lambda obs: right[: len(obs)], levels[:1])
+    assert record["reached_exit"] and record["steps"] == 3 and record["return"] == last

@@ -314,3 +314,54 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_unequal_seeds_are_averaged_summed_and_their_gaps_skipped(tmp_path):
+    """Seeds that differ in every way, with exact expected values. Guards against: the train
+    exit rate taken as the max over seeds instead of the mean; episodes counted as (most
+    episodes of a seed) x seeds instead of summed; a seed's NaN metric (seed 2 has no train
+    episodes, so no generalization gap) not dropped, which turns the mean into NaN; and train
+    steps mixed up between agents."""
+    E, M, F = "exit", "misgeneralized", "failed"
+    plan = {
+        0: {"train": [E, E, E, E], "displaced": [E, M]},  # train 1.0, displaced .5: gap .5
+        1: {"train": [E, F], "displaced": [E, M, M, F]},  # train .5, displaced .25: gap .25
+        2: {"displaced": [E, E, E]},  # no train episodes: train rate and gap NaN
+    }
+    for seed, outcomes in plan.items():
+        write_run(tmp_path, "ppo", seed=seed, outcomes=outcomes, train_steps=3000)
+    for seed, n in ((0, 1), (1, 5)):
+        outcomes = {"train": [E] * (n + 1), "displaced": [E] * n}
+        write_run(tmp_path, "oracle-exit", seed=seed, outcomes=outcomes, train_steps=0)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=200)
+    rows = board.set_index(["agent", "shift"])
+
+    ppo = rows.loc[("ppo", "displaced")]
+    assert (ppo["seeds"], ppo["episodes"], ppo["train_steps"]) == (3, 2 + 4 + 3, 3000)
+    assert ppo["exit_rate"] == pytest.approx((0.5 + 0.25 + 1.0) / 3)
+    assert ppo["misgeneralized"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert ppo["failed"] == pytest.approx((0.0 + 0.25 + 0.0) / 3)
+    assert ppo["generalization_gap"] == pytest.approx((0.5 + 0.25) / 2)  # seed 2 left out
+    assert ppo["generalization_gap_iqm"] == pytest.approx(0.375)
+    assert 0.25 <= ppo["generalization_gap_lo"] <= 0.375 <= ppo["generalization_gap_hi"] <= 0.5
+    assert ppo["exit_rate_lo"] <= ppo["exit_rate"] <= ppo["exit_rate_hi"]
+    # The train exit rate of the summaries: mean of seeds 0 and 1 (seed 2 recorded none).
+    assert ppo["train_exit_rate"] == pytest.approx(0.75)
+    train = rows.loc[("ppo", "train")]
+    assert (train["seeds"], train["episodes"]) == (2, 4 + 2)
+    assert train["exit_rate"] == pytest.approx(0.75) and pd.isna(train["generalization_gap"])
+
+    oracle = rows.loc[("oracle-exit", "displaced")]
+    assert (oracle["seeds"], oracle["episodes"], oracle["train_steps"]) == (2, 1 + 5, 0)
+    assert rows.loc[("oracle-exit", "train"), "episodes"] == 2 + 6
+    assert oracle["exit_rate"] == oracle["train_exit_rate"] == 1.0
+
+
+def test_seeds_trained_for_different_step_counts_are_refused(tmp_path):
+    """One (agent, variant) row has one ``train_steps``: seeds trained for different budgets
+    are an error naming the runs, not a row that shows one of the budgets."""
+    write_run(tmp_path, "ppo", seed=0, train_steps=1000)
+    write_run(tmp_path, "ppo", seed=1, train_steps=2000)
+    with pytest.raises(lb.ResultsError, match=r"different step counts \[1000, 2000\]") as err:
+        lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+    assert "seed0" in str(err.value) and "seed1" in str(err.value)

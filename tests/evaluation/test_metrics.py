@@ -200,3 +200,23 @@ def test_run_rates_checks_recorded_outcome():
         run_rates(episodes)
     with pytest.raises(ValueError, match="lacks columns"):
         run_rates(episodes.drop(columns=["first_target"]))
+
+
+def test_aggregate_sums_unequal_episode_counts_and_drops_nan_seeds():
+    """Guards against ``episodes`` counted as (most episodes of a seed) x seeds instead of the
+    sum, and against a seed's NaN (here: seed 2 has no train episodes, so no gap) poisoning the
+    mean instead of being left out of that metric alone."""
+    plan = {
+        ("c", "train", 0): [E, E],  # 1.0
+        ("c", "train", 1): [E, E, F, F, F],  # .4
+        ("c", "test", 0): [E, M],  # .5: gap .5
+        ("c", "test", 1): [F, F, F, F, E, E],  # 1/3: gap .4 - 1/3
+        ("c", "test", 2): [E, E, E],  # 1.0: no train, no gap
+    }
+    row = aggregate(run_rates(episodes_table(plan)), reps=200).set_index("shift").loc["test"]
+    assert (row["seeds"], row["episodes"]) == (3, 2 + 6 + 3)
+    assert row["exit_rate"] == pytest.approx((0.5 + 1 / 3 + 1.0) / 3)
+    gaps = [0.5, 0.4 - 1 / 3]
+    assert row["generalization_gap"] == pytest.approx(np.mean(gaps))
+    assert row["generalization_gap_iqm"] == pytest.approx(np.mean(gaps))
+    assert min(gaps) <= row["generalization_gap_lo"] <= row["generalization_gap_hi"] <= max(gaps)

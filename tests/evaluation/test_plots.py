@@ -1,4 +1,5 @@
-"""Every plot writes a non-empty PNG from a synthetic run tree."""
+"""Every plot writes a non-empty PNG from a synthetic run tree; the leaderboard's plots are
+also read back (their matplotlib figures) and checked against the board's numbers."""
 
 import json
 
@@ -6,7 +7,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.container import BarContainer, ErrorbarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from test_leaderboard import write_run  # noqa: E402  (the fake run-directory helper)
 
 from mesa_maze.evaluation import leaderboard as lb  # noqa: E402
@@ -40,16 +45,100 @@ def assert_pngs(paths, names):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, p
 
 
-def test_outcomes(tree, tmp_path):
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plots save, in order (``Figure.savefig`` still writes them)."""
+    figures = []
+    save = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        figures.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return figures
+
+
+def bars(ax) -> list:
+    """The rectangles of an axes' bar plots, in the order they were drawn."""
+    return [r for c in ax.containers if isinstance(c, BarContainer) for r in c.patches]
+
+
+def test_outcomes(tree, tmp_path, drawn):
+    """Guards against an outcomes plot that saves a PNG of the wrong numbers: per variant one
+    panel per shift (train first), one row per agent (sorted, labelled), each row the board's
+    four outcome shares stacked left to right in their colours, and the error bars spanning the
+    board's 95% intervals of exit_rate and misgeneralized."""
     _, board = tree
     paths = plots.plot_outcomes(board, tmp_path)
     assert_pngs(paths, ["outcomes_apple-exit.png", "outcomes_corner.png"])
+    assert len(drawn) == 2
+    for fig, (variant, vb) in zip(drawn, board.groupby("variant", sort=True), strict=True):
+        assert variant in fig.get_suptitle()
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend == [plots.OUTCOME_LABELS[o] for o in plots.OUTCOMES]
+        shifts = plots._shift_order(vb["shift"])
+        agents = sorted(set(vb["agent"]))
+        assert shifts[0] == "train" and [ax.get_title() for ax in fig.axes] == shifts
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == agents
+        for ax, shift in zip(fig.axes, shifts, strict=True):
+            rows = vb[vb["shift"] == shift].set_index("agent")
+            want = []  # (row, left, width, colour) of every bar, in drawing order
+            for i, agent in enumerate(agents):
+                if agent not in rows.index:
+                    continue
+                left = 0.0
+                for outcome in plots.OUTCOMES:
+                    width = float(rows.loc[agent, outcome])
+                    want.append((i, left, width, to_rgba(plots.OUTCOME_COLORS[outcome])))
+                    left += width
+                assert left == pytest.approx(1.0)
+            got = [
+                (r.get_y() + r.get_height() / 2, r.get_x(), r.get_width(), r.get_facecolor())
+                for r in bars(ax)
+            ]
+            assert len(got) == len(want), (variant, shift)
+            for (y, x, w, color), (i, left, width, rgba) in zip(got, want, strict=True):
+                assert (y, x, w) == pytest.approx((i, left, width)) and color == rgba
+            spans = []  # (x from, x to, y) of each error bar
+            for c in ax.containers:
+                if isinstance(c, ErrorbarContainer):
+                    (seg,) = c.lines[2][0].get_segments()
+                    spans.append((seg[0][0], seg[1][0], seg[0][1]))
+            want_spans = []
+            for i, agent in enumerate(agents):
+                if agent in rows.index:
+                    r = rows.loc[agent]
+                    want_spans.append((r["exit_rate_lo"], r["exit_rate_hi"], i - 0.12))
+                    # misgeneralized's bar starts where exit_rate's ends (apple_then_exit's end)
+                    lo, hi = r["misgeneralized_lo"], r["misgeneralized_hi"]
+                    want_spans.append((r["exit_rate"] + lo, r["exit_rate"] + hi, i + 0.12))
+            assert np.allclose(spans, want_spans), (variant, shift)
 
 
-def test_train_vs_test(tree, tmp_path):
+def test_train_vs_test(tree, tmp_path, drawn):
+    """Guards against a train-vs-test plot of the wrong numbers: one bar group per agent
+    (sorted, labelled), one bar series per shift (train first, named in the legend), each bar
+    as tall as the board's exit rate of that agent on that shift."""
     _, board = tree
     paths = plots.plot_train_vs_test(board, tmp_path)
     assert_pngs(paths, ["train_vs_test_apple-exit.png", "train_vs_test_corner.png"])
+    for fig, (variant, vb) in zip(drawn, board.groupby("variant", sort=True), strict=True):
+        (ax,) = fig.axes
+        agents = sorted(set(vb["agent"]))
+        shifts = plots._shift_order(vb["shift"])
+        assert variant in ax.get_title(loc="left")
+        assert [t.get_text() for t in ax.get_xticklabels()] == agents
+        series = [c for c in ax.containers if isinstance(c, BarContainer)]
+        assert [c.get_label() for c in series] == shifts
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == shifts
+        for container, shift in zip(series, shifts, strict=True):
+            rows = vb[vb["shift"] == shift].set_index("agent")
+            got = {
+                agents[round(r.get_x() + r.get_width() / 2)]: r.get_height()
+                for r in container.patches
+            }
+            assert got == pytest.approx(rows["exit_rate"].to_dict()), (variant, shift)
 
 
 def test_directed(tree, tmp_path):
