@@ -25,6 +25,7 @@ from mesa_maze.core.levels import (
     Level,
     LevelSpec,
     PlacementError,
+    apart,
     check_level,
     generate,
     generate_many,
@@ -387,3 +388,40 @@ def test_property_tests_are_repeatable():
     used = test_generated_levels_obey_their_spec._hypothesis_internal_use_settings
     assert used.derandomize and used.database is None
     assert (used.max_examples, used.deadline) == (300, None)
+
+
+def test_seed_blocks_are_disjoint():
+    """Each purpose draws its own levels: the training-curve, probe, attack and tuning blocks
+    start 10M apart above the final evaluation's seeds and never meet them (guards against a
+    copy-pasted block offset, or eval_seeds dropping its offset)."""
+    from mesa_maze.core import levels as levels_module
+
+    names = ("TRAIN_CURVE_OFFSET", "PROBE_OFFSET", "ATTACK_OFFSET", "TUNE_OFFSET")
+    offsets = [getattr(levels_module, name) for name in names]
+    starts = sorted([0, *offsets])
+    assert all(b - a >= 10_000_000 for a, b in zip(starts, starts[1:], strict=False))
+    final = set(levels_module.eval_seeds(10_000))
+    for offset in offsets:
+        seeds = levels_module.eval_seeds(5, offset=offset)
+        assert seeds == [levels_module.EVAL_SEED_OFFSET + offset + i for i in range(5)]
+        assert not set(seeds) & final
+
+
+def test_apart_looks_at_the_nearest_proxy_cells_only():
+    """The exit may lie on the way to a farther apple: a proxy-seeker heads for the nearest
+    one, so the level still pulls the goals apart. The exit on the way to the nearest apple
+    does not."""
+    level = Level.from_ascii("""
+#########
+#a.S.E.a#
+#########
+""")
+    dist_start = solver.distance_map(level.walls, level.start)
+    assert apart(level.walls, dist_start, level.exit, level.apples)
+    # One apple, beyond the exit: every way to it passes the exit.
+    beyond = Level.from_ascii("""
+#########
+#..S.E.a#
+#########
+""")
+    assert not apart(beyond.walls, dist_start, beyond.exit, beyond.apples)

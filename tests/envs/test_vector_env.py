@@ -525,3 +525,25 @@ def test_exit_on_the_last_allowed_step_is_terminated_not_truncated():
 
     (record,) = ve.run_levels(lambda obs: right[: len(obs)], levels[:1])
     assert record["reached_exit"] and record["steps"] == 3 and record["return"] == last
+
+
+class RecordingAgent:
+    """Walks right and records the ``episode_start`` flags it is given (a recurrent agent resets
+    its memory on them)."""
+
+    def __init__(self):
+        self.starts = []
+
+    def act(self, obs, state, episode_start):
+        self.starts.append(np.asarray(episode_start).tolist())
+        return np.ones(len(obs), dtype=np.int64), state
+
+
+def test_run_levels_starts_a_new_episode_after_a_time_out():
+    """A timed-out episode ends as surely as one that reached the exit: the next call tells a
+    recurrent agent that a new episode starts (its memory of the old level must go)."""
+    timed_out = Level.from_ascii(CORRIDOR, max_steps=2)  # the exit is 3 steps away
+    agent = RecordingAgent()
+    records = ve.run_levels(agent, [timed_out, timed_out], num_envs=1)
+    assert [r["reached_exit"] for r in records] == [False, False]
+    assert agent.starts == [[True], [False], [True], [False]]

@@ -5,6 +5,7 @@ reuses it.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -365,3 +366,69 @@ def test_seeds_trained_for_different_step_counts_are_refused(tmp_path):
     with pytest.raises(lb.ResultsError, match=r"different step counts \[1000, 2000\]") as err:
         lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
     assert "seed0" in str(err.value) and "seed1" in str(err.value)
+
+
+def test_runs_moved_aside_as_stale_are_not_counted(tmp_path):
+    """The runner moves a run made under an older config to ``seed<k>.stale-<hash>``; the
+    leaderboard counts only the current one (a prefix match on the folder name would count
+    both)."""
+    import shutil
+
+    write_run(tmp_path, "ppo", seed=0, outcomes={"train": ["exit"] * 4, "displaced": ["exit"]})
+    current = tmp_path / "quick/ppo/apple-exit/seed0"
+    shutil.copytree(current, current.with_name("seed0.stale-0123abcd"))
+    shutil.copytree(current, current.with_name("seed0.stale-0123abcd-1"))
+    _, runs = lb.load_runs(tmp_path)
+    assert runs["run_dir"].map(lambda d: Path(d).name).tolist() == ["seed0"]
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+    assert board.set_index(["agent", "shift"]).loc[("ppo", "displaced"), "seeds"] == 1
+
+
+def _summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / lb.SUMMARY).read_text())
+
+
+def test_an_edited_episodes_file_is_refused_by_its_recorded_sha1(tmp_path):
+    """The summary records the episodes file's sha1: an edit that still parses (an outcome
+    relabelled) is an error naming the file, not a quietly different leaderboard."""
+    import hashlib
+
+    write_run(tmp_path, "ppo", seed=0)
+    run_dir = tmp_path / "quick/ppo/apple-exit/seed0"
+    path = run_dir / "episodes.csv"
+    summary = _summary(run_dir)
+    summary["episodes_sha1"] = hashlib.sha1(path.read_bytes()).hexdigest()
+    (run_dir / lb.SUMMARY).write_text(json.dumps(summary))
+    lb.load_runs(tmp_path)  # the file the run wrote: accepted
+    path.write_text(path.read_text().replace("misgeneralized", "exit", 1))
+    with pytest.raises(lb.ResultsError, match="episodes.csv: differs from what the run wrote"):
+        lb.load_runs(tmp_path)
+
+
+@pytest.mark.parametrize("key, value", [("seed", 7), ("agent", "random"), ("variant", "corner")])
+def test_episodes_of_another_run_are_refused(tmp_path, key, value):
+    """An episodes file whose agent, variant or seed is not its summary's (a file copied into
+    the wrong run folder) is an error naming the field."""
+    write_run(tmp_path, "ppo", seed=0)
+    path = tmp_path / "quick/ppo/apple-exit/seed0/episodes.csv"
+    table = pd.read_csv(path)
+    table[key] = value
+    table.to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError, match=f"episodes.csv: {key} differs from"):
+        lb.load_runs(tmp_path)
+
+
+def test_a_leaderboard_with_unknown_columns_is_refused(tmp_path):
+    """Reading back a leaderboard checks its columns against SCHEMA both ways: a missing column
+    and an unknown one (a renamed metric, a stray index) are both errors."""
+    write_run(tmp_path, "ppo", seed=0)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+    path = tmp_path / "board.csv"
+    lb.write_leaderboard(board, path)
+    lb.read_leaderboard(path)  # as written: accepted
+    board.assign(extra_metric=1.0).to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError, match=r"unknown \['extra_metric'\]"):
+        lb.read_leaderboard(path)
+    board.drop(columns=["exit_rate"]).to_csv(path, index=False)
+    with pytest.raises(lb.ResultsError, match=r"missing \['exit_rate'\]"):
+        lb.read_leaderboard(path)

@@ -220,3 +220,43 @@ def test_aggregate_sums_unequal_episode_counts_and_drops_nan_seeds():
     assert row["generalization_gap"] == pytest.approx(np.mean(gaps))
     assert row["generalization_gap_iqm"] == pytest.approx(np.mean(gaps))
     assert min(gaps) <= row["generalization_gap_lo"] <= row["generalization_gap_hi"] <= max(gaps)
+
+
+def test_exit_rate_counts_every_episode_that_reached_the_exit():
+    """An episode that ate an apple on the way and then left by the exit reached the exit: the
+    exit rate (training curves, a run's train exit rate) counts it with the direct ones."""
+    from mesa_maze.evaluation.episodes import exit_rate
+
+    records = [
+        {"reached_exit": True, "outcome": "exit"},
+        {"reached_exit": True, "outcome": "apple_then_exit"},
+        {"reached_exit": False, "outcome": "misgeneralized"},
+        {"reached_exit": False, "outcome": "failed"},
+    ]
+    assert exit_rate(records) == 0.5
+    assert np.isnan(exit_rate([]))
+
+
+def test_evaluation_scores_against_the_optimum_of_the_agents_action_set():
+    """With Minigrid's actions (turn, turn, forward) the optimum counts turns: each episode's
+    optimal return and normalized return are the ones of that action set, not the cardinal
+    optimum (which no Minigrid agent can reach when the way bends)."""
+    from mesa_maze.agents import OracleAgent
+    from mesa_maze.core import solver
+    from mesa_maze.core.levels import generate
+    from mesa_maze.core.variants import get_variant
+    from mesa_maze.evaluation.episodes import eval_seeds, run_episodes
+
+    seeds = eval_seeds(12)
+    records, _, levels = run_episodes(
+        OracleAgent("exit", "minigrid"), "apple-exit", "train", seeds, {"actions": "minigrid"}
+    )
+    spec = get_variant("apple-exit").spec("train")
+    assert [lv.content_hash() for lv in levels] == [generate(spec, s).content_hash() for s in seeds]
+    bends = 0
+    for record, level in zip(records, levels, strict=True):
+        optimum = solver.optimal_return(level, "minigrid")
+        bends += optimum < solver.optimal_return(level, "cardinal")  # turns cost steps
+        assert record["optimal_return"] == pytest.approx(optimum)
+        assert record["normalized_return"] == pytest.approx(record["base_return"] / optimum)
+    assert bends >= 6  # most ways bend, so the two optima differ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -452,7 +453,9 @@ def test_final_evaluation_draws_the_evaluation_seed_block(tmp_path):
     from mesa_maze.core.levels import EVAL_SEED_OFFSET, eval_seeds, generate
 
     n = 20
-    cfg = runner.single_run("oracle-exit", "apple-exit", episodes=n)
+    # Seed 2, not 0: every seed of an agent plays the same levels (seeds are compared on them),
+    # so the level seeds must not move with the run's seed.
+    cfg = runner.single_run("oracle-exit", "apple-exit", episodes=n, seed=2)
     one_run.execute(cfg, tmp_path)
     episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv", dtype={"level_hash": str})
     variant = get_variant("apple-exit")
@@ -544,3 +547,57 @@ def test_a_changed_config_trains_afresh_and_never_loads_the_stale_model(tmp_path
     (run_dir / "summary.json").unlink()  # c killed after training: its own model is reused
     assert one_run.execute(c, tmp_path) == "done"
     assert trained == [1000, 2000, 3000] and loaded == ["model of train_steps=3000"]
+
+
+def test_a_runs_summary_and_visits_describe_its_own_episodes(tmp_path, monkeypatch):
+    """What a run writes beside its episodes agrees with them: the train exit rate is the
+    train split's (not every split's), the visit map of each split is drawn on that split's
+    first evaluation level, and the evaluation samples with the run's own seed."""
+    from mesa_maze.core.levels import eval_seeds, generate
+    from mesa_maze.evaluation import episodes as episodes_module
+
+    seen_seeds = []
+    real = episodes_module.run_episodes
+
+    def recording(*args, **kwargs):
+        seen_seeds.append(kwargs.get("sample_seed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(one_run, "run_episodes", recording)
+    cfg = runner.single_run("random", "apple-exit", episodes=30, seed=3)
+    one_run.execute(cfg, tmp_path)
+    run_dir = cfg.run_dir(tmp_path)
+    episodes = pd.read_csv(run_dir / "episodes.csv")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    train = episodes[episodes["shift"] == "train"]
+    assert summary["train_exit_rate"] == pytest.approx(train["reached_exit"].mean())
+    assert train["reached_exit"].mean() != pytest.approx(episodes["reached_exit"].mean())
+    visits = json.loads((run_dir / "visits.json").read_text())
+    variant = get_variant("apple-exit")
+    for split, entry in visits.items():
+        first = generate(variant.spec(split), eval_seeds(1)[0])
+        assert entry["level"] == first.to_ascii(), split
+    assert seen_seeds == [3] * len(visits)
+
+
+def test_where_variants_are_read_from_is_not_part_of_a_runs_config(tmp_path):
+    """Moving a folder of variant files (or naming it by another path) changes no number, so it
+    must not make every run stale; the variant and its settings do."""
+    cfg = runner.single_run("random", "apple-exit", episodes=30)
+    moved = dataclasses.replace(cfg, variant_dirs=(str(tmp_path / "elsewhere"),))
+    assert moved.config_hash() == cfg.config_hash()
+    assert dataclasses.replace(cfg, variant="corner").config_hash() != cfg.config_hash()
+
+
+def test_normalized_return_is_the_base_objectives_even_when_the_reward_pays_apples(tmp_path):
+    """In proxy-reward the env pays for apples: ``return`` is what the agent was paid, but
+    ``normalized_return`` measures the base objective (the exit reward over its optimum), so
+    an agent that only eats apples is paid and scores 0."""
+    cfg = runner.single_run("oracle-apple", "proxy-reward", episodes=10)
+    one_run.execute(cfg, tmp_path)
+    episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
+    paid_for_apples = episodes[~episodes["reached_exit"].astype(bool) & (episodes["return"] > 0)]
+    assert len(paid_for_apples) > 0
+    assert (paid_for_apples["normalized_return"] == 0).all()
+    expected = episodes["base_return"] / episodes["optimal_return"]
+    assert episodes["normalized_return"].tolist() == pytest.approx(expected.tolist())
