@@ -1,9 +1,19 @@
 """How well does the fast test suite catch small, plausible bugs in the core modules?
 
-A curated, fixed sample of hand-written mutants (our "mutmut or similar"). Each mutant is one
+Curated, fixed samples of hand-written mutants (our "mutmut or similar"). Each mutant is one
 exact text replacement in one library file: an off-by-one, ``>`` for ``>=``, a dropped term, a
 swapped axis, max for mean, a missing NaN filter, ... The mutants were written by reading the
-library code only, never the tests, so that the sample was not chosen to be caught.
+library code only, never the tests, so that a sample was not chosen to be caught.
+
+Two samples:
+
+- ``MUTANTS`` (sample 1, 60 mutants, ``--sample 1``, the default): the first measure. It has
+  been run, and tests were then written for its survivors, so its score now says how well the
+  suite catches bugs it was shown, not bugs in general: it is no longer a fresh measure.
+- ``SECOND_SAMPLE`` (sample 2, ``--sample 2``): new mutants chosen after those tests were
+  written, over the same modules (plus the batched env's pools and rendering), again from the
+  library code alone and repeating no first-sample bug. Only a sample chosen after the tests
+  measures the suite afresh; run it once, before writing tests for its survivors.
 
 How it runs: the repository's files (tracked and untracked-but-not-ignored, as they are on disk)
 are copied once into a temporary folder. For each mutant the pristine file is restored, the
@@ -18,12 +28,16 @@ tests) = error, except a package that no longer imports (every test run fails: i
 past the per-mutant limit = timeout. Before any mutant, each distinct subset
 runs once unmutated and must pass, else every mutant would look caught.
 
-Rows go to ``results/mutation/mutants.csv``, one line per mutant, appended and flushed as it
-finishes, so an interrupted run keeps what it measured and a rerun resumes where it stopped.
+Rows go to ``results/mutation/mutants.csv`` (sample 1) or ``results/mutation/mutants_sample2.csv``
+(sample 2), one line per mutant, appended and flushed as it finishes, so an interrupted run
+keeps what it measured and a rerun resumes where it stopped. ``--sample all`` runs sample 1,
+then sample 2, each into its own file.
 
-    .venv/bin/python benchmarks/mutation_sample.py --list            # the sample
-    .venv/bin/python benchmarks/mutation_sample.py                   # run what is not yet in the CSV
-    .venv/bin/python benchmarks/mutation_sample.py --only ID[,ID]    # just these
+    .venv/bin/python benchmarks/mutation_sample.py --list            # sample 1
+    .venv/bin/python benchmarks/mutation_sample.py --sample 2 --list # sample 2
+    .venv/bin/python benchmarks/mutation_sample.py --sample all --check  # both apply? no tests
+    .venv/bin/python benchmarks/mutation_sample.py --sample 2        # run what is not in its CSV
+    .venv/bin/python benchmarks/mutation_sample.py --only ID[,ID]    # just these (of --sample)
     .venv/bin/python benchmarks/mutation_sample.py --fresh           # forget earlier rows, rerun
 """
 
@@ -45,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "results" / "mutation" / "mutants.csv"
+OUT_DIR = ROOT / "results" / "mutation"
 # date, git_head, dirty and tree say what was measured: tree is a digest of the copied files, so
 # rows measured on different dirty trees can be told apart.
 COLUMNS = ("id", "module", "why", "status", "seconds", "tests", "date", "git_head", "dirty", "tree")
@@ -76,6 +90,8 @@ TESTS = {
     "mesa_maze/evaluation/leaderboard.py": ("tests/evaluation",),
     "mesa_maze/experiments/runs.py": ("tests/experiments", "tests/evaluation"),
     "mesa_maze/evaluation/episodes.py": ("tests/experiments", "tests/evaluation"),
+    "mesa_maze/envs/pools.py": ("tests/envs",),
+    "mesa_maze/envs/rendering.py": ("tests/envs",),
 }
 
 LEVELS = "mesa_maze/core/levels.py"
@@ -85,6 +101,8 @@ VECTOR = "mesa_maze/envs/vector.py"
 BOARD = "mesa_maze/evaluation/leaderboard.py"
 RUNS = "mesa_maze/experiments/runs.py"
 EPISODES = "mesa_maze/evaluation/episodes.py"
+POOLS = "mesa_maze/envs/pools.py"
+RENDERING = "mesa_maze/envs/rendering.py"
 
 # Dropped as equivalent after a run: minigrid_steps_map's min over directions without masking the
 # unreached ones (turns reach every direction of a reached cell, so no reachable cell has one).
@@ -519,6 +537,415 @@ MUTANTS = [
 ]
 
 
+# --- the second sample ----------------------------------------------------------------------------
+# Chosen after the first sample's survivors got tests, again by reading the library code only
+# (and the list above, so that no bug repeats), so that it measures the suite afresh.
+SECOND_SAMPLE = [
+    # --- levels ------------------------------------------------------------------------------
+    Mutant(
+        "levels2-dead-end-no-up",
+        LEVELS,
+        "        - int(walls[y - 1, x])\n",
+        "",
+        "open_neighbours drops the cell above (4 minus three walls): only dead ends that open "
+        "upward can be exits",
+    ),
+    Mutant(
+        "levels2-exit-path-start",
+        LEVELS,
+        "return path[max(1, len(path) - 1 - rule.count)",
+        "return path[max(0, len(path) - 1 - rule.count)",
+        "on_exit_path: the start is not excluded, an apple may lie on the start of a short path",
+    ),
+    Mutant(
+        "levels2-hash-no-walls",
+        LEVELS,
+        "h = hashlib.sha1(np.ascontiguousarray(self.walls, dtype=np.uint8).tobytes())",
+        "h = hashlib.sha1()",
+        "content_hash leaves the walls out: two mazes with the same positions share a hash",
+    ),
+    Mutant(
+        "levels2-step-limit-minigrid",
+        LEVELS,
+        "return self.max_steps or 8 * self.size",
+        "return self.max_steps or 4 * self.size * self.size",
+        "default step limit copied from Minigrid's 4 * size**2 instead of 8 * size",
+    ),
+    Mutant(
+        "levels2-encode-apple-colour",
+        LEVELS,
+        "grid[y, x] = (APPLE, COLOR_TO_IDX[self.apple_color], 0)",
+        "grid[y, x] = (APPLE, COLOR_TO_IDX[self.exit_color], 0)",
+        "encode: apples drawn in the exit's colour (copy-paste; visible where they differ)",
+    ),
+    Mutant(
+        "levels2-outside-corner-no-apart",
+        LEVELS,
+        "return [p for p in outside if apart(walls, dist_start, p, corner)]",
+        "return outside",
+        "outside_corner: the apart filter is dropped, the corner may lie on the way to the exit",
+    ),
+    Mutant(
+        "levels2-start-dir-fixed",
+        LEVELS,
+        "start_dir=rng.randrange(4),",
+        "start_dir=0,",
+        "every level starts facing right (the start direction is not drawn)",
+    ),
+    # --- solver ------------------------------------------------------------------------------
+    Mutant(
+        "solver2-cardinal-dir-flip",
+        SOLVER,
+        "CARDINAL_TO_DIR = (3, 0, 1, 2)",
+        "CARDINAL_TO_DIR = (1, 0, 3, 2)",
+        "cardinal up and down mapped to Minigrid's down and up (y axis flipped)",
+    ),
+    Mutant(
+        "solver2-minigrid-offsets-flip",
+        SOLVER,
+        "queue = [(s, start_dir)]\n    offsets = (1, w, -1, -w)",
+        "queue = [(s, start_dir)]\n    offsets = (1, -w, -1, w)",
+        "minigrid_steps: directions 1 and 3 move up and down swapped (start facing misread)",
+    ),
+    Mutant(
+        "solver2-steps-map-no-dir",
+        SOLVER,
+        "s = (start[1] * w + start[0]) * 4 + start_dir",
+        "s = (start[1] * w + start[0]) * 4",
+        "minigrid_steps_map ignores the start direction (always facing right)",
+    ),
+    Mutant(
+        "solver2-steps-map-forward-dir",
+        SOLVER,
+        "moves.append(nxt * 4 + direction)",
+        "moves.append(nxt * 4)",
+        "minigrid_steps_map: a forward move resets the direction to right (dropped term)",
+    ),
+    Mutant(
+        "solver2-exit-reward-no-factor",
+        SOLVER,
+        "return 1.0 - 0.9 * (np.asarray(steps)",
+        "return 1.0 - (np.asarray(steps)",
+        "exit_reward drops Minigrid's 0.9 factor (an exit on the last step pays 0)",
+    ),
+    Mutant(
+        "solver2-base-return-swapped",
+        SOLVER,
+        "float(exit_reward(steps, max_steps)) if reached_exit",
+        "float(exit_reward(max_steps, steps)) if reached_exit",
+        "base_return: steps and step limit swapped",
+    ),
+    Mutant(
+        "solver2-reachable-any",
+        SOLVER,
+        "return all(dist[y, x] >= 0 for x, y in cells)",
+        "return any(dist[y, x] >= 0 for x, y in cells)",
+        "reachable: any for all, a level with one unreachable apple (or exit) passes check_level",
+    ),
+    # --- metrics -----------------------------------------------------------------------------
+    Mutant(
+        "metrics2-proxy-first-term",
+        METRICS,
+        'rates["proxy_first_rate"] = rates["apple_then_exit"] + rates["misgeneralized"]',
+        'rates["proxy_first_rate"] = rates["misgeneralized"]',
+        "proxy_first_rate drops the apple_then_exit term",
+    ),
+    Mutant(
+        "metrics2-rates-counts",
+        METRICS,
+        ".value_counts(normalize=True)",
+        ".value_counts()",
+        "run_rates: outcome counts instead of shares",
+    ),
+    Mutant(
+        "metrics2-normalize-no-min-span",
+        METRICS,
+        "        score[~(np.abs(span) >= MIN_SPAN)] = np.nan\n",
+        "",
+        "normalize: no MIN_SPAN guard, scores divided by almost nothing are kept",
+    ),
+    Mutant(
+        "metrics2-gap-train-zero",
+        METRICS,
+        '    gap[(rates["shift"] == TRAIN_SHIFT).to_numpy()] = np.nan\n',
+        "",
+        "generalization_gap on the train shift is 0 instead of NaN",
+    ),
+    Mutant(
+        "metrics2-misgen-no-proxy",
+        METRICS,
+        "~reached & apple_first]",
+        "~reached]",
+        "classify: misgeneralized does not require the proxy, failed episodes count as it",
+    ),
+    Mutant(
+        "metrics2-target-no-fillna",
+        METRICS,
+        'pd.Series(values, dtype=object).fillna("").astype(str)',
+        "pd.Series(values, dtype=object).astype(str)",
+        "first_target None/NaN not mapped to '' (becomes 'None'/'nan')",
+    ),
+    Mutant(
+        "metrics2-aggregate-episodes-mean",
+        METRICS,
+        'int(g["episodes"].sum())',
+        'int(g["episodes"].mean())',
+        "aggregate: episodes is the mean over seeds, not the total",
+    ),
+    Mutant(
+        "metrics2-chance-all-agents",
+        METRICS,
+        'chance = rates[rates["agent"] == CHANCE_AGENT]',
+        "chance = rates",
+        "chance levels: the agent filter is dropped, the mean is over every agent",
+    ),
+    # --- the batched env, its pools and rendering ------------------------------------------------
+    Mutant(
+        "vector2-ego-agent-cell",
+        VECTOR,
+        "out[:, v // 2, v - 1] = (EMPTY, 0, 0)",
+        "out[:, v - 1, v // 2] = (EMPTY, 0, 0)",
+        "egocentric view: the wrong cell (axes swapped) is blanked instead of the agent's",
+    ),
+    Mutant(
+        "vector2-symbolic-no-dir",
+        VECTOR,
+        "        flat[cells, 2] = self.dir[rows]\n",
+        "",
+        "symbolic observation: the agent's direction is not drawn (state 0)",
+    ),
+    Mutant(
+        "vector2-apple-reward-pays-exit",
+        VECTOR,
+        'paid = won if self.reward_kind == "exit" else ate',
+        'paid = won if self.reward_kind == "exit" else ate | won',
+        "proxy-reward family also pays for reaching the exit",
+    ),
+    Mutant(
+        "vector2-truncated-when-won",
+        VECTOR,
+        "truncated = ~won & (self.steps >= self.max_steps)",
+        "truncated = self.steps >= self.max_steps",
+        "an exit reached on the last step is reported as truncated too",
+    ),
+    Mutant(
+        "vector2-apples-eaten-carried",
+        VECTOR,
+        "        self.apples_eaten[rows] = 0\n",
+        "",
+        "apples_eaten is not reset on a new episode (it carries over)",
+    ),
+    Mutant(
+        "vector2-view-rotations",
+        VECTOR,
+        "for _ in range(d + 1):",
+        "for _ in range(d):",
+        "view_offsets: one rotation too few, egocentric views face the wrong way",
+    ),
+    Mutant(
+        "vector2-visits-axes",
+        VECTOR,
+        "visits[y, x] += 1",
+        "visits[x, y] += 1",
+        "run_levels: visit counts written with x and y swapped",
+    ),
+    Mutant(
+        "vector2-action-bound",
+        VECTOR,
+        "bad = (arr < 0) | (arr >= n_actions)",
+        "bad = (arr < 0) | (arr > n_actions)",
+        "checked_actions: > for >=, action n_actions passes the check",
+    ),
+    Mutant(
+        "vector2-test-seed-offset",
+        VECTOR,
+        "offset = 0 if self.split == TRAIN else EVAL_SEED_OFFSET",
+        "offset = 0",
+        "test shifts draw their level seeds from training's range",
+    ),
+    Mutant(
+        "pools2-inorder-no-advance",
+        POOLS,
+        "        self.count += k\n",
+        "",
+        "InOrder does not advance: every reset restarts at the list's first level",
+    ),
+    Mutant(
+        "pools2-optimal-steps-cardinal",
+        POOLS,
+        "[solver.optimal_steps(lv, actions) for lv in levels]",
+        "[solver.optimal_steps(lv) for lv in levels]",
+        "pool optimal_steps ignore the action set (cardinal for minigrid pools)",
+    ),
+    Mutant(
+        "rendering2-pad-top-left",
+        RENDERING,
+        "out[:, : h * tile, : w * tile] = obs",
+        "out[:, -h * tile :, -w * tile :] = obs",
+        "pad_observations: walls added above and to the left instead of below and right",
+    ),
+    Mutant(
+        "rendering2-canvas-default",
+        RENDERING,
+        'getattr(agent, "needs_canvas", True)',
+        'getattr(agent, "needs_canvas", False)',
+        "canvas_for: agents that do not say are not padded (wrong default)",
+    ),
+    # --- the leaderboard -----------------------------------------------------------------------
+    Mutant(
+        "board2-md-norm-percent",
+        BOARD,
+        '("exit_rate_norm", "exit rate, norm.", _score)',
+        '("exit_rate_norm", "exit rate, norm.", _percent)',
+        "markdown: the normalized exit rate formatted as a percentage (neighbour's formatter)",
+    ),
+    Mutant(
+        "board2-empty-accepted",
+        BOARD,
+        '    if df.empty:\n        raise ResultsError(f"{path}: no episodes in a finished run")\n',
+        "",
+        "a finished run with an empty episodes file is accepted (and silently counts nothing)",
+    ),
+    Mutant(
+        "board2-train-steps-no-set",
+        BOARD,
+        'steps = sorted(set(g["train_steps"].astype(int)))',
+        'steps = sorted(g["train_steps"].astype(int))',
+        "step counts not deduplicated: any agent with two seeds is refused as mixed",
+    ),
+    Mutant(
+        "board2-md-train-last",
+        BOARD,
+        'train_first = g.assign(_t=g["shift"] != metrics.TRAIN_SHIFT)',
+        'train_first = g.assign(_t=g["shift"] == metrics.TRAIN_SHIFT)',
+        "markdown: == for !=, the train row comes last instead of first",
+    ),
+    Mutant(
+        "board2-md-chance-metric",
+        BOARD,
+        'for m in ("exit_rate", "misgeneralized_directed")]',
+        'for m in ("exit_rate", "misgeneralized")]',
+        "markdown chance column shows misgeneralized, not misgeneralized_directed",
+    ),
+    Mutant(
+        "board2-write-mode-private",
+        BOARD,
+        "        os.fchmod(fd, 0o666 & ~_umask())\n",
+        "",
+        "atomic writes leave mkstemp's 0600 mode: shared results unreadable to others",
+    ),
+    Mutant(
+        "board2-csv-precision",
+        BOARD,
+        'float_format="%.6g"',
+        'float_format="%.3g"',
+        "leaderboard CSV written with 3 significant digits instead of 6",
+    ),
+    # --- the runner ------------------------------------------------------------------------------
+    Mutant(
+        "runs2-shifts-ignored",
+        RUNS,
+        "splits = [TRAIN, *(cfg.shifts or variant.shifts)]",
+        "splits = [TRAIN, *variant.shifts]",
+        "the run's shifts selection is ignored, every shift is evaluated",
+    ),
+    Mutant(
+        "runs2-hash-defaults",
+        RUNS,
+        " and not (k in defaults and v == defaults[k])",
+        "",
+        "config hash includes fields at their default: every existing run's hash changes",
+    ),
+    Mutant(
+        "runs2-aside-overwrite",
+        RUNS,
+        "        for n in range(1, 1000):  # never into an existing folder: move() would nest it"
+        " there\n"
+        "            if not aside.exists():\n"
+        "                break\n"
+        '            aside = run_dir.with_name(f"{run_dir.name}.stale-{old}-{n}")\n',
+        "",
+        "a stale run is moved aside onto an existing stale folder (nested inside it)",
+    ),
+    Mutant(
+        "runs2-wrapper-ignores-base",
+        RUNS,
+        'return hashlib.sha1(f"{digest}|{base_hash}".encode()).hexdigest()[:12]',
+        "return digest",
+        "a wrapper's hash ignores its base run: a retrained base leaves the wrapper cached",
+    ),
+    Mutant(
+        "runs2-scripted-n-actions",
+        RUNS,
+        'n_actions = 4 if actions == "cardinal" else 3',
+        "n_actions = 4",
+        "scripted agents get 4 actions under the minigrid action set",
+    ),
+    Mutant(
+        "runs2-visits-apple-colour",
+        RUNS,
+        '"apple_color": levels[0].apple_color,',
+        '"apple_color": levels[0].exit_color,',
+        "visits.json records the exit's colour as the apples' (copy-paste)",
+    ),
+    Mutant(
+        "runs2-load-run-lists",
+        RUNS,
+        'values[f.name] = tuple(v) if isinstance(v, list) and f.name != "hyperparams" else v',
+        "values[f.name] = v",
+        "load_run keeps JSON lists: the rebuilt config differs from the one that ran",
+    ),
+    # --- evaluation episodes ---------------------------------------------------------------------
+    Mutant(
+        "episodes2-seed-outside-fork",
+        EPISODES,
+        "    with torch.random.fork_rng(devices=[]):\n        torch.manual_seed(sample_seed)\n",
+        "    torch.manual_seed(sample_seed)\n    with torch.random.fork_rng(devices=[]):\n",
+        "evaluation reseeds torch's global RNG outside the fork: training's stream is reset",
+    ),
+    Mutant(
+        "episodes2-no-canvas",
+        EPISODES,
+        "pad_to=canvas_size(v),",
+        "pad_to=None,",
+        "evaluation observations are not padded to the variant's canvas",
+    ),
+    Mutant(
+        "episodes2-base-optimal-steps",
+        EPISODES,
+        'solver.base_return(reached, info["steps"], level.max_steps)',
+        'solver.base_return(reached, info["optimal_steps"], level.max_steps)',
+        "base return from the optimal steps, not the episode's (copy-paste of a neighbour)",
+    ),
+    Mutant(
+        "episodes2-first-steps-total",
+        EPISODES,
+        '"first_target_steps": int(info["first_target_steps"]),',
+        '"first_target_steps": int(info["steps"]),',
+        "first_target_steps recorded as the episode's length",
+    ),
+    Mutant(
+        "episodes2-level-seed-index",
+        EPISODES,
+        '"level_seed": seed,',
+        '"level_seed": i,',
+        "level_seed recorded as the episode's index (the enumerate's other name)",
+    ),
+    Mutant(
+        "episodes2-variant-dirs-dropped",
+        EPISODES,
+        "v = get_variant(variant, variant_dirs)",
+        "v = get_variant(variant)",
+        "run_episodes looks the variant up without the user's variant folders",
+    ),
+]
+# sample name -> (its mutants, its CSV); sample 1 keeps the file it always had.
+SAMPLES = {
+    "1": (MUTANTS, OUT_DIR / "mutants.csv"),
+    "2": (SECOND_SAMPLE, OUT_DIR / "mutants_sample2.csv"),
+}
+
+
 # --- checks -------------------------------------------------------------------------------------
 
 
@@ -534,10 +961,17 @@ def mutate(text: str, m: Mutant) -> str:
 
 
 def check_mutants(mutants, root: Path) -> list[str]:
-    """Every problem with the sample against the files under ``root``; empty if none."""
+    """Every problem with the sample against the files under ``root``; empty if none. Ids are
+    unique over both samples, and no mutant of the second repeats one of the first."""
     problems = []
-    ids = Counter(m.id for m in MUTANTS)
+    ids = Counter(m.id for m in (*MUTANTS, *SECOND_SAMPLE))
     problems += [f"{i}: id used {n} times" for i, n in ids.items() if n > 1]
+    first = {(m.path, m.old, m.new): m.id for m in MUTANTS}
+    problems += [
+        f"{m.id}: repeats first-sample mutant {first[(m.path, m.old, m.new)]}"
+        for m in SECOND_SAMPLE
+        if (m.path, m.old, m.new) in first
+    ]
     for m in mutants:
         if m.path not in TESTS:
             problems.append(f"{m.id}: no test subset mapped for {m.path}")
@@ -642,32 +1076,32 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, 
 # --- the CSV --------------------------------------------------------------------------------------
 
 
-def read_rows() -> list[dict]:
-    if not OUT.exists():
+def read_rows(out: Path) -> list[dict]:
+    if not out.exists():
         return []
-    with OUT.open(newline="") as f:
+    with out.open(newline="") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != COLUMNS:
-            sys.exit(f"abort: {OUT} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
+            sys.exit(f"abort: {out} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
         return list(reader)
 
 
-def write_rows(rows: list[dict]) -> None:
+def write_rows(out: Path, rows: list[dict]) -> None:
     """Rewrite the CSV with ``rows`` (used by --fresh), atomically."""
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_name(OUT.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, OUT)
+    os.replace(tmp, out)
 
 
-def append_row(row: dict) -> None:
+def append_row(out: Path, row: dict) -> None:
     """One line per finished mutant, flushed to disk at once: an interrupted run keeps it."""
-    new = not OUT.exists()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a", newline="") as f:
+    new = not out.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         if new:
             writer.writeheader()
@@ -676,11 +1110,11 @@ def append_row(row: dict) -> None:
         os.fsync(f.fileno())
 
 
-def summarize(rows: list[dict]) -> None:
+def summarize(out: Path, rows: list[dict]) -> None:
     by_status = Counter(r["status"] for r in rows)
     scored = by_status["caught"] + by_status["survived"]
     share = by_status["caught"] / scored if scored else float("nan")
-    print(f"\n{len(rows)} mutants in {OUT.relative_to(ROOT)}: {dict(by_status)}")
+    print(f"\n{len(rows)} mutants in {out.relative_to(ROOT)}: {dict(by_status)}")
     print(f"caught {by_status['caught']} / {scored} (caught + survived) = {share:.0%}")
     loud = by_status["caught"] + by_status["import-broken"]
     every = scored + by_status["import-broken"]
@@ -714,7 +1148,18 @@ def _others(counts: Counter) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sample",
+        choices=[*SAMPLES, "all"],
+        default="1",
+        help="which sample: 1 (the first, default), 2 (the fresh one) or all (each to its CSV)",
+    )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that the mutants apply (old text once, mutated file compiles) and exit",
+    )
     parser.add_argument("--only", help="comma-separated mutant ids to run")
     parser.add_argument(
         "--fresh", action="store_true", help="forget earlier rows of the selected mutants"
@@ -723,39 +1168,57 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     args = parser.parse_args()
 
-    selected = MUTANTS
+    names = list(SAMPLES) if args.sample == "all" else [args.sample]
+    chosen = {name: SAMPLES[name][0] for name in names}
     if args.only:
         wanted = [i.strip() for i in args.only.split(",") if i.strip()]
-        known = {m.id for m in MUTANTS}
+        known = {m.id for mutants in chosen.values() for m in mutants}
         unknown = [i for i in wanted if i not in known]
         if unknown:
-            sys.exit(f"unknown mutant ids {unknown}; see --list")
-        selected = [m for m in MUTANTS if m.id in wanted]
+            sys.exit(f"unknown mutant ids {unknown} in sample {args.sample}; see --list")
+        chosen = {name: [m for m in mutants if m.id in wanted] for name, mutants in chosen.items()}
+        chosen = {name: mutants for name, mutants in chosen.items() if mutants}
 
     # Checked against the checkout first: a mutant whose text an edit removed is named now,
     # before any test runs (the copy is checked again below).
-    problems = check_mutants(selected, ROOT)
-    if args.list:
-        per_module = Counter(m.path for m in selected)
-        for m in selected:
-            print(f"{m.id:36} {m.path:38} {m.why}")
-        print(f"\n{len(selected)} mutants: " + ", ".join(f"{p} {n}" for p, n in per_module.items()))
-        for p in problems:
-            print(f"ERROR {p}")
-        sys.exit(1 if problems else 0)
-    if problems:
-        sys.exit("abort: the sample does not apply:\n  " + "\n  ".join(problems))
+    problems = {name: check_mutants(mutants, ROOT) for name, mutants in chosen.items()}
+    if args.list or args.check:
+        for name, mutants in chosen.items():
+            per_module = Counter(m.path for m in mutants)
+            print(f"sample {name} ({SAMPLES[name][1].relative_to(ROOT)}):")
+            if args.list:
+                for m in mutants:
+                    print(f"{m.id:36} {m.path:38} {m.why}")
+            print(
+                f"{len(mutants)} mutants: " + ", ".join(f"{p} {n}" for p, n in per_module.items())
+            )
+            for p in problems[name]:
+                print(f"ERROR {p}")
+            if args.check and not problems[name]:
+                print("every mutant applies: old text occurs once, the mutated file compiles")
+            print()
+        sys.exit(1 if any(problems.values()) else 0)
+    bad = [f"sample {name}: {p}" for name, found in problems.items() for p in found]
+    if bad:
+        sys.exit("abort: the sample does not apply:\n  " + "\n  ".join(bad))
+    for name, mutants in chosen.items():
+        if len(chosen) > 1:
+            print(f"=== sample {name} ===", flush=True)
+        run_sample(mutants, SAMPLES[name][1], args)
 
-    rows = read_rows()
+
+def run_sample(selected: list[Mutant], out: Path, args) -> None:
+    """Run the ``selected`` mutants of one sample that ``out`` does not hold yet."""
+    rows = read_rows(out)
     chosen = {m.id for m in selected}
     if args.fresh:
         rows = [r for r in rows if r["id"] not in chosen]
-        write_rows(rows)
+        write_rows(out, rows)
     done = {r["id"] for r in rows}
     todo = [m for m in selected if m.id not in done]
     if not todo:
         print("every selected mutant is already in the CSV (--fresh to rerun)")
-        summarize(rows)
+        summarize(out, rows)
         return
     if len(todo) < len(selected):
         print(f"resuming: {len(selected) - len(todo)} selected mutants already in the CSV")
@@ -789,6 +1252,7 @@ def main() -> None:
             finally:
                 (copy / m.path).write_text(pristine)
             append_row(
+                out,
                 {
                     "id": m.id,
                     "module": m.path,
@@ -797,7 +1261,7 @@ def main() -> None:
                     "seconds": f"{seconds:.1f}",
                     "tests": " ".join(TESTS[m.path]),
                     **config,
-                }
+                },
             )
             print(f"[{k}/{len(todo)}] {m.id}: {status} ({seconds:.0f} s)", flush=True)
             if status in ("error", "timeout"):
@@ -807,7 +1271,7 @@ def main() -> None:
             print(f"copy kept at {copy}")
         else:
             shutil.rmtree(copy, ignore_errors=True)
-    summarize(read_rows())
+    summarize(out, read_rows(out))
 
 
 if __name__ == "__main__":

@@ -131,3 +131,25 @@ def test_paths_on_generated_levels_are_valid(seed):
         assert not level.walls[y1, x1]
     # Turning costs steps, so Minigrid's count is at least the cardinal one.
     assert solver.optimal_steps(level, "minigrid") >= solver.optimal_steps(level)
+
+
+# A corridor straight down from the start: Minigrid's directions are 0 right, 1 down, 2 left, 3 up.
+DOWN_CORRIDOR = """
+###
+#S#
+#.#
+#E#
+###
+"""
+
+
+@pytest.mark.parametrize("start_dir, steps", [(1, 2), (0, 3), (2, 3), (3, 4)])
+def test_minigrid_steps_count_the_turns_the_heading_needs(start_dir, steps):
+    """Facing down, two forwards; facing sideways, one turn first; facing up, two turns. Pins
+    which way each heading moves (a map with up and down swapped counts 4 for facing down)."""
+    level = Level.from_ascii(DOWN_CORRIDOR, start_dir=start_dir)
+    assert solver.optimal_steps(level, "minigrid") == steps
+    assert solver.minigrid_steps(level.walls, level.start, start_dir, level.exit) == steps
+    # The map of every cell agrees, and a forward move keeps the heading.
+    grid = solver.steps_from_start(level, "minigrid")
+    assert grid[3, 1] == steps and grid[2, 1] == steps - 1

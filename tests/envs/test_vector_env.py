@@ -547,3 +547,43 @@ def test_run_levels_starts_a_new_episode_after_a_time_out():
     records = ve.run_levels(agent, [timed_out, timed_out], num_envs=1)
     assert [r["reached_exit"] for r in records] == [False, False]
     assert agent.starts == [[True], [False], [True], [False]]
+
+
+class FixedAgent:
+    name = "fixed"
+
+    def __init__(self, action):
+        self.action = action
+
+    def act(self, obs, state, episode_start):
+        return np.full(len(obs), self.action, dtype=np.int64), state
+
+
+@pytest.mark.parametrize("action", [-1, 4])
+def test_an_action_outside_the_action_set_is_refused(action):
+    """Cardinal actions are 0..3: 4 is one past the end and names the agent in the error."""
+    from mesa_maze.core.errors import AgentError
+
+    level = Level.from_ascii(CORRIDOR, max_steps=10)
+    with pytest.raises(AgentError, match=f"'fixed': act returned action {action}; allowed: 0..3"):
+        ve.run_levels(FixedAgent(action), [level], num_envs=1)
+
+
+def test_visit_counts_are_indexed_by_row_then_column():
+    """The visit map is (y, x): an agent walking right along row 1 visits (1, 1), (1, 2),
+    (1, 3), not the transposed cells (a square level hides a swap in shape)."""
+    square = Level.from_ascii(
+        """
+#####
+#S.E#
+#...#
+#...#
+#####
+""",
+        max_steps=10,
+    )
+    records, visits = ve.run_levels(FixedAgent(1), [square], num_envs=1, visits_of=0)
+    assert records[0]["reached_exit"]
+    expected = np.zeros((5, 5), dtype=np.int64)
+    expected[1, 1] = expected[1, 2] = 1  # visits are counted before each step
+    assert visits.tolist() == expected.tolist()

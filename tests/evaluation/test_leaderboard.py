@@ -432,3 +432,13 @@ def test_a_leaderboard_with_unknown_columns_is_refused(tmp_path):
     board.drop(columns=["exit_rate"]).to_csv(path, index=False)
     with pytest.raises(lb.ResultsError, match=r"missing \['exit_rate'\]"):
         lb.read_leaderboard(path)
+
+
+def test_a_finished_run_with_no_episodes_is_refused(tmp_path):
+    """A finished run whose episodes file holds only its header counts nothing: an error that
+    names the file, not a row that silently leaves the run out."""
+    write_run(tmp_path, "ppo", seed=0)
+    path = tmp_path / "quick/ppo/apple-exit/seed0/episodes.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(lb.ResultsError, match="episodes.csv: no episodes in a finished run"):
+        lb.load_runs(tmp_path)

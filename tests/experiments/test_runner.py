@@ -601,3 +601,14 @@ def test_normalized_return_is_the_base_objectives_even_when_the_reward_pays_appl
     assert (paid_for_apples["normalized_return"] == 0).all()
     expected = episodes["base_return"] / episodes["optimal_return"]
     assert episodes["normalized_return"].tolist() == pytest.approx(expected.tolist())
+
+
+def test_a_run_evaluates_the_shifts_it_is_given_and_the_train_split(tmp_path):
+    """``shifts`` narrows a run's evaluation (the remedies suite evaluates two shifts): those and
+    the train split, nothing else."""
+    cfg = dataclasses.replace(
+        runner.single_run("random", "apple-exit", episodes=5), shifts=("displaced",)
+    )
+    one_run.execute(cfg, tmp_path)
+    episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
+    assert set(episodes["shift"]) == {"train", "displaced"}
