@@ -11,7 +11,7 @@ import numpy as np
 
 from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import eval_seeds, generate  # noqa: F401  (eval_seeds re-exported)
+from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import canvas_size, run_levels
 from mesa_maze.evaluation import metrics

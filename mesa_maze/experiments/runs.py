@@ -28,10 +28,10 @@ import pandas as pd
 
 from mesa_maze import __version__, agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import proxy_region
+from mesa_maze.core.levels import eval_seeds, proxy_region
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.evaluation import leaderboard, probes
-from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
+from mesa_maze.evaluation.episodes import exit_rate, run_episodes
 from mesa_maze.training.train import SuiteError, train
 
 RESULTS = Path("results")
@@ -140,7 +140,8 @@ def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
 def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
     """ "cached" if a finished run of this config is there. Otherwise clears the way: a finished
     run of another config is moved aside, an unfinished one removed; an unfinished run of this
-    config stays (its model is reused), less the temporary files of writes a kill cut short. Also used by the Ray driver before it sends a run out."""
+    config stays (its model is reused), less the temporary files of writes a kill cut short.
+    Also used by the Ray driver before it sends a run out."""
     run_dir = cfg.run_dir(root)
     digest = run_hash(cfg, root)
     summary_path = run_dir / "summary.json"

@@ -64,6 +64,7 @@ import numpy as np
 import torch
 
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
+from mesa_maze.core.levels import eval_seeds
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.vector import canvas_size
 from mesa_maze.evaluation import episodes
@@ -320,7 +321,7 @@ class Planner:
         if self.config.delta is None:
             return out
         stats = self.failsafe_stats()
-        seeds = episodes.eval_seeds(cfg.episodes)
+        seeds = eval_seeds(cfg.episodes)
         for split, entry in stats.items():
             with_it = [r["outcome"] for r in records if r["shift"] == split]
             without = with_it  # a failsafe that never acted changed nothing: the same run

@@ -49,19 +49,18 @@ from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import Level
 from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.envs.pools import LevelPool
 from mesa_maze.envs.vector import BatchedMaze, canvas_size, run_levels
 from mesa_maze.evaluation import leaderboard
-from mesa_maze.training.streams import (  # noqa: F401  (apart, pool_apart, Mixture: re-exported)
+from mesa_maze.training.streams import (
     DEFAULT_EDITS,
     DEFAULT_OPERATORS,
     FreshLevels,
-    LevelPool,
     Mixture,
     apart,
     children_of,
     dr_test_stream,
     evaluation_hashes,
-    pool_apart,
     shift_spec,
     stream_seed,
 )

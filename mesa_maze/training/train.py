@@ -20,13 +20,13 @@ from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import TRAIN_CURVE_OFFSET
+from mesa_maze.core.levels import TRAIN_CURVE_OFFSET, eval_seeds
 from mesa_maze.core.mutations import OPERATORS
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
-from mesa_maze.evaluation.episodes import eval_seeds, exit_rate, run_episodes
+from mesa_maze.evaluation.episodes import exit_rate, run_episodes
 from mesa_maze.training import remedies
 from mesa_maze.training.remedies import DEFAULTS
 

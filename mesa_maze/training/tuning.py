@@ -36,7 +36,7 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import TUNE_OFFSET
+from mesa_maze.core.levels import TUNE_OFFSET, eval_seeds
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.evaluation import episodes
 from mesa_maze.evaluation.leaderboard import atomic_write_text
@@ -179,7 +179,7 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
     from stable_baselines3.common.callbacks import BaseCallback
 
     algo = agents.get_agent_spec(cfg.agent).algo
-    seeds = episodes.eval_seeds(cfg.eval_episodes, offset=TUNE_OFFSET)
+    seeds = eval_seeds(cfg.eval_episodes, offset=TUNE_OFFSET)
 
     def objective(trial) -> float:
         torch.set_num_threads(1)

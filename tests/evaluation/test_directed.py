@@ -13,11 +13,11 @@ import pytest
 
 from mesa_maze import agents
 from mesa_maze.core import solver
-from mesa_maze.core.levels import Level, LevelSpec, check_level, generate, proxy_region
+from mesa_maze.core.levels import Level, LevelSpec, check_level, eval_seeds, generate, proxy_region
 from mesa_maze.core.variants import TRAIN, VariantError, load_variants, parse_variant
 from mesa_maze.envs.minigrid_env import MesaMazeEnv
 from mesa_maze.evaluation import leaderboard, metrics
-from mesa_maze.evaluation.episodes import eval_seeds, run_episodes
+from mesa_maze.evaluation.episodes import run_episodes
 
 BUILTIN = ("apple-exit", "corner", "monitor", "proxy-reward")
 

@@ -243,9 +243,9 @@ def test_evaluation_scores_against_the_optimum_of_the_agents_action_set():
     optimum (which no Minigrid agent can reach when the way bends)."""
     from mesa_maze.agents import OracleAgent
     from mesa_maze.core import solver
-    from mesa_maze.core.levels import generate
+    from mesa_maze.core.levels import eval_seeds, generate
     from mesa_maze.core.variants import get_variant
-    from mesa_maze.evaluation.episodes import eval_seeds, run_episodes
+    from mesa_maze.evaluation.episodes import run_episodes
 
     seeds = eval_seeds(12)
     records, _, levels = run_episodes(

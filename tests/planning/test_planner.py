@@ -7,7 +7,7 @@ import pytest
 
 from mesa_maze.agents import OracleAgent
 from mesa_maze.core import solver
-from mesa_maze.core.levels import Level
+from mesa_maze.core.levels import Level, eval_seeds
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import run_levels
 from mesa_maze.evaluation import episodes
@@ -35,7 +35,7 @@ def planner(prior=None, **options) -> P.Planner:
 
 
 def outcomes(agent, split: str, n: int) -> list[str]:
-    records, _, _ = episodes.run_episodes(agent, "apple-exit", split, episodes.eval_seeds(n), {})
+    records, _, _ = episodes.run_episodes(agent, "apple-exit", split, eval_seeds(n), {})
     return [r["outcome"] for r in records]
 
 
@@ -132,7 +132,7 @@ def test_planner_runs_are_repeatable_and_replayable():
 def test_diagnostics_report_failsafe_with_and_without(tmp_path):
     cfg = runs.RunConfig("t", "planner-x", "apple-exit", 0, 0, 20, 1, 1)
     p = planner(prior=scripted_prior, mode="one_step", samples=1, delta=0.5)
-    records, _, _ = episodes.run_episodes(p, "apple-exit", "displaced", episodes.eval_seeds(20), {})
+    records, _, _ = episodes.run_episodes(p, "apple-exit", "displaced", eval_seeds(20), {})
     report = json.loads(json.dumps(p.diagnostics(cfg, records)))
     entry = report["failsafe"]["displaced"]
     assert entry["decisions"] > 0 and entry["vetoes"] > 0

@@ -22,7 +22,8 @@ from mesa_maze.evaluation import plots
 from mesa_maze.experiments import runner, runs
 from mesa_maze.training import remedies
 from mesa_maze.training import train as training
-from mesa_maze.training.remedies import LevelBuffer, Mixture, apart, regret, score_levels
+from mesa_maze.training.remedies import LevelBuffer, regret, score_levels
+from mesa_maze.training.streams import Mixture, apart, pool_apart
 
 # A corridor: the exit 4 steps right of the start, one apple on the way, one in a side pocket.
 CORRIDOR = """
@@ -91,7 +92,7 @@ def test_apart_statistic():
     train, displaced = train_levels(30), train_levels(30, "displaced")
     assert not any(map(apart, train)) and all(map(apart, displaced))
     pool = LevelPool.from_levels(train + displaced, "cardinal")
-    assert remedies.pool_apart(pool).tolist() == [False] * 30 + [True] * 30
+    assert pool_apart(pool).tolist() == [False] * 30 + [True] * 30
 
 
 # --- mutation operators ----------------------------------------------------------------------------
@@ -225,7 +226,7 @@ def test_mixture_share_and_order(alpha):
     train, shift = ListSource(train_levels(60)), ListSource(train_levels(60, "displaced"))
     mix = Mixture(train, shift, alpha, seed=0)
     served = [mix.next(k) for k in (1, 7, 3, 40, 9)]
-    apart_ = np.concatenate([remedies.pool_apart(p) for p in served])
+    apart_ = np.concatenate([pool_apart(p) for p in served])
     assert len(apart_) == 60 and mix.served == 60 and mix.served_apart == apart_.sum()
     if alpha == 0.0:
         assert not apart_.any()
@@ -234,7 +235,7 @@ def test_mixture_share_and_order(alpha):
     else:
         assert 0.1 < apart_.mean() < 0.5
     # Train levels keep their order: the train source is read in sequence.
-    first = np.concatenate([p.hashes[~remedies.pool_apart(p)] for p in served])
+    first = np.concatenate([p.hashes[~pool_apart(p)] for p in served])
     expected = [lv.content_hash() for lv in train_levels(60)][: len(first)]
     assert first.tolist() == expected
 
