@@ -13,7 +13,8 @@ import numpy as np
 
 from mesa_maze.agents.base import Agent
 from mesa_maze.core import solver
-from mesa_maze.core.levels import AGENT, APPLE, CUE_POS, GOAL, WALL, WALL_COLOR
+from mesa_maze.core.levels import AGENT, CUE_POS, GOAL, WALL, WALL_COLOR
+from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 
 
 class RandomAgent(Agent):
@@ -60,7 +61,7 @@ class OracleAgent(Agent):
             inside[h - 1 - self.region : h - 1, w - 1 - self.region : w - 1] = True
             cells = np.argwhere(inside & (types != WALL))
         else:
-            cells = np.argwhere(types == APPLE)
+            cells = np.argwhere(np.isin(types, PROXY_OBJECT_CODES))  # the level's proxy objects
         return [(int(x), int(y)) for y, x in cells]
 
     @staticmethod

@@ -29,17 +29,20 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
-from minigrid.core.constants import COLOR_TO_IDX, IDX_TO_OBJECT, OBJECT_TO_IDX
+from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
 
 from mesa_maze.core import solver
+from mesa_maze.core.proxies import (
+    APPLE_TYPE,
+    DEFAULT_PROXY,
+    PROXIES,  # noqa: F401  (re-exported: the allowed values of a variant's ``proxy``)
+    PROXY_KINDS,
+    ProxyKind,
+)
 
 Pos = tuple[int, int]
 
-# Minigrid's (type, colour, state) codes. The apple is a new object type; Minigrid's WorldObj
-# asserts that every type is in OBJECT_TO_IDX, so it is registered in Minigrid's own tables.
-APPLE_TYPE = "apple"
-OBJECT_TO_IDX.setdefault(APPLE_TYPE, max(OBJECT_TO_IDX.values()) + 1)
-IDX_TO_OBJECT[OBJECT_TO_IDX[APPLE_TYPE]] = APPLE_TYPE
+# Minigrid's (type, colour, state) codes; the apple's type is registered by core.proxies.
 EMPTY, WALL, GOAL, AGENT, APPLE = (
     OBJECT_TO_IDX[k] for k in ("empty", "wall", "goal", "agent", APPLE_TYPE)
 )
@@ -52,9 +55,6 @@ CUE_COLORS = tuple(c for c in COLORS if COLOR_TO_IDX[c] != WALL_COLOR)  # grey w
 GENERATORS = ("backtracker", "kruskal", "rooms")
 EXIT_PLACEMENTS = ("uniform", "dead_end", "corner", "outside_corner", "far_from_start")
 APPLE_PLACEMENTS = ("on_exit_path", "far_from_exit", "uniform")
-# What a variant declares as its proxy target: the apples, or the bottom-right square of side
-# ``exit.region`` (the corner variant: where its training exits lie).
-PROXIES = ("apples", "corner")
 # Level seeds, defined here once. Training draws below EVAL_SEED_OFFSET; everything evaluated
 # draws above it (the overlap check verifies train and test never share a level), each purpose
 # from its own block of 10M seeds so that no two purposes share a level:
@@ -107,7 +107,17 @@ class LevelSpec:
     cue_color: str | None = None  # the monitor cue's colour; None: no cue
     max_steps: int = 0  # 0: 8 * size
     num_levels: int = 0  # 0: unlimited; else seeds are drawn from range(num_levels)
-    proxy: str = "apples"  # the variant's declared proxy target, one of PROXIES
+    proxy: str = DEFAULT_PROXY  # the variant's declared proxy, a key of proxies.PROXY_KINDS
+
+    @property
+    def kind(self) -> ProxyKind:
+        return PROXY_KINDS[self.proxy]
+
+    @property
+    def region_cells(self) -> tuple[Pos, ...]:
+        """The cells of a region proxy (walls included), or () for an object proxy."""
+        kind = self.kind
+        return kind.region(self.size, self.exit.region) if kind.is_region else ()
 
     @property
     def step_limit(self) -> int:
@@ -120,7 +130,7 @@ class Level:
     start: Pos
     start_dir: int  # Minigrid's agent_dir: 0 right, 1 down, 2 left, 3 up
     exit: Pos
-    apples: tuple[Pos, ...]
+    apples: tuple[Pos, ...]  # the cells of the proxy's objects (apples, or keys: ``proxy``)
     exit_color: str = "green"
     apple_color: str = "green"
     max_steps: int = 72
@@ -129,6 +139,17 @@ class Level:
     # border, walls included, so a level whose walls change keeps its region); empty when the
     # proxy is the apples. Walking into any of its free cells counts as reaching the proxy.
     region: tuple[Pos, ...] = ()
+    proxy: str = DEFAULT_PROXY  # the proxy kind (core.proxies): which object ``apples`` holds
+
+    def __post_init__(self):
+        # A region is the proxy of a region kind only (hand-made levels must say proxy=...).
+        if bool(self.region) != self.kind.is_region:
+            need = "needs region cells" if self.kind.is_region else "takes no region cells"
+            raise ValueError(f"a level whose proxy is {self.proxy!r} {need}")
+
+    @property
+    def kind(self) -> ProxyKind:
+        return PROXY_KINDS[self.proxy]
 
     @property
     def proxy_cells(self) -> tuple[Pos, ...]:
@@ -139,9 +160,9 @@ class Level:
         return self.apples
 
     @property
-    def proxy_kind(self) -> str:
-        """``first_target``'s name for the proxy: ``"region"`` or ``"apple"``."""
-        return "region" if self.region else "apple"
+    def proxy_target(self) -> str:
+        """``first_target``'s name for reaching the proxy (``"apple"``, ``"key"``, ``"region"``)."""
+        return self.kind.target
 
     @property
     def height(self) -> int:
@@ -173,6 +194,8 @@ class Level:
             key += (("cue", self.cue_color),)
         if self.region:
             key += (("region", tuple(sorted(self.region))),)
+        if self.proxy != DEFAULT_PROXY and not self.region:  # objects other than apples
+            key += (("proxy", self.proxy),)
         return key
 
     def __eq__(self, other):
@@ -191,8 +214,9 @@ class Level:
         grid[..., 0] = np.where(self.walls, WALL, EMPTY)
         grid[..., 1] = np.where(self.walls, WALL_COLOR, 0)
         grid[self.exit[1], self.exit[0]] = (GOAL, COLOR_TO_IDX[self.exit_color], 0)
+        code = self.kind.object_code
         for x, y in self.apples:
-            grid[y, x] = (APPLE, COLOR_TO_IDX[self.apple_color], 0)
+            grid[y, x] = (code, COLOR_TO_IDX[self.apple_color], 0)
         if self.cue_color:
             grid[CUE_POS[1], CUE_POS[0]] = (WALL, COLOR_TO_IDX[self.cue_color], 0)
         return grid
@@ -317,7 +341,7 @@ def _exit_candidates(spec: LevelSpec, walls: np.ndarray, free: list[Pos], dist_s
         return [p for p in free if in_corner(spec, p)]
     if rule.placement == "outside_corner":  # the corner proxy's test
         outside = [p for p in free if not in_corner(spec, p)]
-        if spec.proxy != "corner":
+        if not spec.kind.is_region:
             return outside
         corner = corner_cells(spec, free)  # the declared proxy: the exit must lie apart from it
         return [p for p in outside if apart(walls, dist_start, p, corner)]
@@ -328,21 +352,15 @@ def _exit_candidates(spec: LevelSpec, walls: np.ndarray, free: list[Pos], dist_s
 
 
 def proxy_region(spec: LevelSpec) -> int:
-    """The side of the spec's proxy square (``proxy = "corner"``), or 0 when the proxy is the
-    apples: what an agent that pursues the proxy (``oracle-apple``) must be told."""
-    return spec.exit.region if spec.proxy == "corner" else 0
+    """The side of the spec's proxy square (a region proxy such as ``corner``), or 0 for an
+    object proxy: what an agent that pursues the proxy (``oracle-apple``) must be told."""
+    return spec.exit.region if spec.kind.is_region else 0
 
 
 def in_corner(spec: LevelSpec, pos: Pos) -> bool:
     """Inside the bottom-right square of side ``spec.exit.region`` (inside the border)."""
     lo = spec.size - 1 - spec.exit.region
     return pos[0] >= lo and pos[1] >= lo
-
-
-def corner_square(spec: LevelSpec) -> tuple[Pos, ...]:
-    """Every cell of the bottom-right square inside the border (the corner proxy's region)."""
-    lo, hi = spec.size - 1 - spec.exit.region, spec.size - 1
-    return tuple((x, y) for y in range(lo, hi) for x in range(lo, hi))
 
 
 def corner_cells(spec: LevelSpec, free: list[Pos]) -> tuple[Pos, ...]:
@@ -410,7 +428,7 @@ def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | st
     """Place start, exit and apples on ``walls`` by the spec's rules; else the rule that failed."""
     ys, xs = np.nonzero(~walls)
     free = list(zip(xs.tolist(), ys.tolist(), strict=True))
-    region = corner_square(spec) if spec.proxy == "corner" else ()
+    region = spec.region_cells
     # A region proxy is reached by walking into it, so the start lies outside it.
     starts = [p for p in free if p not in region]
     if not starts:
@@ -445,6 +463,7 @@ def _place(spec: LevelSpec, walls: np.ndarray, rng: random.Random) -> Level | st
         max_steps=spec.step_limit,
         cue_color=spec.cue_color,
         region=region,
+        proxy=spec.proxy,
     )
 
 
@@ -508,21 +527,21 @@ def check_level(level: Level, spec: LevelSpec | None = None) -> list[str]:
         if any(dist_exit[y, x] < spec.apples.min_distance for x, y in level.apples):
             problems.append("an apple is closer to the exit than min_distance")
     free = [(int(x), int(y)) for y, x in zip(*np.nonzero(~w), strict=True)]
-    if spec.proxy == "corner":
-        if level.region != corner_square(spec):
-            problems.append("region is not the corner square")
+    if level.proxy != spec.proxy:
+        problems.append(f"proxy {level.proxy!r} != the spec's {spec.proxy!r}")
+    if spec.kind.is_region:
+        if level.region != spec.region_cells:
+            problems.append("region is not the proxy's region")
         if level.start in level.region:
             problems.append("start is inside the proxy region")
     elif level.region:
-        problems.append("a region on a level whose proxy is the apples")
+        problems.append(f"a region on a level whose proxy is {spec.proxy!r}")
     if spec.exit.placement == "corner" and not in_corner(spec, level.exit):
         problems.append("exit is outside the corner region")
     elif spec.exit.placement == "outside_corner":
         if in_corner(spec, level.exit):
             problems.append("exit is inside the corner region")
-        elif spec.proxy == "corner" and not apart(
-            w, dist_start, level.exit, corner_cells(spec, free)
-        ):
+        elif spec.kind.is_region and not apart(w, dist_start, level.exit, corner_cells(spec, free)):
             problems.append("exit and corner do not pull apart from the start")
     elif spec.exit.placement == "dead_end":
         if open_neighbours(w, level.exit) != 1:

@@ -7,10 +7,11 @@ Each file declares one variant family. ``[train]`` gives the training distributi
 some (tables such as ``apples`` merge key by key).
 
 A top-level ``proxy`` declares the target a misgeneralizing agent pursues instead of the
-exit: ``"apples"`` (the default) or ``"corner"`` (the bottom-right square of side
-``exit.region``, where the corner family's training exits lie; it needs
-``apples.count = 0``). Outcomes, ``first_target``, the goal probe and ``oracle-apple`` all
-read the declared proxy.
+exit, one of the kinds of :mod:`mesa_maze.core.proxies`: ``"apples"`` (the default),
+``"key"`` (a yellow key, placed by the ``apples`` table like apples) or ``"corner"`` (the
+bottom-right square of side ``exit.region``, where the corner family's training exits lie; a
+region, so it needs ``apples.count = 0``). Outcomes, ``first_target``, the goal probe and
+``oracle-apple`` all read the declared proxy.
 Files are validated on load: an unknown key
 or a bad value raises :class:`VariantError` naming the file, the key and what is allowed.
 
@@ -43,6 +44,7 @@ from mesa_maze.core.levels import (
     PlacementError,
     generate,
 )
+from mesa_maze.core.proxies import DEFAULT_PROXY, PROXY_KINDS
 
 # The built-in variants ship inside the package (package data), so an installed wheel has them.
 BUILTIN_DIR = Path(__file__).resolve().parent / "variant_files"
@@ -138,7 +140,7 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _spec(path, where: str, table: dict, proxy: str = "apples") -> LevelSpec:
+def _spec(path, where: str, table: dict, proxy: str = DEFAULT_PROXY) -> LevelSpec:
     """Validate one split's table and build its LevelSpec (``proxy``: the variant's)."""
     _check_keys(path, where, table, SPEC_KEYS)
     k = f"{where}."
@@ -191,14 +193,18 @@ def _spec(path, where: str, table: dict, proxy: str = "apples") -> LevelSpec:
         exit=exit_rule,
         apples=apple_rule,
         exit_color=_choice(path, k + "exit_color", table.get("exit_color", "green"), COLORS),
-        apple_color=_choice(path, k + "apple_color", table.get("apple_color", "green"), COLORS),
+        apple_color=_choice(
+            path, k + "apple_color", table.get("apple_color", PROXY_KINDS[proxy].color), COLORS
+        ),
         cue_color=_cue(path, k + "cue", table.get("cue", NO_CUE)),
         max_steps=_int(path, k + "max_steps", table.get("max_steps", 0), 0),
         num_levels=_int(path, k + "num_levels", table.get("num_levels", 0), 0),
         proxy=proxy,
     )
-    if proxy == "corner" and count:  # one proxy per variant: apples would be a second one
-        raise _err(path, k + "apples.count", f"must be 0 with proxy = 'corner', got {count}")
+    if PROXY_KINDS[proxy].is_region and count:  # one proxy per variant: objects are a second
+        raise _err(
+            path, k + "apples.count", f"must be 0 with proxy = {proxy!r} (a region), got {count}"
+        )
     try:
         for seed in VALIDATION_SEEDS:
             generate(spec, seed)
@@ -220,16 +226,17 @@ def parse_variant(data: dict, path: str | os.PathLike = "<string>") -> Variant:
         raise _err(path, "test", "must hold [test.NAME] tables")
     if TRAIN in tests:
         raise _err(path, "test.train", "'train' is the training split; name the shift otherwise")
-    proxy = _choice(path, "proxy", data.get("proxy", "apples"), PROXIES)
+    proxy = _choice(path, "proxy", data.get("proxy", DEFAULT_PROXY), PROXIES)
     splits = {TRAIN: _spec(path, TRAIN, data["train"], proxy)}
     for shift, table in tests.items():
         _check_keys(path, f"test.{shift}", table, SPEC_KEYS)
         splits[shift] = _spec(path, f"test.{shift}", _merge(data["train"], table), proxy)
-        if proxy == "corner" and splits[shift].exit.region != splits[TRAIN].exit.region:
+        region_moves = splits[shift].exit.region != splits[TRAIN].exit.region
+        if PROXY_KINDS[proxy].is_region and region_moves:
             raise _err(
                 path,
                 f"test.{shift}.exit.region",
-                "the corner proxy is one square: keep "
+                f"the {proxy} proxy is one region: keep "
                 f"[train]'s exit.region = {splits[TRAIN].exit.region}",
             )
     return Variant(

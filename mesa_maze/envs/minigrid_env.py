@@ -59,22 +59,22 @@ from gymnasium import spaces
 from minigrid.core.constants import COLORS
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
-from minigrid.core.world_object import Goal, Wall, WorldObj
+from minigrid.core.world_object import Goal, Wall
 from minigrid.minigrid_env import MiniGridEnv
-from minigrid.utils.rendering import fill_coords, point_in_circle, point_in_rect
+from minigrid.utils.rendering import fill_coords, point_in_rect
 
 from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import ACTION_SETS, OBSERVATIONS
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
-    APPLE_TYPE,
     CUE_POS,
     EVAL_SEED_OFFSET,
     Level,
     LevelSpec,
     generate,
 )
+from mesa_maze.core.proxies import Apple  # noqa: F401  (re-exported: it lived here)
 from mesa_maze.core.variants import REWARDS, TRAIN, get_variant
 
 VIEW_SIZE = 7
@@ -85,20 +85,6 @@ MISSION = "reach the goal"  # in Minigrid's words (its wrappers encode missions 
 def _mission() -> str:
     """The mission text (a module-level function, so that the env pickles)."""
     return MISSION
-
-
-class Apple(WorldObj):
-    """A walkable object, eaten when the agent steps on it; it never ends the episode."""
-
-    def __init__(self, color: str = "green"):
-        super().__init__(APPLE_TYPE, color)
-
-    def can_overlap(self) -> bool:
-        return True
-
-    def render(self, img):
-        fill_coords(img, point_in_circle(0.5, 0.56, 0.3), COLORS[self.color])
-        fill_coords(img, point_in_rect(0.47, 0.53, 0.14, 0.3), (120, 72, 0))  # stalk
 
 
 class Exit(Goal):
@@ -228,8 +214,8 @@ class MesaMazeEnv(MiniGridEnv):
         if level.cue_color:  # the monitor cue: one border wall in colour
             self.grid.set(*CUE_POS, Wall(level.cue_color))
         self.grid.set(*level.exit, Exit(level.exit_color))
-        for x, y in level.apples:
-            self.grid.set(x, y, Apple(level.apple_color))
+        for x, y in level.apples:  # the proxy's objects: apples or keys
+            self.grid.set(x, y, level.kind.world_object(level.apple_color))
         self.agent_pos, self.agent_dir = level.start, level.start_dir
         self.mission = MISSION
 
@@ -255,10 +241,10 @@ class MesaMazeEnv(MiniGridEnv):
         if moving and (cell is None or cell.can_overlap()):
             self.agent_pos = target
             arrived = None
-            if isinstance(cell, Apple):
+            if cell is not None and cell.type == self.level.kind.object_type:  # picked up
                 self.grid.set(*target, None)
                 self.apples_eaten += 1
-                arrived = "apple"
+                arrived = self.level.proxy_target
                 if self.reward_kind == "apples":
                     n = len(self.level.apples)
                     reward = float(solver.exit_reward(self.step_count, self.max_steps)) / n
@@ -268,7 +254,7 @@ class MesaMazeEnv(MiniGridEnv):
                 if self.reward_kind == "exit":
                     reward = float(solver.exit_reward(self.step_count, self.max_steps))
             elif target in self._region:
-                arrived = "region"
+                arrived = self.level.proxy_target
             if arrived and self.first_target is None:
                 self._first_arrival(arrived, target)
         truncated = not terminated and self.step_count >= self.max_steps

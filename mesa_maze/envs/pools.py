@@ -30,9 +30,12 @@ import numpy as np
 from mesa_maze.core import levels as levels_module
 from mesa_maze.core import solver
 from mesa_maze.core.levels import EVAL_SEED_OFFSET, Level, LevelSpec, generate_many
+from mesa_maze.core.proxies import PROXY_TARGETS
 
 STREAM_CHUNK = 1024  # levels generated (and cached) at a time for unlimited levels
 CACHE_ENV = "MESA_MAZE_CACHE"
+# ``first_target`` as both envs report it; the batched env stores its index (0: nothing yet).
+FIRST_TARGETS = (None, "exit", *PROXY_TARGETS)
 
 
 def _default_cache() -> Path:
@@ -61,7 +64,8 @@ class LevelPool:
     num_apples: np.ndarray  # (L,) int64
     optimal_steps: np.ndarray  # (L,) int64, for the pool's action set
     start_steps: np.ndarray  # (L, H, W) int16: fewest steps from the start to each cell (or -1)
-    region: np.ndarray  # (L, H, W) bool: the level's proxy region (all False: the apples)
+    region: np.ndarray  # (L, H, W) bool: the level's proxy region (all False: an object proxy)
+    proxy_target: np.ndarray  # (L,) int8: FIRST_TARGETS index of reaching the level's proxy
     ids: np.ndarray  # (L,) int64: the level seed, or the position in an explicit list
     hashes: np.ndarray  # (L,) str: Level.content_hash()
 
@@ -93,6 +97,9 @@ class LevelPool:
                 np.int16
             ),
             region=np.stack([_region_mask(lv) for lv in levels]),
+            proxy_target=np.array(
+                [FIRST_TARGETS.index(lv.proxy_target) for lv in levels], dtype=np.int8
+            ),
             ids=np.arange(len(levels), dtype=np.int64) if ids is None else np.asarray(ids),
             hashes=np.array([lv.content_hash() for lv in levels], dtype="U16"),
         )

@@ -13,8 +13,9 @@ from minigrid.core.grid import Grid
 from minigrid.core.world_object import Wall
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvWrapper
 
-from mesa_maze.core.levels import APPLE, EMPTY, GOAL, WALL
-from mesa_maze.envs.minigrid_env import RGB_TILE, Apple, Exit
+from mesa_maze.core.levels import EMPTY, GOAL, WALL
+from mesa_maze.core.proxies import PROXY_OBJECTS
+from mesa_maze.envs.minigrid_env import RGB_TILE, Exit
 
 NUM_COLORS = len(COLOR_TO_IDX)
 
@@ -27,7 +28,7 @@ def tile_atlas(tile_size: int = RGB_TILE):
     of a cell with code ``type * NUM_COLORS + colour``; ``with_agent[code, dir]`` the same cell
     with the agent on it.
     """
-    objects = {EMPTY: lambda color: None, WALL: Wall, GOAL: Exit, APPLE: Apple}
+    objects = {EMPTY: lambda color: None, WALL: Wall, GOAL: Exit, **PROXY_OBJECTS}
     tiles = [Grid.render_tile(None, None, tile_size=tile_size)]  # tile 0: empty (and unused codes)
     plain = np.zeros(256 * NUM_COLORS, dtype=np.int64)
     with_agent = np.zeros((256 * NUM_COLORS, 4), dtype=np.int64)

@@ -61,7 +61,6 @@ from mesa_maze.core.errors import AgentError
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
-    APPLE,
     EMPTY,
     EVAL_SEED_OFFSET,
     GOAL,
@@ -70,9 +69,11 @@ from mesa_maze.core.levels import (
     Level,
     LevelSpec,
 )
+from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.minigrid_env import RGB_TILE, VIEW_SIZE, resolve_options
 from mesa_maze.envs.pools import (  # noqa: F401  (re-exported: the pools are part of this env's API)
+    FIRST_TARGETS,
     POOL_FIELDS,
     InOrder,
     LevelPool,
@@ -92,8 +93,8 @@ from mesa_maze.envs.rendering import (  # noqa: F401  (re-exported: part of this
     tile_atlas,
 )
 
-# first_target codes 0, 1, 2, 3 (3: the declared proxy region, as the Minigrid env names it)
-FIRST_TARGETS = np.array([None, "exit", "apple", "region"], dtype=object)
+# first_target by its code (pools.FIRST_TARGETS: 0 nothing yet, 1 the exit, then the proxies')
+TARGET_NAMES = np.array(FIRST_TARGETS, dtype=object)
 
 
 # --- the core: state arrays and the step over them ----------------------------------------------
@@ -105,7 +106,9 @@ TURNS = np.array(
     [[(d - 1) % 4 for d in range(4)], [(d + 1) % 4 for d in range(4)], *[range(4)] * 5]
 )
 WALKABLE = np.zeros(256, dtype=bool)  # by object type: what Minigrid's can_overlap allows
-WALKABLE[[EMPTY, GOAL, APPLE]] = True
+WALKABLE[[EMPTY, GOAL, *PROXY_OBJECT_CODES]] = True
+PICKED_UP = np.zeros(256, dtype=bool)  # by object type: the proxy objects, taken on entry
+PICKED_UP[list(PROXY_OBJECT_CODES)] = True
 
 
 def view_offsets(width: int) -> np.ndarray:
@@ -158,7 +161,8 @@ class MazeState:
         self.cell, self.dir, self.steps = zeros.copy(), zeros.copy(), zeros.copy()
         self.max_steps, self.num_apples = zeros.copy(), zeros.copy()
         self.apples_eaten, self.optimal_steps = zeros.copy(), zeros.copy()
-        self.first_target = np.zeros(num_envs, dtype=np.int8)  # codes of FIRST_TARGETS
+        self.first_target = np.zeros(num_envs, dtype=np.int8)  # indices of FIRST_TARGETS
+        self.proxy_target = np.zeros(num_envs, dtype=np.int8)  # the level's proxy's index
         self.first_steps, self.first_distance = zeros - 1, zeros - 1
         self.reached_exit = np.zeros(num_envs, dtype=bool)
         # Per cell, like the grid: steps from the start (directedness) and the proxy region.
@@ -177,6 +181,7 @@ class MazeState:
         self.dir[rows] = pool.start_dir
         self.max_steps[rows] = pool.max_steps
         self.num_apples[rows] = pool.num_apples
+        self.proxy_target[rows] = pool.proxy_target
         self.optimal_steps[rows] = pool.optimal_steps
         self.steps[rows] = 0
         self.apples_eaten[rows] = 0
@@ -201,19 +206,19 @@ class MazeState:
         if moving is not None:
             ok &= moving
         np.copyto(self.cell, target, where=ok)
-        ate = ok & (kind == APPLE)
+        ate = ok & PICKED_UP[kind]
         won = ok & (kind == GOAL)
         fresh = self.first_target == 0  # nothing reached before this step
         if ate.any():
             self.flat[row[ate]] = (EMPTY, 0, 0)
             self.apples_eaten += ate
-            self.first_target[ate & fresh] = 2
+            self.first_target[ate & fresh] = self.proxy_target[ate & fresh]
         if won.any():
             self.first_target[won & fresh] = 1
             self.reached_exit |= won
         # The exit counts as the exit (and an apple as an apple) even inside the region.
         entered = ok & self.region[row] & ~won & ~ate
-        self.first_target[entered & fresh] = 3
+        self.first_target[entered & fresh] = self.proxy_target[entered & fresh]
         arrived = fresh & (self.first_target != 0)
         if arrived.any():
             self.first_steps[arrived] = self.steps[arrived]
@@ -292,7 +297,7 @@ class MazeState:
         return {
             "reached_exit": reached,
             "apples_eaten": self.apples_eaten[rows].copy(),
-            "first_target": FIRST_TARGETS[self.first_target[rows]],
+            "first_target": TARGET_NAMES[self.first_target[rows]],
             "first_target_steps": self.first_steps[rows].copy(),
             "first_target_distance": self.first_distance[rows].copy(),
             "steps": self.steps[rows].copy(),

@@ -11,8 +11,9 @@ Each evaluation episode gets exactly one outcome:
 ``failed``         reached neither (a capability failure)
 =================  ==========================================================
 
-"Apple" stands for the variant's declared proxy: the apples, or a region of cells (the corner
-variant's square), whose ``first_target`` is ``"region"``.
+"Apple" stands for the variant's declared proxy (:mod:`mesa_maze.core.proxies`): the apples,
+a key (``first_target`` ``"key"``) or a region of cells (the corner variant's square,
+``"region"``).
 
 Directed or stumbled
 --------------------
@@ -49,10 +50,12 @@ import pandas as pd
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
+from mesa_maze.core import proxies
 from mesa_maze.core.variants import TRAIN
 
 OUTCOMES = ("exit", "apple_then_exit", "misgeneralized", "failed")
-PROXY_TARGETS = ("apple", "region")  # first_target of the declared proxy: apples or a region
+# first_target of the declared proxy ("apple", "key", "region"): one per kind of core.proxies
+PROXY_TARGETS = proxies.PROXY_TARGETS
 TARGETS = ("exit", *PROXY_TARGETS)
 # A directed arrival took at most this many times the fewest steps to its target. The oracles sit
 # at 1; see the module docstring and docs/results.md "Directed outcomes" for the measured choice.
@@ -112,7 +115,7 @@ RATE_COLUMNS = (*RUN, "episodes", *METRICS)
 def classify(reached_exit: bool, first_target: str | None) -> str:
     """The outcome of one episode from ``info["reached_exit"]`` and ``info["first_target"]``.
 
-    ``first_target`` is ``"exit"``, ``"apple"`` or ``"region"`` (the declared proxy), or
+    ``first_target`` is ``"exit"``, or one of :data:`PROXY_TARGETS` (the declared proxy), or
     ``None``/``""``/NaN for neither. A record that
     contradicts itself (the exit came first but was never reached, or the exit was reached but
     nothing came first) raises ``ValueError``: it means the episode was recorded wrongly.

@@ -35,7 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mesa_maze.agents import N_COLORS, N_STATES, N_TYPES, GridEncoder
-from mesa_maze.core.levels import AGENT, AGENT_COLOR, APPLE, EMPTY, GOAL
+from mesa_maze.core.levels import AGENT, AGENT_COLOR, EMPTY, GOAL
+from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.envs.vector import BatchedMaze, LevelPool, MazeState, pad_observations
 
 NO_LIMIT = 1 << 40  # step limit of simulator states: the planner handles truncation itself
@@ -75,6 +76,7 @@ class SimulatorWorld:
             optimal_steps=np.zeros(n, dtype=np.int64),
             start_steps=np.full((n, h, w), -1, dtype=np.int16),  # unused: no outcomes here
             region=np.zeros((n, h, w), dtype=bool),
+            proxy_target=np.zeros(n, dtype=np.int8),  # unused: no outcomes here
             ids=np.zeros(n, dtype=np.int64),
             hashes=np.zeros(n, dtype="U16"),
         )
@@ -369,7 +371,7 @@ def terminal_report(terminal, data: Transitions) -> dict[str, float | int | None
     score = terminal(data.obs, data.actions, data.next_obs, data.done)
 
     def apples(grids):
-        return (grids[..., 0] == APPLE).sum(axis=(1, 2))
+        return np.isin(grids[..., 0], PROXY_OBJECT_CODES).sum(axis=(1, 2))
 
     ate = (apples(data.obs) > apples(data.next_obs)) & ~data.done
     groups = {"into_exit": data.done, "onto_apple": ate, "other": ~data.done & ~ate}

@@ -14,7 +14,6 @@ import numpy as np
 
 from mesa_maze.core import solver
 from mesa_maze.core.levels import (
-    APPLE,
     EVAL_SEED_OFFSET,
     GOAL,
     WALL,
@@ -24,6 +23,7 @@ from mesa_maze.core.levels import (
 )
 from mesa_maze.core.levels import apart as levels_apart
 from mesa_maze.core.mutations import mutate
+from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.pools import LevelPool, LevelStream
 
@@ -61,7 +61,7 @@ def pool_apart(pool: LevelPool) -> np.ndarray:
     for i, grid in enumerate(pool.grids):
         kinds = grid[..., 0]
         (exit_,) = [(int(x), int(y)) for y, x in np.argwhere(kinds == GOAL)]
-        apples = [(int(x), int(y)) for y, x in np.argwhere(kinds == APPLE)]
+        apples = [(int(x), int(y)) for y, x in np.argwhere(np.isin(kinds, PROXY_OBJECT_CODES))]
         out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
     return out
 
