@@ -24,9 +24,11 @@ replaces an earlier one, so a user can override a built-in variant.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import tomllib
@@ -91,6 +93,19 @@ class Variant:
     @property
     def shifts(self) -> list[str]:
         return [s for s in self.splits if s != TRAIN]
+
+    @cached_property
+    def digest(self) -> str:
+        """A digest of what the file resolves to: the reward and every split's full spec (its
+        keys after inheritance and defaults). Not the file's bytes: comments, formatting, key
+        order and the description change nothing; any value that changes the levels, the reward
+        or the proxy does. A run's config hash includes it, so an edited variant redoes its runs."""
+        content = {
+            "reward": self.reward,
+            "splits": {name: asdict(spec) for name, spec in self.splits.items()},
+        }
+        text = json.dumps(content, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def spec(self, split: str) -> LevelSpec:
         if split not in self.splits:
@@ -269,8 +284,21 @@ def _env_dirs() -> set[Path]:
     return {Path(d) for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d}
 
 
+def _stamp(dirs) -> tuple:
+    """What the loaded variants depend on: each file's path, size and modification time, so
+    that a file edited while a process runs is read again (a suite's second pass sees it)."""
+    out = []
+    for d in dirs:
+        for path in sorted(d.glob("*.toml")) if d.is_dir() else ():
+            st = path.stat()
+            out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 @lru_cache(maxsize=8)
-def _load_dirs(dirs: tuple[Path, ...], lenient: frozenset = frozenset()) -> tuple[dict, dict]:
+def _load_dirs(
+    dirs: tuple[Path, ...], lenient: frozenset = frozenset(), stamp: tuple = ()
+) -> tuple[dict, dict]:
     """``(variants by name, broken: {path: one-line error})``. A folder in ``lenient`` (those
     of ``MESA_MAZE_ENVS``) that is missing or holds a broken file is reported, not raised: the
     other variants keep working and the broken one is an error only where it is used. Folders
@@ -297,7 +325,7 @@ def _load_dirs(dirs: tuple[Path, ...], lenient: frozenset = frozenset()) -> tupl
 
 def _load(extra=()) -> tuple[dict, dict]:
     dirs = tuple(variant_dirs(extra))
-    return _load_dirs(dirs, frozenset(_env_dirs() - {Path(d) for d in extra}))
+    return _load_dirs(dirs, frozenset(_env_dirs() - {Path(d) for d in extra}), _stamp(dirs))
 
 
 def load_variants(extra=()) -> dict[str, Variant]:
@@ -312,6 +340,12 @@ def broken_variants(extra=()) -> dict[str, str]:
 
 def list_variants(extra=()) -> list[str]:
     return sorted(load_variants(extra))
+
+
+def as_variant(variant: Variant | str, extra=()) -> Variant:
+    """A resolved variant as it is, or the variant a name loads: public entry points take
+    either, and a run passes the value it resolved once (docs/architecture.md)."""
+    return variant if isinstance(variant, Variant) else get_variant(variant, extra)
 
 
 def get_variant(name: str, extra=()) -> Variant:

@@ -75,7 +75,7 @@ from mesa_maze.core.levels import (
     generate,
 )
 from mesa_maze.core.proxies import Apple  # noqa: F401  (re-exported: it lived here)
-from mesa_maze.core.variants import REWARDS, TRAIN, get_variant
+from mesa_maze.core.variants import REWARDS, TRAIN, as_variant
 
 VIEW_SIZE = 7
 RGB_TILE = 8  # pixels per cell of the "rgb" observation
@@ -106,7 +106,7 @@ def resolve_options(
     if observation not in OBSERVATIONS:
         raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVATIONS)}")
     if spec is None and (need_spec or reward is None):
-        v = get_variant(variant, variant_dirs)
+        v = as_variant(variant, variant_dirs)  # a name, or a run's resolved Variant
         spec, reward = v.spec(split), reward or v.reward
     reward = reward or "exit"
     if reward not in REWARDS:
@@ -153,7 +153,8 @@ class MesaMazeEnv(MiniGridEnv):
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
         if minigrid:  # Minigrid's conventions: its 7 actions and its dict observation
             actions, observation = "minigrid", "minigrid"
-        self.variant, self.split, self.level_spec, self.reward_kind = variant, split, spec, reward
+        self.variant = getattr(variant, "name", variant)  # the name, given a resolved Variant
+        self.split, self.level_spec, self.reward_kind = split, spec, reward
         self.action_set, self.observation_kind = actions, observation
         self.minigrid, self.max_steps_override = minigrid, max_steps
         self.level: Level | None = None

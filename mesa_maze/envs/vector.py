@@ -355,7 +355,8 @@ class BatchedMaze:
         spec, reward = resolve_options(
             variant, split, actions, observation, spec, reward, variant_dirs, levels is None
         )
-        self.variant, self.split, self.level_spec, self.reward_kind = variant, split, spec, reward
+        self.variant = getattr(variant, "name", variant)  # the name, given a resolved Variant
+        self.split, self.level_spec, self.reward_kind = split, spec, reward
         self.action_set, self.observation_kind, self.num_envs = actions, observation, num_envs
         self.num_levels = (spec.num_levels if spec else 0) if num_levels is None else num_levels
         self.cache = cache

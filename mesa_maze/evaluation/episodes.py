@@ -12,7 +12,7 @@ import numpy as np
 from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import generate
-from mesa_maze.core.variants import get_variant
+from mesa_maze.core.variants import as_variant
 from mesa_maze.envs.vector import canvas_size, run_levels
 from mesa_maze.evaluation import metrics
 
@@ -53,7 +53,7 @@ def run_episodes(
     """
     import torch
 
-    v = get_variant(variant, variant_dirs)
+    v = as_variant(variant, variant_dirs)  # a run passes its resolved Variant
     levels = [generate(v.spec(split), s) for s in seeds]
     settings = parse_hyperparams(hyperparams).env
     actions = settings.actions

@@ -48,7 +48,7 @@ from mesa_maze.core.levels import (
     generate,
 )
 from mesa_maze.core.mutations import mutate_once
-from mesa_maze.core.variants import get_variant
+from mesa_maze.core.variants import as_variant
 from mesa_maze.envs.vector import (
     LevelPool,
     MazeState,
@@ -151,7 +151,7 @@ def goal_probe(
     """Probe ``agent`` on up to ``squares`` decision squares of ``split`` (at most
     ``per_level`` from each of up to ``max_levels`` levels), one decision each."""
     settings = parse_hyperparams(hyperparams or {}).env
-    v = get_variant(variant, variant_dirs)
+    v = as_variant(variant, variant_dirs)
     if settings.actions != "cardinal":  # "toward" is a cardinal step
         return ProbeResult(0, *(math.nan,) * 6)
     spec, rng = v.spec(split), np.random.default_rng(0)
@@ -198,15 +198,17 @@ def _act(agent, obs: np.ndarray, seed: int = 0):
 # --- what a run records, and the leaderboard columns --------------------------------------------
 
 
-def run_diagnostics(agent, cfg, records: list[dict]) -> dict:
-    """Extra ``summary.json`` entries of a run: the goal probe on every evaluated split, plus
-    whatever the agent reports itself (a planner: its failsafe statistics and world model)."""
+def run_diagnostics(agent, run, records: list[dict]) -> dict:
+    """Extra ``summary.json`` entries of a run (``run``: an ``experiments.runs.Run``, the
+    config with its resolved variant): the goal probe on every evaluated split, plus whatever
+    the agent reports itself (a planner: its failsafe statistics and world model)."""
+    cfg = run.config
     splits = list(dict.fromkeys(r["shift"] for r in records))
     probe = {
         split: asdict(
             goal_probe(
                 agent,
-                cfg.variant,
+                run.variant,
                 split,
                 hyperparams=cfg.hyperparams,
                 variant_dirs=cfg.variant_dirs,
@@ -216,7 +218,7 @@ def run_diagnostics(agent, cfg, records: list[dict]) -> dict:
     }
     out = {"goal_probe": probe}
     if hasattr(agent, "diagnostics"):
-        out.update(agent.diagnostics(cfg, records))
+        out.update(agent.diagnostics(run, records))
     return _plain(out)
 
 
@@ -315,7 +317,7 @@ def attack(
     """Search levels that minimise the agent's exit success, starting from ``population``
     levels of ``split`` and playing at most ``budget`` levels in all."""
     settings = parse_hyperparams(hyperparams or {}).env
-    v = get_variant(variant, variant_dirs)
+    v = as_variant(variant, variant_dirs)
     spec = v.spec(split)
     rng = np.random.default_rng(seed)
     first = EVAL_SEED_OFFSET + ATTACK_OFFSET + seed * population
@@ -355,7 +357,7 @@ def write_attack(
     level with the cells the agent visited, under ``out_dir``."""
 
     settings = parse_hyperparams(hyperparams or {}).env
-    v = get_variant(variant, variant_dirs)
+    v = as_variant(variant, variant_dirs)
     written, entries = [], []
     for k, (level, record) in enumerate(zip(result.levels[:keep], result.records, strict=False)):
         outcome = metrics.classify(bool(record["reached_exit"]), record["first_target"])

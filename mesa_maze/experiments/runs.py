@@ -27,9 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from mesa_maze import __version__, agents
+from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import eval_seeds, proxy_region
-from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.core.variants import TRAIN, Variant, as_variant
 from mesa_maze.evaluation import leaderboard, probes
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
 from mesa_maze.training.train import SuiteError, train
@@ -51,8 +52,10 @@ class RunConfig:
     variant_dirs: tuple[str, ...] = ()
     shifts: tuple[str, ...] = ()  # test shifts to evaluate (empty: all); train is always evaluated
 
-    def config_hash(self) -> str:
-        """Hash of everything that changes the run's numbers (not where it is written).
+    def config_hash(self, variant: Variant | None = None) -> str:
+        """Hash of everything that changes the run's numbers (not where it is written): the
+        fields and the content digest of the variant (``variant``, the resolved value, or the
+        one ``self.variant`` names), so an edited variant file redoes its runs.
 
         Fields still at their default are left out, so a field added later (with a default that
         keeps old behaviour) does not invalidate runs already on disk."""
@@ -65,6 +68,7 @@ class RunConfig:
             for k, v in asdict(self).items()
             if k not in ("suite", "variant_dirs") and not (k in defaults and v == defaults[k])
         }
+        payload["variant_digest"] = as_variant(variant or self.variant, self.variant_dirs).digest
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -74,16 +78,41 @@ class RunConfig:
         return Path(root) / self.suite / agent / self.variant / f"seed{self.seed}"
 
 
+@dataclass(frozen=True)
+class Run:
+    """A run resolved once, at the top (:func:`execute`): its config, its variant (every split,
+    with the content digest) and its hyper-parameter sections. Everything below (training, the
+    remedies, evaluation, probes, planners) gets this value, not the variant's name, so a run
+    reads its variant file once and cannot mix two versions of it."""
+
+    config: RunConfig
+    variant: Variant
+    settings: HyperParams
+
+    @property
+    def config_hash(self) -> str:
+        return self.config.config_hash(self.variant)
+
+
+def resolve(cfg: RunConfig | Run) -> Run:
+    """The :class:`Run` of a config (a Run is returned as it is)."""
+    if isinstance(cfg, Run):
+        return cfg
+    variant = as_variant(cfg.variant, cfg.variant_dirs)
+    return Run(cfg, variant, parse_hyperparams(cfg.hyperparams))
+
+
 def base_run_dir(cfg: RunConfig, root: Path) -> Path | None:
     """The run directory of a wrapping agent's base (same suite, variant and seed), else None."""
     base = agents.get_agent_spec(cfg.agent).base
     return None if base is None else replace(cfg, agent=base).run_dir(root)
 
 
-def run_hash(cfg: RunConfig, root: Path) -> str:
+def run_hash(cfg: RunConfig | Run, root: Path) -> str:
     """The config hash of a run; a wrapping agent's also covers its base run's config, so that
     a retrained base makes the wrapper's results stale."""
-    digest = cfg.config_hash()
+    run = resolve(cfg)
+    cfg, digest = run.config, run.config_hash
     base_dir = base_run_dir(cfg, root)
     if base_dir is None:
         return digest
@@ -115,10 +144,9 @@ def _read_summary(path: Path) -> dict:
         ) from None
 
 
-def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
+def agent_for(run: Run, root: Path, progress_bar: bool):
+    cfg, settings = run.config, run.settings
     spec = agents.get_agent_spec(cfg.agent)
-    hp = cfg.hyperparams
-    settings = parse_hyperparams(hp)
     actions = settings.env.actions
     run_dir = cfg.run_dir(root)
     if spec.base:  # a wrapper around the finished base run of the same suite, variant and seed
@@ -126,9 +154,9 @@ def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
         if not base_zip.is_file():
             raise SuiteError(f"{cfg.agent} needs {base_zip}; run {spec.base!r} first")
         base = agents.load_sb3(base_zip, spec.base, settings.deterministic)
-        return agents.load_entry_point(spec.wrap)(base, cfg, run_dir)
+        return agents.load_entry_point(spec.wrap)(base, run, run_dir)
     if not spec.learns:
-        region = proxy_region(get_variant(cfg.variant, cfg.variant_dirs).spec(TRAIN))
+        region = proxy_region(run.variant.spec(TRAIN))
         n_actions = 4 if actions == "cardinal" else 3
         return spec.build(n_actions, seed=cfg.seed, actions=actions, region=region)
     model_zip = run_dir / "model.zip"
@@ -137,13 +165,14 @@ def agent_for(cfg: RunConfig, root: Path, progress_bar: bool):
     return train(cfg, run_dir, progress_bar)
 
 
-def prepare_run_dir(cfg: RunConfig, root: Path) -> str | None:
+def prepare_run_dir(cfg: RunConfig | Run, root: Path) -> str | None:
     """ "cached" if a finished run of this config is there. Otherwise clears the way: a finished
     run of another config is moved aside, an unfinished one removed; an unfinished run of this
     config stays (its model is reused), less the temporary files of writes a kill cut short.
     Also used by the Ray driver before it sends a run out."""
-    run_dir = cfg.run_dir(root)
-    digest = run_hash(cfg, root)
+    run = resolve(cfg)
+    run_dir = run.config.run_dir(root)
+    digest = run_hash(run, root)
     summary_path = run_dir / "summary.json"
     if summary_path.exists():
         old = _read_summary(summary_path)["config_hash"]
@@ -211,25 +240,31 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
     import torch
 
     torch.set_num_threads(1)  # one core per run; the suite parallelises across runs
+    run = resolve(cfg)  # the variant file is read here, once; `run` is passed down
     run_dir = cfg.run_dir(root)
-    digest = run_hash(cfg, root)
+    digest = run_hash(run, root)
     summary_path = run_dir / "summary.json"
-    if prepare_run_dir(cfg, root) == "cached":
+    if prepare_run_dir(run, root) == "cached":
         return "cached"
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = {**asdict(cfg), "config_hash": digest, "version": __version__}
+    config = {
+        **asdict(cfg),
+        "config_hash": digest,
+        "variant_digest": run.variant.digest,
+        "version": __version__,
+    }
     leaderboard.atomic_write_text(
         run_dir / "config.json", json.dumps(config, indent=2, default=str)
     )
 
-    agent = agent_for(cfg, root, progress_bar)
-    variant = get_variant(cfg.variant, cfg.variant_dirs)
+    agent = agent_for(run, root, progress_bar)
+    variant = run.variant
     rows, visits_out = [], {}
     splits = [TRAIN, *(cfg.shifts or variant.shifts)]
     for split in splits:
         records, visits, levels = run_episodes(
             agent,
-            cfg.variant,
+            variant,
             split,
             eval_seeds(cfg.episodes),
             cfg.hyperparams,
@@ -258,6 +293,7 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         "suite": cfg.suite,
         "train_steps": cfg.train_steps,
         "config_hash": digest,
+        "variant_digest": variant.digest,
         "version": __version__,
         "date": dt.date.today().isoformat(),
         "train_exit_rate": exit_rate([r for r in rows if r["shift"] == TRAIN]),
@@ -266,7 +302,7 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         "episodes_count": len(episodes),
         "episodes_sha1": hashlib.sha1(episodes_text.encode("utf-8")).hexdigest(),
     }
-    summary.update(probes.run_diagnostics(agent, cfg, rows))
+    summary.update(probes.run_diagnostics(agent, run, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"
 
@@ -289,7 +325,7 @@ def load_run(run_dir):
     if spec.learns and not (run_dir / "model.zip").is_file():
         raise ValueError(f"{run_dir}: no model.zip (the run has not finished training)")
     root = run_dir.parents[3]  # docs/design.md §9: <root>/<suite>/<agent>/<variant>/seed<k>
-    return agent_for(cfg, root, False), cfg
+    return agent_for(resolve(cfg), root, False), cfg
 
 
 DEBUG_ENV = "MESA_MAZE_DEBUG"  # set (or `mesa-maze --debug`): full tracebacks of failed runs

@@ -63,9 +63,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import eval_seeds
-from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.vector import canvas_size
 from mesa_maze.evaluation import episodes
 from mesa_maze.evaluation.leaderboard import atomic_write_bytes
@@ -312,10 +311,11 @@ class Planner:
             out[split]["veto_rate"] = rate
         return out
 
-    def diagnostics(self, cfg, records: list[dict]) -> dict:
-        """Extra ``summary.json`` entries for a run: the options, W's accuracy where learned,
-        and the failsafe's statistics with the outcome mix with and without it (the runs
-        without it replay the same levels)."""
+    def diagnostics(self, run, records: list[dict]) -> dict:
+        """Extra ``summary.json`` entries for a run (``experiments.runs.Run``): the options,
+        W's accuracy where learned, and the failsafe's statistics with the outcome mix with and
+        without it (the runs without it replay the same levels)."""
+        cfg = run.config
 
         out = {"planner": asdict(self.config), **self.reports}
         if self.config.delta is None:
@@ -328,7 +328,7 @@ class Planner:
             if entry["vetoes"] or split in self.cleared:
                 off = self.without_failsafe(split)
                 replay, _, _ = episodes.run_episodes(
-                    off, cfg.variant, split, seeds, cfg.hyperparams, cfg.variant_dirs
+                    off, run.variant, split, seeds, cfg.hyperparams, cfg.variant_dirs
                 )
                 without = [r["outcome"] for r in replay]
             entry["outcomes"], entry["outcomes_without"] = _mix(with_it), _mix(without)
@@ -347,19 +347,19 @@ def _mix(outcomes: list[str]) -> dict[str, float]:
 # --- building a planner for a run ---------------------------------------------------------------
 
 
-def from_run(base, cfg, run_dir: Path) -> Planner:
-    """The planner of a run: ``base`` (the loaded base agent: A and I) with the options in
-    ``cfg.hyperparams["wrapper"]``. A learned W or T is fitted on transitions of the train
+def from_run(base, run, run_dir: Path) -> Planner:
+    """The planner of a run (``run``: an ``experiments.runs.Run``, the config with its resolved
+    variant): ``base`` (the loaded base agent: A and I) with the options in
+    ``hyperparams["wrapper"]``. A learned W or T is fitted on transitions of the train
     split (collected by the base policy, 30% random actions) and saved in ``run_dir``. On
     held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
     score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
     run's summary."""
 
-    settings = parse_hyperparams(cfg.hyperparams)
+    cfg, settings, variant = run.config, run.settings, run.variant
     config = PlannerConfig(**settings.wrapper)
     actions = settings.env.actions
     n_actions = 4 if actions == "cardinal" else 3
-    variant = get_variant(cfg.variant, cfg.variant_dirs)
     canvas = canvas_size(variant)
     prior = prior_for(base, n_actions, config.smoothing)
     world, terminal = wm.SimulatorWorld(actions), wm.TrueTerminal()
@@ -373,7 +373,7 @@ def from_run(base, cfg, run_dir: Path) -> Planner:
         def collect(split, count, seed):
             return wm.collect_transitions(
                 probs,
-                cfg.variant,
+                variant,
                 split,
                 count,
                 seed,

@@ -142,7 +142,7 @@ def test_variant_dir_from_environment(clean_variants, monkeypatch, fixtures, cap
     [
         (
             ["show", "nope"],
-            "unknown variant 'nope'; allowed: apple-exit, corner, monitor, proxy-reward",
+            "unknown variant 'nope'; allowed: apple-exit, corner, key-exit, monitor, proxy-reward",
         ),
         (["show", "apple-exit", "--split", "nope"], "has no split 'nope'"),
         (["check", "nope"], "unknown variant 'nope'"),

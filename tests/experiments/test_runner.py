@@ -580,13 +580,66 @@ def test_a_runs_summary_and_visits_describe_its_own_episodes(tmp_path, monkeypat
     assert seen_seeds == [3] * len(visits)
 
 
+USER_VARIANT = REPO / "tests" / "fixtures" / "user" / "my-maze.toml"
+
+
 def test_where_variants_are_read_from_is_not_part_of_a_runs_config(tmp_path):
     """Moving a folder of variant files (or naming it by another path) changes no number, so it
-    must not make every run stale; the variant and its settings do."""
-    cfg = runner.single_run("random", "apple-exit", episodes=30)
+    must not make every run stale; the variant's content and the settings do."""
+    for folder in ("here", "elsewhere"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "my-maze.toml").write_text(USER_VARIANT.read_text())
+    cfg = runner.single_run(
+        "random", "my-maze", episodes=30, variant_dirs=(str(tmp_path / "here"),)
+    )
     moved = dataclasses.replace(cfg, variant_dirs=(str(tmp_path / "elsewhere"),))
     assert moved.config_hash() == cfg.config_hash()
-    assert dataclasses.replace(cfg, variant="corner").config_hash() != cfg.config_hash()
+    assert dataclasses.replace(cfg, variant="apple-exit").config_hash() != cfg.config_hash()
+    # Comments, formatting and the description are not content; a value is.
+    (tmp_path / "elsewhere" / "my-maze.toml").write_text(
+        "# a comment\n" + USER_VARIANT.read_text().replace("Open rooms", "Rooms")
+    )
+    assert moved.config_hash() == cfg.config_hash()
+    (tmp_path / "elsewhere" / "my-maze.toml").write_text(
+        USER_VARIANT.read_text().replace("clutter = 0.2", "clutter = 0.3")
+    )
+    assert moved.config_hash() != cfg.config_hash()
+
+
+def test_editing_a_variant_redoes_its_runs(tmp_path, capsys):
+    """A suite run twice over one runs folder: untouched, every run is cached; after the variant
+    file is edited (size 11 -> 13), every run on it is redone, the old folders moved aside and
+    announced, and the leaderboard is built from the new runs only."""
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "my-maze.toml").write_text(USER_VARIANT.read_text())
+    suite_path = write_suite(
+        tmp_path,
+        'seeds = [0, 1]\nepisodes = 6\n[[runs]]\nagents = ["random", "oracle-exit"]\n'
+        'variants = ["my-maze"]\n',
+    )
+    root = tmp_path / "runs"
+    first = runner.run_suite(runner.load_suite(suite_path, (str(variants),)), root=root, log=print)
+    assert len(first["done"]) == 4
+    again = runner.run_suite(runner.load_suite(suite_path, (str(variants),)), root=root, log=print)
+    assert len(again["cached"]) == 4 and not again["done"]
+
+    (variants / "my-maze.toml").write_text(
+        USER_VARIANT.read_text().replace("size = 11", "size = 13")
+    )
+    capsys.readouterr()
+    edited = runner.run_suite(runner.load_suite(suite_path, (str(variants),)), root=root, log=print)
+    assert len(edited["done"]) == 4 and not edited["cached"]
+    said = capsys.readouterr().out
+    assert said.count("made under another config; moved aside") == 4
+    assert len(list(root.glob("t/*/my-maze/seed*.stale-*"))) == 4
+    for cfg in edited["done"]:
+        config = json.loads((cfg.run_dir(root) / "config.json").read_text())
+        assert config["variant_digest"] == get_variant("my-maze", (str(variants),)).digest
+        episodes = pd.read_csv(cfg.run_dir(root) / "episodes.csv")
+        assert episodes["optimal_steps"].max() > 0
+    visits = json.loads((edited["done"][0].run_dir(root) / "visits.json").read_text())
+    assert len(visits["train"]["level"].splitlines()) == 13  # the new size was played
 
 
 def test_normalized_return_is_the_base_objectives_even_when_the_reward_pays_apples(tmp_path):

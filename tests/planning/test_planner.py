@@ -133,7 +133,7 @@ def test_diagnostics_report_failsafe_with_and_without(tmp_path):
     cfg = runs.RunConfig("t", "planner-x", "apple-exit", 0, 0, 20, 1, 1)
     p = planner(prior=scripted_prior, mode="one_step", samples=1, delta=0.5)
     records, _, _ = episodes.run_episodes(p, "apple-exit", "displaced", eval_seeds(20), {})
-    report = json.loads(json.dumps(p.diagnostics(cfg, records)))
+    report = json.loads(json.dumps(p.diagnostics(runs.resolve(cfg), records)))
     entry = report["failsafe"]["displaced"]
     assert entry["decisions"] > 0 and entry["vetoes"] > 0
     assert entry["veto_rate"] == entry["vetoes"] / entry["decisions"]
