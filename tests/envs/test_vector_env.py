@@ -15,6 +15,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
 
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import ACTION_SETS
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
@@ -29,10 +30,13 @@ from mesa_maze.core.variants import load_variants
 from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
 from mesa_maze.envs.minigrid_env import MesaMazeEnv
+from mesa_maze.envs.observers import OBSERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS = [(name, split) for name, v in sorted(load_variants().items()) for split in v.splits]
-MODES = [(o, a) for o in ("symbolic", "egocentric", "rgb") for a in ("cardinal", "minigrid")]
+# Every registered observation under every action set: a new observer is held to parity the day
+# it joins the table.
+MODES = [(o, a) for o in OBSERVERS for a in ACTION_SETS]
 
 
 @pytest.fixture(autouse=True)
