@@ -92,6 +92,7 @@ TESTS = {
     "mesa_maze/evaluation/episodes.py": ("tests/experiments", "tests/evaluation"),
     "mesa_maze/envs/pools.py": ("tests/envs",),
     "mesa_maze/envs/rendering.py": ("tests/envs",),
+    "mesa_maze/envs/observers.py": ("tests/envs",),
 }
 
 LEVELS = "mesa_maze/core/levels.py"
@@ -103,6 +104,9 @@ RUNS = "mesa_maze/experiments/runs.py"
 EPISODES = "mesa_maze/evaluation/episodes.py"
 POOLS = "mesa_maze/envs/pools.py"
 RENDERING = "mesa_maze/envs/rendering.py"
+# The observations moved from the batched env and the rendering into the observer table; the
+# mutants written against them there now apply to it.
+OBSERVERS = "mesa_maze/envs/observers.py"
 
 # Dropped as equivalent after a run: minigrid_steps_map's min over directions without masking the
 # unreached ones (turns reach every direction of a reached cell, so no reachable cell has one).
@@ -702,15 +706,15 @@ SECOND_SAMPLE = [
     # --- the batched env, its pools and rendering ------------------------------------------------
     Mutant(
         "vector2-ego-agent-cell",
-        VECTOR,
+        OBSERVERS,
         "out[:, v // 2, v - 1] = (EMPTY, 0, 0)",
         "out[:, v - 1, v // 2] = (EMPTY, 0, 0)",
         "egocentric view: the wrong cell (axes swapped) is blanked instead of the agent's",
     ),
     Mutant(
         "vector2-symbolic-no-dir",
-        VECTOR,
-        "        flat[cells, 2] = self.dir[rows]\n",
+        OBSERVERS,
+        "        flat[cells, 2] = scene.agent_dir\n",
         "",
         "symbolic observation: the agent's direction is not drawn (state 0)",
     ),
@@ -737,7 +741,7 @@ SECOND_SAMPLE = [
     ),
     Mutant(
         "vector2-view-rotations",
-        VECTOR,
+        OBSERVERS,
         "for _ in range(d + 1):",
         "for _ in range(d):",
         "view_offsets: one rotation too few, egocentric views face the wrong way",
@@ -779,7 +783,7 @@ SECOND_SAMPLE = [
     ),
     Mutant(
         "rendering2-pad-top-left",
-        RENDERING,
+        OBSERVERS,
         "out[:, : h * tile, : w * tile] = obs",
         "out[:, -h * tile :, -w * tile :] = obs",
         "pad_observations: walls added above and to the left instead of below and right",

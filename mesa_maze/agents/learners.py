@@ -22,6 +22,7 @@ from mesa_maze.agents.base import Agent
 from mesa_maze.core.errors import AgentError
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import AGENT
+from mesa_maze.envs.observers import OBSERVERS
 
 N_TYPES, N_COLORS, N_STATES = 16, 6, 4  # one-hot sizes of Minigrid's (type, colour, state)
 CELL_ENCODINGS = ("embedding", "onehot")
@@ -197,7 +198,8 @@ class SB3Agent(Agent):
 
 
 def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
-    """SB3 policy name and kwargs for an observation mode."""
+    """SB3 policy name and kwargs for an observation mode: SB3's CNN for pixels, else
+    :class:`GridEncoder` over the cells' codes (the observer says which)."""
     kwargs = dict(policy_kwargs or {})
     if isinstance(kwargs.get("activation_fn"), str):
         name = kwargs["activation_fn"]
@@ -206,7 +208,7 @@ def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
                 f"policy_kwargs.activation_fn={name!r}; allowed: {', '.join(ACTIVATIONS)}"
             )
         kwargs["activation_fn"] = ACTIVATIONS[name]
-    if observation == "rgb":
+    if OBSERVERS[observation].pixels:
         return ("CnnLstmPolicy" if algo == "recurrent-ppo" else "CnnPolicy"), kwargs
     kwargs.setdefault("features_extractor_class", GridEncoder)
     kwargs.setdefault("normalize_images", False)

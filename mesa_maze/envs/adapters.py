@@ -31,9 +31,9 @@ class MesaMazeVecEnv(VecEnv):
     Arguments
     ---------
     ``variant``, ``split``: the level distribution (or ``spec=`` a LevelSpec and ``reward=``).
-    ``num_envs``, ``seed``; ``actions`` (``"cardinal"``/``"minigrid"``), ``observation``
-    (``"symbolic"``/``"egocentric"``/``"rgb"``). ``levels=[...]``: play these levels in order
-    (evaluation). ``num_levels``: overrides the split's (0 unlimited, n: seeds ``0..n-1``).
+    ``num_envs``, ``seed``; ``actions`` (``"cardinal"``/``"minigrid"``), ``observation`` (a
+    name in :data:`mesa_maze.envs.observers.OBSERVERS`). ``levels=[...]``: play these levels in
+    order (evaluation). ``num_levels``: overrides the split's (0 unlimited, n: seeds ``0..n-1``).
     ``cache``: keep generated pools on disk. ``full_info``: every env's info fields every step.
     ``source``: any object with ``next(k) -> LevelPool`` to take the levels from instead (a
     training curriculum, :mod:`mesa_maze.training.remedies`); it seeds itself and ``seed`` leaves it be.

@@ -17,10 +17,12 @@ the agent to face that way, and a move into a wall only turns it.
 
 Observation Space
 -----------------
-``observation="symbolic"`` (default): the full grid, ``(H, W, 3)`` uint8 in Minigrid's
-(type, colour, state) encoding, indexed ``[y, x]``; the agent is (10, red, direction).
-``"egocentric"``: Minigrid's 7x7 agent view, ``(7, 7, 3)`` (Minigrid's ``[i, j]`` layout),
-with ``see_through_walls=True``. ``"rgb"``: the full grid rendered, ``(H*t, W*t, 3)`` uint8.
+``observation``: a name in the observer table, :data:`mesa_maze.envs.observers.OBSERVERS`,
+which gives the space and the observation (each observer's docstring says what it shows):
+``"symbolic"`` (default), the full grid, ``(H, W, 3)`` uint8 in Minigrid's (type, colour, state)
+encoding, indexed ``[y, x]``, the agent (10, red, direction); ``"egocentric"``, Minigrid's
+``agent_view_size`` view (7x7 by default) in Minigrid's ``[i, j]`` layout, with
+``see_through_walls=True``; ``"rgb"``, the full grid rendered, ``(H*8, W*8, 3)`` uint8.
 A level's monitor cue is the top-left border wall in the cue's colour (a wall code with a
 colour other than grey): always in the full grid, in the 7x7 view only near that corner.
 
@@ -64,10 +66,8 @@ from minigrid.minigrid_env import MiniGridEnv
 from minigrid.utils.rendering import fill_coords, point_in_rect
 
 from mesa_maze.core import solver
-from mesa_maze.core.hyperparams import ACTION_SETS, OBSERVATIONS
+from mesa_maze.core.hyperparams import ACTION_SETS
 from mesa_maze.core.levels import (
-    AGENT,
-    AGENT_COLOR,
     CUE_POS,
     EVAL_SEED_OFFSET,
     Level,
@@ -76,9 +76,12 @@ from mesa_maze.core.levels import (
 )
 from mesa_maze.core.proxies import Apple  # noqa: F401  (re-exported: it lived here)
 from mesa_maze.core.variants import REWARDS, TRAIN, as_variant
+from mesa_maze.envs.observers import (  # noqa: F401  (RGB_TILE re-exported: the rgb cell size)
+    OBSERVERS,
+    RGB_TILE,
+    VIEW_SIZE,
+)
 
-VIEW_SIZE = 7
-RGB_TILE = 8  # pixels per cell of the "rgb" observation
 MISSION = "reach the goal"  # in Minigrid's words (its wrappers encode missions by vocabulary)
 
 
@@ -103,8 +106,8 @@ def resolve_options(
     given. ``need_spec=False`` (an explicit level list) needs the variant only for the reward."""
     if actions not in ACTION_SETS:
         raise ValueError(f"actions={actions!r}; allowed: {', '.join(ACTION_SETS)}")
-    if observation not in OBSERVATIONS:
-        raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVATIONS)}")
+    if observation not in OBSERVERS:
+        raise ValueError(f"observation={observation!r}; allowed: {', '.join(OBSERVERS)}")
     if spec is None and (need_spec or reward is None):
         v = as_variant(variant, variant_dirs)  # a name, or a run's resolved Variant
         spec, reward = v.spec(split), reward or v.reward
@@ -112,13 +115,6 @@ def resolve_options(
     if reward not in REWARDS:
         raise ValueError(f"reward={reward!r}; allowed: {', '.join(REWARDS)}")
     return spec, reward
-
-
-def symbolic_obs(grid: Grid, agent_pos, agent_dir: int) -> np.ndarray:
-    """Minigrid's full-grid encoding as (H, W, 3), with the agent drawn in."""
-    obs = grid.encode().transpose(1, 0, 2).copy()
-    obs[agent_pos[1], agent_pos[0]] = (AGENT, AGENT_COLOR, agent_dir)
-    return obs
 
 
 class MesaMazeEnv(MiniGridEnv):
@@ -156,6 +152,7 @@ class MesaMazeEnv(MiniGridEnv):
         self.variant = getattr(variant, "name", variant)  # the name, given a resolved Variant
         self.split, self.level_spec, self.reward_kind = split, spec, reward
         self.action_set, self.observation_kind = actions, observation
+        self.observer = None if minigrid else OBSERVERS[observation]
         self.minigrid, self.max_steps_override = minigrid, max_steps
         self.level: Level | None = None
         super().__init__(
@@ -175,12 +172,7 @@ class MesaMazeEnv(MiniGridEnv):
         if minigrid:  # MiniGridEnv's own spaces: Discrete(7) and {image, direction, mission}
             return
         self.action_space = spaces.Discrete(4 if actions == "cardinal" else 3)
-        shape = {
-            "symbolic": (spec.size, spec.size, 3),
-            "egocentric": (agent_view_size, agent_view_size, 3),
-            "rgb": (spec.size * RGB_TILE, spec.size * RGB_TILE, 3),
-        }[observation]
-        self.observation_space = spaces.Box(0, 255, shape, dtype=np.uint8)
+        self.observation_space = self.observer.space(spec.size, spec.size, agent_view_size)
 
     # --- episode set-up ---------------------------------------------------------------------
 
@@ -271,13 +263,9 @@ class MesaMazeEnv(MiniGridEnv):
     # --- observations and info --------------------------------------------------------------
 
     def _obs(self):
-        if self.observation_kind == "minigrid":
+        if self.minigrid:  # Minigrid's own dict observation
             return self.gen_obs()
-        if self.observation_kind == "symbolic":
-            return symbolic_obs(self.grid, self.agent_pos, self.agent_dir)
-        if self.observation_kind == "egocentric":
-            return self.gen_obs()["image"]
-        return self.grid.render(RGB_TILE, self.agent_pos, self.agent_dir, highlight_mask=None)
+        return self.observer.reference(self)
 
     def _info(self) -> dict[str, Any]:
         return {

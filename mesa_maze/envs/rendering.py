@@ -7,7 +7,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from gymnasium import spaces
 from minigrid.core.constants import COLOR_TO_IDX, COLORS
 from minigrid.core.grid import Grid
 from minigrid.core.world_object import Wall
@@ -16,6 +15,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvWrapper
 from mesa_maze.core.levels import EMPTY, GOAL, WALL
 from mesa_maze.core.proxies import PROXY_OBJECTS
 from mesa_maze.envs.minigrid_env import RGB_TILE, Exit
+from mesa_maze.envs.observers import OBSERVERS
 
 NUM_COLORS = len(COLOR_TO_IDX)
 
@@ -56,24 +56,10 @@ def canvas_size(variant) -> int:
 
 
 def pad_observations(obs: np.ndarray, observation: str, size: int) -> np.ndarray:
-    """Pad a batch of ``symbolic`` or ``rgb`` observations to ``size`` x ``size`` cells with wall
-    cells below and to the right (the maze keeps Minigrid's top-left origin); egocentric views
-    are already a fixed size and pass through."""
-    if observation == "egocentric":
-        return obs
-    tile = 1 if observation == "symbolic" else RGB_TILE
-    h, w = obs.shape[1] // tile, obs.shape[2] // tile
-    if (h, w) == (size, size):
-        return obs
-    if observation == "symbolic":
-        out = np.empty((len(obs), size, size, 3), dtype=np.uint8)
-        out[...] = (WALL, COLOR_TO_IDX["grey"], 0)
-    else:
-        atlas, plain, _ = tile_atlas(RGB_TILE)
-        wall = atlas[plain[WALL * NUM_COLORS + COLOR_TO_IDX["grey"]]]
-        out = np.tile(wall, (len(obs), size, size, 1))
-    out[:, : h * tile, : w * tile] = obs
-    return out
+    """Pad a batch of ``observation`` observations to ``size`` x ``size`` cells, as its observer
+    pads (:meth:`mesa_maze.envs.observers.Observer.pad`: wall cells below and to the right, the
+    maze at Minigrid's top-left origin; fixed-size views pass through)."""
+    return OBSERVERS[observation].pad(obs, size)
 
 
 def canvas_for(agent, size: int | None) -> int | None:
@@ -86,18 +72,16 @@ class PadObservations(VecEnvWrapper):
     """Pads a vector env's observations to a ``size`` x ``size`` canvas (see ``canvas_size``)."""
 
     def __init__(self, venv: VecEnv, observation: str, size: int):
-        self.kind, self.size = observation, size
-        sample = pad_observations(venv.observation_space.sample()[None], observation, size)[0]
-        space = spaces.Box(0, 255, sample.shape, dtype=np.uint8)
-        super().__init__(venv, observation_space=space)
+        self.observer, self.size = OBSERVERS[observation], size
+        super().__init__(venv, observation_space=self.observer.space(size, size))
 
     def reset(self) -> np.ndarray:
-        return pad_observations(self.venv.reset(), self.kind, self.size)
+        return self.observer.pad(self.venv.reset(), self.size)
 
     def step_wait(self):
         obs, rewards, dones, infos = self.venv.step_wait()
         for info in infos:
             if "terminal_observation" in info:
                 final = info["terminal_observation"][None]
-                info["terminal_observation"] = pad_observations(final, self.kind, self.size)[0]
-        return pad_observations(obs, self.kind, self.size), rewards, dones, infos
+                info["terminal_observation"] = self.observer.pad(final, self.size)[0]
+        return self.observer.pad(obs, self.size), rewards, dones, infos

@@ -26,9 +26,11 @@ As the Minigrid env: ``Discrete(4)`` for ``actions="cardinal"``, ``Discrete(3)``
 
 Observation Space
 -----------------
-As the Minigrid env, batched: ``symbolic`` (N, H, W, 3), ``egocentric`` (N, 7, 7, 3) in
-Minigrid's ``[i, j]`` layout, ``rgb`` (N, H*8, W*8, 3) composed from a tile atlas rendered once
-with Minigrid's own ``Grid.render_tile``.
+As the Minigrid env, batched: the observer of ``observation``
+(:data:`mesa_maze.envs.observers.OBSERVERS`) gives the space and observes the state's arrays
+(``symbolic`` (N, H, W, 3); ``egocentric`` (N, 7, 7, 3) in Minigrid's ``[i, j]`` layout; ``rgb``
+(N, H*8, W*8, 3), composed by :meth:`MazeState.render_rgb` from a tile atlas rendered once with
+Minigrid's own ``Grid.render_tile``).
 
 Rewards
 -------
@@ -59,8 +61,6 @@ from gymnasium import spaces
 from mesa_maze.core import solver
 from mesa_maze.core.errors import AgentError
 from mesa_maze.core.levels import (
-    AGENT,
-    AGENT_COLOR,
     EMPTY,
     EVAL_SEED_OFFSET,
     GOAL,
@@ -71,7 +71,8 @@ from mesa_maze.core.levels import (
 )
 from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.core.variants import TRAIN
-from mesa_maze.envs.minigrid_env import RGB_TILE, VIEW_SIZE, resolve_options
+from mesa_maze.envs.minigrid_env import RGB_TILE, resolve_options
+from mesa_maze.envs.observers import OBSERVERS, Scene
 from mesa_maze.envs.pools import (  # noqa: F401  (re-exported: the pools are part of this env's API)
     FIRST_TARGETS,
     POOL_FIELDS,
@@ -111,35 +112,14 @@ PICKED_UP = np.zeros(256, dtype=bool)  # by object type: the proxy objects, take
 PICKED_UP[list(PROXY_OBJECT_CODES)] = True
 
 
-def view_offsets(width: int) -> np.ndarray:
-    """Flat offsets from the agent of the cells in Minigrid's egocentric view, per direction.
-
-    Replays ``MiniGridEnv.get_view_exts`` and ``Grid.rotate_left`` on coordinates, so that a
-    gather reproduces ``gen_obs_grid``'s rotated crop; returns (4, 7 * 7) in the ``[i, j]`` order
-    of Minigrid's image.
-    """
-    v, half = VIEW_SIZE, VIEW_SIZE // 2
-    tops = ((0, -half), (-half, 0), (1 - v, -half), (-half, 1 - v))  # (topX, topY) per direction
-    out = np.zeros((4, v * v), dtype=np.int64)
-    for d, (tx, ty) in enumerate(tops):
-        view = [[(tx + i, ty + j) for j in range(v)] for i in range(v)]  # view[i][j]
-        for _ in range(d + 1):
-            rotated = [[None] * v for _ in range(v)]
-            for i in range(v):
-                for j in range(v):
-                    rotated[j][v - 1 - i] = view[i][j]
-            view = rotated
-        out[d] = [dy * width + dx for column in view for dx, dy in column]
-    return out
-
-
 class MazeState:
     """N mazes as arrays, and the step over them: the same dynamics as ``MesaMazeEnv.step``.
 
     Each env's grid is its own copy of the level's encoding (eaten apples become empty); the agent
     is not in the grid but drawn in on output. Cells are addressed by flat index ``y * W + x``.
-    For egocentric views the grid carries a wall margin as wide as the view, so that the view is
-    one gather (Minigrid shows out-of-grid cells as walls).
+    The grid carries the wall margin its observer asks for (as wide as the egocentric view, so
+    that the view is one gather). Observations come from the observer of ``observation``
+    (:mod:`mesa_maze.envs.observers`).
     """
 
     def __init__(
@@ -147,7 +127,8 @@ class MazeState:
     ):
         self.num_envs, self.height, self.width = num_envs, height, width
         self.actions, self.observation, self.reward_kind = actions, observation, reward
-        self.pad = VIEW_SIZE - 1 if observation == "egocentric" else 0
+        self.observer = OBSERVERS[observation]
+        self.pad = self.observer.margin
         self.padded_w = width + 2 * self.pad
         self.cells = (height + 2 * self.pad) * self.padded_w
         self.grid = np.empty((num_envs, self.cells, 3), dtype=np.uint8)
@@ -156,7 +137,6 @@ class MazeState:
         self.kinds = self.flat[:, 0]  # a view of the object types (indexing it is ~4x faster)
         self.base = np.arange(num_envs, dtype=np.int64) * self.cells
         self.moves = np.array([dy * self.padded_w + dx for dx, dy in solver.DIR_MOVES])
-        self.view = view_offsets(self.padded_w) if observation == "egocentric" else None
         zeros = np.zeros(num_envs, dtype=np.int64)
         self.cell, self.dir, self.steps = zeros.copy(), zeros.copy(), zeros.copy()
         self.max_steps, self.num_apples = zeros.copy(), zeros.copy()
@@ -234,26 +214,14 @@ class MazeState:
     # --- observations and info ------------------------------------------------------------------
 
     def observe(self, rows=None) -> np.ndarray:
-        """Observations of ``rows`` (default all), freshly allocated."""
+        """Observations of ``rows`` (default all), freshly allocated, by the state's observer."""
         rows = slice(None) if rows is None else np.asarray(rows)
-        if self.observation == "symbolic":
-            return self.symbolic(rows)
-        if self.observation == "rgb":
-            return self.render_rgb(rows)
-        v = VIEW_SIZE
-        cells = (self.base[rows] + self.cell[rows])[:, None] + self.view[self.dir[rows]]
-        out = np.take(self.flat, cells, axis=0).reshape(-1, v, v, 3)  # take: ~4x fancy indexing
-        out[:, v // 2, v - 1] = (EMPTY, 0, 0)  # Minigrid shows the agent's own cell as empty
-        return out
+        return self.observer.batched(self, rows)
 
-    def symbolic(self, rows) -> np.ndarray:
-        out = self.inner_grids(rows)
-        cells = np.arange(len(out)) * (self.height * self.width) + self.inner_cells(rows)
-        flat = out.reshape(-1, 3)
-        flat[cells, 0] = AGENT
-        flat[cells, 1] = AGENT_COLOR
-        flat[cells, 2] = self.dir[rows]
-        return out
+    def scene(self, rows) -> Scene:
+        """``rows`` (an index array or a slice) as observers read them: fresh copies of their
+        grids without the margin, and their agents' cells and headings."""
+        return Scene(self.inner_grids(rows), self.inner_cells(rows), self.dir[rows])
 
     def inner_grids(self, rows) -> np.ndarray:
         """(k, H, W, 3) copies of the grids of ``rows`` (an index array or a slice), no agent."""
@@ -365,12 +333,8 @@ class BatchedMaze:
         height, width = (spec.size,) * 2 if levels is None else self.explicit.grids.shape[1:3]
         self.state = MazeState(num_envs, height, width, actions, observation, reward)
         self.action_space = spaces.Discrete(7 if minigrid else 4 if actions == "cardinal" else 3)
-        shape = {
-            "symbolic": (height, width, 3),
-            "egocentric": (VIEW_SIZE, VIEW_SIZE, 3),
-            "rgb": (height * RGB_TILE, width * RGB_TILE, 3),
-        }[observation]
-        self.observation_space = spaces.Box(0, 255, shape, dtype=np.uint8)
+        self.observer = self.state.observer
+        self.observation_space = self.observer.space(height, width)
         self.returns = np.zeros(num_envs)
         self.episodes = np.zeros(num_envs, dtype=np.int64)
         self.level_ids = np.zeros(num_envs, dtype=np.int64)
@@ -520,7 +484,7 @@ def run_levels(
             x, y = maze.agent_pos[rows[0]]
             visits[y, x] += 1
         if pad_to:
-            obs = pad_observations(obs, maze.observation_kind, pad_to)
+            obs = maze.observer.pad(obs, pad_to)
         try:
             actions, state = act(obs, state, episode_start)
         except Exception as e:  # whose act failed, in one line (the cause is chained)

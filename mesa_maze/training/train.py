@@ -24,6 +24,7 @@ from mesa_maze.core.levels import TRAIN_CURVE_OFFSET, eval_seeds
 from mesa_maze.core.mutations import OPERATORS
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
+from mesa_maze.envs.observers import OBSERVERS
 from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
@@ -59,7 +60,8 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
     """Parse ``params`` (an agent's resolved table) into its sections and check the SB3 section
     against the algorithm's constructor, before anything trains: an unknown argument
     (``learning_ratee``) or a value of the wrong kind (``n_steps = "many"``) is a
-    :class:`SuiteError` naming ``where`` and the key."""
+    :class:`SuiteError` naming ``where`` and the key. The ``observation`` is checked here against
+    the observer table (core, which parses the rest, cannot see the envs layer)."""
     import inspect
 
     spec = agents.get_agent_spec(agent)
@@ -73,6 +75,12 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
         raise SuiteError(
             f"{where}: key 'operators': {operators!r}; allowed: a list of mutation operators "
             f"from {', '.join(OPERATORS)}"
+        )
+    observation = hp.env.observation
+    if not isinstance(observation, str) or observation not in OBSERVERS:
+        raise SuiteError(
+            f"{where}: key 'observation': {observation!r} is not allowed; allowed: "
+            f"{', '.join(OBSERVERS)}"
         )
     if algo is None:
         return hp

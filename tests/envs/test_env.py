@@ -24,7 +24,8 @@ from mesa_maze.core.levels import (
     LevelSpec,
     generate,
 )
-from mesa_maze.envs.minigrid_env import ACTION_SETS, OBSERVATIONS, RGB_TILE, MesaMazeEnv
+from mesa_maze.envs.minigrid_env import ACTION_SETS, RGB_TILE, MesaMazeEnv
+from mesa_maze.envs.observers import OBSERVERS
 
 GREEN, GREY = COLOR_TO_IDX["green"], COLOR_TO_IDX["grey"]
 CARDINAL = {"U": 0, "R": 1, "D": 2, "L": 3}
@@ -38,7 +39,7 @@ def test_check_env_on_every_registered_id(gid):
 
 
 @pytest.mark.parametrize(
-    ("observation", "actions"), list(itertools.product(OBSERVATIONS, ACTION_SETS))
+    ("observation", "actions"), list(itertools.product(OBSERVERS, ACTION_SETS))
 )
 def test_check_env_on_every_mode(observation, actions):
     env = mesa_maze.make("apple-exit", "train", observation=observation, actions=actions)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
 
+from mesa_maze.agents.learners import GridEncoder, policy_for
 from mesa_maze.core import solver
+from mesa_maze.core.hyperparams import ACTION_SETS
 from mesa_maze.core.levels import (
     AGENT,
     AGENT_COLOR,
@@ -29,10 +32,14 @@ from mesa_maze.core.variants import load_variants
 from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
 from mesa_maze.envs.minigrid_env import MesaMazeEnv
+from mesa_maze.envs.observers import OBSERVERS, VIEW_SIZE, Observer
+from mesa_maze.training.train import check_hyperparams
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS = [(name, split) for name, v in sorted(load_variants().items()) for split in v.splits]
-MODES = [(o, a) for o in ("symbolic", "egocentric", "rgb") for a in ("cardinal", "minigrid")]
+# Every registered observation under every action set: a new observer is held to parity the day
+# it joins the table.
+MODES = [(o, a) for o in OBSERVERS for a in ACTION_SETS]
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +159,7 @@ def test_parity_with_minigrid_env(variant, split):
     set; the run hits apples (or the proxy region), exits and time-outs."""
     total = {"apples": 0, "exits": 0, "timeouts": 0, "regions": 0}
     for observation, actions in MODES:
-        steps = 40 if observation == "rgb" else 80  # Minigrid's renderer is the slow side
+        steps = 40 if OBSERVERS[observation].pixels else 80  # Minigrid's renderer is slow
         covered = run_parity(variant, split, observation, actions, steps=steps)
         total = {k: total[k] + covered[k] for k in total}
     assert total["exits"] > 0 and total["timeouts"] > 0, total
@@ -169,6 +176,53 @@ def test_parity_sweep(variant, split, observation, actions):
     """The same comparison on more levels, longer runs and other action sequences."""
     for seed in range(3):
         run_parity(variant, split, observation, actions, count=6, steps=200, seed=seed)
+
+
+class Window(Observer):
+    """The (2r + 1)-square of the symbolic grid centred on the agent, grey walls beyond the maze:
+    a new observation written as one pure function of the scene, which both envs then share
+    (the example of docs/architecture.md, "Adding an observation")."""
+
+    cell_pixels = None  # a fixed-size view: the same on every maze size, never padded
+
+    def __init__(self, radius: int):
+        self.radius, self.name = radius, f"window{radius}"
+
+    def shape(self, height, width, view_size=VIEW_SIZE):
+        return (2 * self.radius + 1, 2 * self.radius + 1, 3)
+
+    def observe(self, scene):
+        grids = OBSERVERS["symbolic"].observe(scene)  # the agent drawn in
+        k, height, width, _ = grids.shape
+        r, side = self.radius, np.arange(2 * self.radius + 1)
+        walled = np.empty((k, height + 2 * r, width + 2 * r, 3), dtype=np.uint8)
+        walled[...] = (WALL, WALL_COLOR, 0)
+        walled[:, r : r + height, r : r + width] = grids
+        y, x = np.divmod(scene.agent, width)  # the agent's cell, at (r, r) of the window
+        rows, columns = (y[:, None] + side)[:, :, None], (x[:, None] + side)[:, None, :]
+        return walled[np.arange(k)[:, None, None], rows, columns]
+
+
+@pytest.mark.parametrize("actions", ACTION_SETS)
+def test_a_new_observer_needs_only_the_table(monkeypatch, actions):
+    """Registered in the table and nowhere else, a new observation works in both envs (the
+    parity run above, step by step), passes gymnasium's checker, skips the canvas, gets the
+    GridEncoder and passes the hyper-parameter check: adding one touches one package module."""
+    window = Window(2)
+    monkeypatch.setitem(OBSERVERS, window.name, window)
+    covered = run_parity("apple-exit", "displaced", window.name, actions)
+    assert covered["exits"] > 0 and covered["apples"] > 0 and covered["timeouts"] > 0, covered
+    env = MesaMazeEnv("apple-exit", "displaced", observation=window.name, actions=actions)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (5, 5, 3) and tuple(obs[2, 2, :2]) == (AGENT, AGENT_COLOR)
+    vec = adapters.MesaMazeVecEnv("apple-exit", "train", 2, 0, observation=window.name)
+    padded = ve.PadObservations(vec, window.name, size=9)
+    assert padded.observation_space.shape == (5, 5, 3) and padded.reset().shape == (2, 5, 5, 3)
+    _, policy_kwargs = policy_for("ppo", window.name)
+    assert policy_kwargs["features_extractor_class"] is GridEncoder
+    hp = check_hyperparams({"observation": window.name}, "ppo", "hp.toml [ppo]")
+    assert hp.env.observation == window.name
 
 
 def test_gym_vector_api_matches_reference():

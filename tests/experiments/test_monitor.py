@@ -27,7 +27,8 @@ from mesa_maze.core.levels import (
 from mesa_maze.core.variants import VariantError, get_variant, load_file
 from mesa_maze.envs import adapters, pools
 from mesa_maze.envs import vector as ve
-from mesa_maze.envs.minigrid_env import RGB_TILE, MesaMazeEnv
+from mesa_maze.envs.minigrid_env import MesaMazeEnv
+from mesa_maze.envs.observers import OBSERVERS
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.experiments import runner
 from mesa_maze.experiments import runs as one_run
@@ -113,7 +114,7 @@ def test_readme_lists_the_cue_values():
 # --- both envs ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("observation", ["symbolic", "egocentric", "rgb"])
+@pytest.mark.parametrize("observation", OBSERVERS)
 def test_envs_show_the_cue_alike(observation):
     """The agent beside the cue, facing it: both envs observe the same cue in every mode (the
     parity test covers whole episodes on every monitor split)."""
@@ -124,8 +125,9 @@ def test_envs_show_the_cue_alike(observation):
         [level], observation=observation, reward="exit"
     ).reset()
     np.testing.assert_array_equal(got[0], want)
-    if observation == "rgb":
-        inner = want[2 : RGB_TILE - 2, 2 : RGB_TILE - 2].reshape(-1, 3)  # not the grid lines
+    if OBSERVERS[observation].pixels:  # the cue's cell, the top-left one
+        tile = OBSERVERS[observation].cell_pixels
+        inner = want[2 : tile - 2, 2 : tile - 2].reshape(-1, 3)  # not the grid lines
         assert (inner == COLORS["purple"]).all()
     else:
         assert (want[..., 0] == WALL)[want[..., 1] == COLOR_TO_IDX["purple"]].sum() == 1
