@@ -27,14 +27,8 @@ from rich.table import Table
 # stable-baselines3 or pandas (under a second). Commands that train or evaluate import the heavy
 # layers inside their functions.
 from mesa_maze.core.errors import AgentError, Interrupted, ResultsError, SuiteError
-from mesa_maze.core.levels import (
-    EVAL_SEED_OFFSET,
-    PROBE_OFFSET,
-    LevelSpec,
-    PlacementError,
-    check_level,
-    generate,
-)
+from mesa_maze.core.levels import EVAL_SEED_OFFSET, PROBE_OFFSET, LevelSpec, generate
+from mesa_maze.core.overlap import check_variant
 from mesa_maze.core.variants import (
     TRAIN,
     Variant,
@@ -271,58 +265,29 @@ def add_check(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=cmd_check)
 
 
-def check_split(spec: LevelSpec, seeds) -> tuple[list[str], list[tuple[int, str]]]:
-    """Generate the split's levels; their hashes and every (seed, problem) found."""
-    hashes, problems = [], []
-    for seed in seeds:
-        try:
-            level = generate(spec, seed)
-        except PlacementError as e:
-            problems.append((seed, str(e)))
-            continue
-        hashes.append(level.content_hash())
-        problems += [(seed, p) for p in check_level(level, spec)]
-    return hashes, problems
-
-
 def cmd_check(args) -> int:
-    """Train/test overlap and level invariants over ``--levels`` levels of every split."""
+    """Train/test overlap and level invariants over ``--levels`` levels of every split
+    (``core.overlap``), and the remedies' training streams against the evaluation levels."""
     if args.levels < 1:
         raise CliError(f"--levels must be at least 1, got {args.levels}")
     variant = _variant(args)
     start = time.perf_counter()
+    check = check_variant(variant, args.levels)
     table = Table(title=f"check {variant.name}: {args.levels} levels per split")
     for column in ("split", "seeds", "levels", "unique", "overlap with train", "violations"):
         table.add_column(column, justify="left" if column in ("split", "seeds") else "right")
-    train_hashes: set[str] = set()
-    failures: list[str] = []
-    overlap_total = 0
-    for split, spec in variant.splits.items():
-        if split == TRAIN:
-            # A train split limited to num_levels only ever uses seeds below it.
-            n = min(args.levels, spec.num_levels or args.levels)
-            seeds = range(n)
-        else:
-            seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + args.levels)
-        hashes, problems = check_split(spec, seeds)
-        if split == TRAIN:
-            train_hashes = set(hashes)
-            overlap = "-"
-        else:
-            overlap_count = sum(h in train_hashes for h in hashes)
-            overlap_total += overlap_count
-            overlap = str(overlap_count)
-        failures += [f"{split} seed {seed}: {p}" for seed, p in problems]
+    for split_check in check.splits:
         table.add_row(
-            split,
-            f"{seeds.start}..{seeds.stop - 1}",
-            str(len(hashes)),
-            str(len(set(hashes))),
-            overlap,
-            str(len(problems)),
+            split_check.split,
+            f"{split_check.seeds.start}..{split_check.seeds.stop - 1}",
+            str(split_check.levels),
+            str(split_check.unique),
+            "-" if split_check.overlap is None else str(split_check.overlap),
+            str(len(split_check.violations)),
         )
     console = _console()
     console.print(table)
+    overlap_total = check.overlap
     # The remedies' training streams (seed 0) against the same evaluation levels.
     streams = Table(title=f"remedy training streams at α = 1: {args.levels} levels each")
     for column in ("shift", "stream", "levels", "evaluation levels met", "overlap"):
@@ -333,6 +298,7 @@ def cmd_check(args) -> int:
         overlap_total += row["overlap"]
     if audit:
         console.print(streams)
+    failures = check.violations
     for line in failures[:20]:
         console.print(f"[red]violation[/] {line}", highlight=False)
     if len(failures) > 20:

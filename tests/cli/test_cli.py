@@ -11,6 +11,7 @@ from minigrid.core.constants import COLORS
 from PIL import Image
 
 from mesa_maze import cli
+from mesa_maze.core import overlap
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.training import streams
@@ -115,7 +116,7 @@ def test_check_fails_on_violations(monkeypatch, capsys):
     def broken(level, spec=None):
         return ["exit is not a dead end"] if level.exit[0] % 2 else []
 
-    monkeypatch.setattr(cli, "check_level", broken)
+    monkeypatch.setattr(overlap, "check_level", broken)
     assert cli.main(["check", "corner", "--levels", "20"]) == 1
     out = capsys.readouterr().out
     assert "violation train seed" in out and "exit is not a dead end" in out
