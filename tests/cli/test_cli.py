@@ -181,7 +181,7 @@ def test_play_without_a_display_is_a_clear_error(monkeypatch, tmp_path, capsys):
     def never(*args):
         raise AssertionError("play went on without a display")
 
-    monkeypatch.setattr(cli, "make_player", never)
+    monkeypatch.setattr(cli.variants, "make_player", never)
     assert cli.main(["play", "apple-exit", "--seed", "1"]) == 2
     assert "play needs a display" in capsys.readouterr().err
 
@@ -195,7 +195,7 @@ def test_player_maps_minigrid_keys(monkeypatch):
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     env = MesaMazeEnv("corner", actions="minigrid", render_mode="human")
-    player = cli.make_player(env, level_seed=4)
+    player = cli.variants.make_player(env, level_seed=4)
     try:
         player.reset()
         assert env.level == generate(env.level_spec, 4)
