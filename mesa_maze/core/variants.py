@@ -17,7 +17,8 @@ or a bad value raises :class:`VariantError` naming the file, the key and what is
 
 Where variants come from
 ------------------------
-The built-ins (``mesa_maze/core/variant_files/``, package data), then every folder in ``MESA_MAZE_ENVS`` (``os.pathsep``
+The built-ins (the checkout's top-level ``envs/``, shipped inside the wheel as
+``mesa_maze/variant_files/``), then every folder in ``MESA_MAZE_ENVS`` (``os.pathsep``
 separated), then folders passed to :func:`load_variants`. A later file with the same ``name``
 replaces an earlier one, so a user can override a built-in variant.
 """
@@ -25,6 +26,7 @@ replaces an earlier one, so a user can override a built-in variant.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -48,8 +50,24 @@ from mesa_maze.core.levels import (
 )
 from mesa_maze.core.proxies import DEFAULT_PROXY, PROXY_KINDS
 
-# The built-in variants ship inside the package (package data), so an installed wheel has them.
-BUILTIN_DIR = Path(__file__).resolve().parent / "variant_files"
+
+def _builtin_dir() -> Path:
+    """The folder of the built-in variant files that belong to the running package.
+
+    Installed from a wheel, they are package data, ``mesa_maze/variant_files/`` (pyproject.toml
+    maps the checkout's top-level ``envs/`` there). Run from a checkout, as an editable install
+    or on ``PYTHONPATH``, they are that checkout's ``envs/``, beside the package. Both are found
+    from this package's own folder, not by importing ``mesa_maze.variant_files``: an editable
+    install cannot import a folder without ``__init__.py`` mapped by ``package-dir`` (setuptools
+    issue 4943), and the import system would follow the venv's editable install, which may point
+    at another checkout (a second worktree, the mutation harness's copy) than the one running.
+    """
+    package = Path(str(importlib.resources.files("mesa_maze")))
+    wheel, checkout = package / "variant_files", package.parent / "envs"
+    return wheel if wheel.is_dir() else checkout
+
+
+BUILTIN_DIR = _builtin_dir()
 ENV_VAR = "MESA_MAZE_ENVS"
 REWARDS = ("exit", "apples")
 TRAIN = "train"

@@ -11,6 +11,7 @@ from minigrid.core.constants import COLORS
 from PIL import Image
 
 from mesa_maze import cli
+from mesa_maze.core import overlap
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.training import streams
@@ -115,7 +116,7 @@ def test_check_fails_on_violations(monkeypatch, capsys):
     def broken(level, spec=None):
         return ["exit is not a dead end"] if level.exit[0] % 2 else []
 
-    monkeypatch.setattr(cli, "check_level", broken)
+    monkeypatch.setattr(overlap, "check_level", broken)
     assert cli.main(["check", "corner", "--levels", "20"]) == 1
     out = capsys.readouterr().out
     assert "violation train seed" in out and "exit is not a dead end" in out
@@ -180,7 +181,7 @@ def test_play_without_a_display_is_a_clear_error(monkeypatch, tmp_path, capsys):
     def never(*args):
         raise AssertionError("play went on without a display")
 
-    monkeypatch.setattr(cli, "make_player", never)
+    monkeypatch.setattr(cli.variants, "make_player", never)
     assert cli.main(["play", "apple-exit", "--seed", "1"]) == 2
     assert "play needs a display" in capsys.readouterr().err
 
@@ -194,7 +195,7 @@ def test_player_maps_minigrid_keys(monkeypatch):
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     env = MesaMazeEnv("corner", actions="minigrid", render_mode="human")
-    player = cli.make_player(env, level_seed=4)
+    player = cli.variants.make_player(env, level_seed=4)
     try:
         player.reset()
         assert env.level == generate(env.level_spec, 4)

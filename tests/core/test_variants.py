@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -187,36 +191,86 @@ def test_a_broken_file_in_the_env_folders_breaks_nothing_else(
     assert "key 'train.size'" in capsys.readouterr().err
 
 
-def test_an_installed_wheel_has_the_built_in_variants(tmp_path):
-    """The built-in variant files are package data: a wheel installed away from the repository
-    loads them and makes an env, from any working folder."""
-    import subprocess
-    import sys
-    import zipfile
+REPO = Path(__file__).resolve().parents[2]
+PIP = (sys.executable, "-m", "pip", "-q")
+BUILT_INS = "{'apple-exit', 'corner', 'monitor', 'proxy-reward'}"
 
-    repo = Path(__file__).resolve().parents[2]
-    pip = [sys.executable, "-m", "pip", "-q"]
-    subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(repo)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+
+def _run(args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """What a build reads, copied: setuptools writes build/ and *.egg-info into the folder it
+    builds, and a stale build/lib there would put modules that no longer exist into the wheel."""
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md", "mesa_maze", "envs"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def test_an_installed_wheel_has_the_built_in_variants(tmp_path):
+    """The built-in variant files (the top-level envs/) are package data: a wheel holds them as
+    mesa_maze/variant_files/ beside every module of the checkout, and installed away from the
+    repository it loads them and makes an env, from any working folder."""
+    checkout = _copy_checkout(tmp_path / "checkout")
+    built = _run(
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", checkout]
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "mesa_maze/core/variant_files/apple-exit.toml" in names
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"mesa_maze/variant_files/{p.name}" for p in (REPO / "envs").glob("*.toml")} <= names
+    # pyproject.toml lists the packages by hand: a new one left out would be missing here.
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "mesa_maze").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
     site = tmp_path / "site"
-    subprocess.run(
-        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    installed = _run([*PIP, "install", "--no-deps", "--target", site, wheel])
+    assert installed.returncode == 0, installed.stderr[-2000:]
     code = (
-        "import mesa_maze, sys\n"
+        "import mesa_maze\n"
+        "from mesa_maze.core.variants import BUILTIN_DIR\n"
         f"assert mesa_maze.__file__.startswith({str(site)!r}), mesa_maze.__file__\n"
-        "assert {'apple-exit', 'corner', 'monitor', 'proxy-reward'} <= set(mesa_maze.list_variants())\n"
+        f"assert str(BUILTIN_DIR) == {str(site / 'mesa_maze' / 'variant_files')!r}, BUILTIN_DIR\n"
+        f"assert {BUILT_INS} <= set(mesa_maze.list_variants())\n"
         "mesa_maze.make('corner', 'anywhere').reset(seed=0)\n"
     )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
+    out = _run([sys.executable, "-c", code], cwd=elsewhere, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_an_editable_install_reads_the_checkouts_envs_folder(tmp_path, fixtures):
+    """An editable install (of a copy of the checkout) loads the built-ins from its envs/, and a
+    variant file added there later is seen without reinstalling. Runs in a few seconds."""
+    checkout = _copy_checkout(tmp_path / "checkout")
+    site = tmp_path / "site"
+    installed = _run(
+        [*PIP, "install", "--no-deps", "--no-build-isolation", "--target", site, "-e", checkout]
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    shutil.copy2(fixtures / "user" / "my-maze.toml", checkout / "envs")
+    # -S: no .pth file runs but the one of the install under test, so the venv's own editable
+    # install (of the repository) does not answer `import mesa_maze`. Its site folder, for the
+    # dependencies, comes after: the two installs' finder modules have the same name.
+    code = (
+        "import site, sys\n"
+        f"site.addsitedir({str(site)!r})\n"
+        f"sys.path += {[p for p in sys.path if p.endswith('site-packages')]!r}\n"
+        "import mesa_maze\n"
+        "from mesa_maze.core.variants import BUILTIN_DIR\n"
+        f"assert mesa_maze.__file__.startswith({str(checkout)!r}), mesa_maze.__file__\n"
+        f"assert str(BUILTIN_DIR) == {str(checkout / 'envs')!r}, BUILTIN_DIR\n"
+        f"assert {BUILT_INS} | {{'my-maze'}} <= set(mesa_maze.list_variants())\n"
+        "mesa_maze.make('corner', 'anywhere').reset(seed=0)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = _run([sys.executable, "-S", "-c", code], cwd=elsewhere)
     assert out.returncode == 0, out.stderr[-2000:]
