@@ -46,16 +46,15 @@ class Option:
     allowed_text: str = ""
 
     def check(self, where: str, key: str, value) -> None:
+        allowed = f"; allowed: {self.allowed_text}" if self.allowed_text else ""
         kinds = KINDS.get(type(self.default), (type(self.default),))
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise SuiteError(
                 f"{where}: key '{key}': must be {type(self.default).__name__} (like the default "
-                f"{self.default!r}), got {value!r}"
+                f"{self.default!r}), got {value!r}{allowed}"
             )
         if not self.allowed(value):
-            raise SuiteError(
-                f"{where}: key '{key}': {value!r} is not allowed; allowed: {self.allowed_text}"
-            )
+            raise SuiteError(f"{where}: key '{key}': {value!r} is not allowed{allowed}")
 
 
 @dataclass(frozen=True)
