@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from mesa_maze.evaluation.leaderboard import atomic_write_text
-from mesa_maze.training.remedies import log_table
+from mesa_maze.training.remedies.base import log_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,9 @@ Names:
 - ``random``, ``oracle-exit``, ``oracle-apple``, ``deceptive``: scripted
   (:mod:`mesa_maze.agents.scripted`).
 - ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``: stable-baselines3 learners, trained first.
-- ``ppo-dr``, ``ppo-plr``, ``ppo-accel``: PPO on a remedied training distribution
-  (:mod:`mesa_maze.training.remedies`); ``ppo-dr@0.01`` sets the share α.
+- ``ppo-<remedy>`` (``ppo-dr``, ``ppo-plr``, ``ppo-accel``): PPO on a remedied training
+  distribution, one per module of :mod:`mesa_maze.training.remedies` (found by name, not
+  imported: :func:`mesa_maze.core.plugins.member_modules`); ``ppo-dr@0.01`` sets the share α.
 - ``planner-*``: planning with the base objective around the PPO run of the same seed
   (:mod:`mesa_maze.planning.planner`, docs/design.md §7).
 - ``module:factory``: ``factory(seed=..., actions=...)`` returns an object with ``act``.
@@ -28,9 +29,12 @@ from typing import Any
 
 from mesa_maze.agents.base import Agent
 from mesa_maze.core.errors import AgentError
+from mesa_maze.core.plugins import member_modules
 
 ALGORITHM_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
-REMEDIES = ("dr", "plr", "accel")
+# The training-distribution remedies: a remedy is a module of this package, named after it.
+REMEDY_PACKAGE = "mesa_maze.training.remedies"
+REMEDIES = member_modules(REMEDY_PACKAGE)
 SCRIPTED = "mesa_maze.agents.scripted"
 
 

@@ -146,6 +146,7 @@ def add_train(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> int:
+    from mesa_maze.experiments import runs  # heavy: torch, SB3 (see the top)
     from mesa_maze.training import train as training
 
     cfg = _run_config(args)
@@ -158,7 +159,7 @@ def cmd_train(args) -> int:
         raise CliError(f"agent {cfg.agent!r} wraps {base!r}: train {base!r}, then evaluate it")
     run_dir = cfg.run_dir(_runs_root(args))
     run_dir.mkdir(parents=True, exist_ok=True)
-    training.train(cfg, run_dir, progress_bar=sys.stdout.isatty())
+    training.train(runs.resolve(cfg), run_dir, progress_bar=sys.stdout.isatty())
     print(f"wrote {run_dir / 'model.zip'}")
     return 0
 

@@ -162,7 +162,7 @@ def agent_for(run: Run, root: Path, progress_bar: bool):
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it
         return agents.load_sb3(model_zip, cfg.agent, settings.deterministic)
-    return train(cfg, run_dir, progress_bar)
+    return train(run, run_dir, progress_bar)
 
 
 def prepare_run_dir(cfg: RunConfig | Run, root: Path) -> str | None:

@@ -1,11 +1,12 @@
-"""The remedies' level streams: where DR-α, PLR⊥ and ACCEL draw their training levels from, and
-the "apart" statistic their logs report. No torch or SB3 here, so ``mesa-maze check`` can audit
-the streams (evaluation levels met and left out) without loading a learner.
+"""The remedies' level streams: where DR-α, PLR⊥ and ACCEL draw their training levels from, the
+"apart" statistic their logs report, and the level-leak audit over every registered remedy. No
+torch or SB3 here, so ``mesa-maze check`` can audit the streams (evaluation levels met and left
+out) without loading a learner.
 
 Every stream leaves out the levels whose content is one of the run's evaluation levels
-(:func:`evaluation_hashes`): seeds never overlap, but 7x7 mazes form a small level space and a
-test-placement stream meets some evaluation levels by chance (docs/design.md §7). Each counts
-what it left out in ``dropped``.
+(:func:`~mesa_maze.training.remedies.base.evaluation_hashes`): seeds never overlap, but 7x7 mazes
+form a small level space and a test-placement stream meets some evaluation levels by chance
+(docs/design.md §7). Each counts what it left out in ``dropped``.
 """
 
 from __future__ import annotations
@@ -13,24 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from mesa_maze.core import solver
-from mesa_maze.core.levels import (
-    EVAL_SEED_OFFSET,
-    GOAL,
-    WALL,
-    Level,
-    eval_seeds,
-    generate,
-)
+from mesa_maze.core.levels import EVAL_SEED_OFFSET, GOAL, WALL, Level, generate
 from mesa_maze.core.levels import apart as levels_apart
 from mesa_maze.core.mutations import mutate
 from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.pools import LevelPool, LevelStream
-
-# ACCEL's default edits: not recolour_exit, whose grey exit is the recolored shift's feature that
-# DR-α and PLR⊥ never see (the ACCEL columns would not be on equal terms).
-DEFAULT_OPERATORS = ("move_apple", "move_exit", "flip_wall", "recolour_apples")
-DEFAULT_EDITS = 2
+from mesa_maze.training.remedies.base import evaluation_hashes, remedy_classes
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -85,14 +75,10 @@ def shift_spec(variant, shift: str):
     return spec
 
 
-def evaluation_hashes(variant, episodes: int) -> frozenset[str]:
-    """Content hashes of every level a run of ``variant`` is evaluated on (each split's first
-    ``episodes`` evaluation seeds). Seeds never overlap training's, but small mazes repeat: a
-    remedy's training streams leave these levels out by content."""
-    seeds = eval_seeds(episodes)
-    return frozenset(
-        generate(variant.spec(split), s).content_hash() for split in variant.splits for s in seeds
-    )
+def same_size_shifts(variant) -> list[str]:
+    """The test shifts of the train split's size: those DR can mix in (one env shape)."""
+    train = variant.spec(TRAIN)
+    return [shift for shift in variant.shifts if variant.spec(shift).size == train.size]
 
 
 def without(source, k: int, excluded: frozenset) -> tuple[LevelPool, int]:
@@ -180,48 +166,36 @@ def children_of(
     return kept, len(out) - len(kept)
 
 
-# --- the audit `mesa-maze check` prints ------------------------------------------------------------
-
-
 def dr_test_stream(variant, shift: str, seed: int, actions: str, cache: bool = True):
     """DR-α's test-placement stream of a run with ``seed``: the levels it mixes in at rate α."""
     name = f"{variant.name}-{shift}-dr"
     return LevelStream(name, shift_spec(variant, shift), stream_seed(seed, 0), actions, cache=cache)
 
 
+# --- the audit `mesa-maze check` prints ------------------------------------------------------------
+
+
 def audit(variant, levels: int, episodes: int, seed: int = 0) -> list[dict]:
-    """Each remedy stream's overlap with the evaluation levels, for every test shift DR can mix
-    in (one of the train size): ``levels`` draws of DR-α's test-placement stream, of PLR⊥'s fresh
-    levels and of ACCEL's children of those (default edits and operators), all at α = 1, where a
-    run meets the most evaluation levels. ``met`` counts the evaluation levels a stream drew and
-    left out; ``overlap``, checked independently on what it served, must be 0."""
+    """Every registered remedy's training streams against the evaluation levels: ``levels``
+    draws of each stream it trains on, for each test shift it may draw from, at α = 1 where a run
+    meets the most evaluation levels (:meth:`Remedy.audit_streams`). ``met`` counts the evaluation
+    levels a stream drew and left out; ``overlap``, checked here on what it served, must be 0. A
+    stream that two remedies train on (ACCEL trains on PLR⊥'s fresh levels) is one row."""
     excluded = evaluation_hashes(variant, episodes)
-    train = variant.spec(TRAIN)
-    rows = []
-    for shift in variant.shifts:
-        if variant.spec(shift).size != train.size:
-            continue
-        # α = 1 never draws from the train split, which the audit therefore need not build.
-        stream = dr_test_stream(variant, shift, seed, "cardinal", cache=False)
-        mixture = Mixture(None, stream, 1.0, seed, excluded)
-        dr = mixture.next(levels).hashes.tolist()
-        fresh_stream = FreshLevels(train, variant.spec(shift), 1.0, seed, excluded)
-        fresh = fresh_stream.next(levels)
-        rng = np.random.default_rng(stream_seed(seed, 4))
-        kids, kids_met = children_of(fresh, levels, rng, DEFAULT_EDITS, DEFAULT_OPERATORS, excluded)
-        for name, hashes, met in (
-            ("DR-α", dr, mixture.dropped),
-            ("PLR⊥ fresh", [lv.content_hash() for lv in fresh], fresh_stream.dropped),
-            ("ACCEL children", [c.content_hash() for _, c in kids], kids_met),
-        ):
-            overlap = sum(h in excluded for h in hashes)
+    rows, seen = [], set()
+    for remedy in remedy_classes().values():
+        for stream in remedy.audit_streams(variant, levels, seed, excluded):
+            if (stream.shift, stream.name) in seen:
+                continue
+            seen.add((stream.shift, stream.name))
             rows.append(
                 {
-                    "shift": shift,
-                    "stream": name,
-                    "levels": len(hashes),
-                    "met": met,
-                    "overlap": overlap,
+                    "shift": stream.shift,
+                    "stream": stream.name,
+                    "levels": len(stream.hashes),
+                    "met": stream.met,
+                    "overlap": sum(h in excluded for h in stream.hashes),
                 }
             )
-    return rows
+    shifts = list(variant.splits)
+    return sorted(rows, key=lambda row: (shifts.index(row["shift"]), row["stream"]))

@@ -21,15 +21,13 @@ from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import TRAIN_CURVE_OFFSET, eval_seeds
-from mesa_maze.core.mutations import OPERATORS
-from mesa_maze.core.variants import TRAIN, get_variant
+from mesa_maze.core.variants import TRAIN, as_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.observers import OBSERVERS
 from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
-from mesa_maze.training import remedies
-from mesa_maze.training.remedies import DEFAULTS
+from mesa_maze.training.remedies.base import Remedy, get_remedy, option_names
 
 # --- configuration ----------------------------------------------------------------------------
 
@@ -66,16 +64,9 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
 
     spec = agents.get_agent_spec(agent)
     algo = spec.algo
-    remedy_keys = ()
-    if spec.remedy:
-        remedy_keys = tuple(DEFAULTS)
-    hp = parse_hyperparams(params, remedy_keys, where)
-    operators = hp.remedy.get("operators", [])
-    if not isinstance(operators, list) or not set(operators) <= set(OPERATORS):
-        raise SuiteError(
-            f"{where}: key 'operators': {operators!r}; allowed: a list of mutation operators "
-            f"from {', '.join(OPERATORS)}"
-        )
+    hp = parse_hyperparams(params, option_names() if spec.remedy else (), where)
+    if spec.remedy:  # the remedy checks its own options: one it does not take is an error
+        get_remedy(spec.remedy).check_options(hp.remedy, where)
     observation = hp.env.observation
     if not isinstance(observation, str) or observation not in OBSERVERS:
         raise SuiteError(
@@ -110,7 +101,7 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
 
     ``inherit = "<agent>"`` in a table starts it from that agent's settings (its ``by_variant``
     included). ``<agent>@<α>`` (a remedy's sweep, e.g. ``ppo-dr@0.01``) reads ``<agent>``'s
-    table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies`)."""
+    table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies.dr`)."""
 
     if not path.is_file():
         raise SuiteError(f"{path}: hyper-parameter file not found")
@@ -141,18 +132,19 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
     return params
 
 
-def training_env(variant: str, hp: dict, seed: int, variant_dirs=(), source=None, spec=None):
+def training_env(variant, hp: dict, seed: int, variant_dirs=(), source=None, spec=None):
     """The vector env a learning agent trains on: the batched env on the variant's train split
     (or ``spec``, e.g. the train split at another size), with episode statistics, its
-    observations padded to the variant's canvas (every split's observations share one shape)."""
+    observations padded to the variant's canvas (every split's observations share one shape).
+    ``variant``: a resolved Variant (a run's) or a name."""
     from stable_baselines3.common.vec_env import VecMonitor
 
-    v = get_variant(variant, variant_dirs)
+    v = as_variant(variant, variant_dirs)
     settings = parse_hyperparams(hp).env
     observation = settings.observation
     where = {"spec": spec, "reward": v.reward} if spec is not None else {}
     env = MesaMazeVecEnv(
-        variant,
+        v,
         TRAIN,
         num_envs=settings.n_envs,
         seed=seed,
@@ -167,23 +159,55 @@ def training_env(variant: str, hp: dict, seed: int, variant_dirs=(), source=None
     return PadObservations(VecMonitor(env), observation, size)
 
 
-def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
+def remedy_callback(remedy: Remedy, log_path: Path):
+    """The SB3 callback that hands SB3's events to a remedy's hooks (:class:`Remedy`) and writes
+    the log rows they return to ``log_path`` when training ends."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RemedyHooks(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        def _on_training_start(self) -> None:
+            remedy.on_training_start(self.training_env.unwrapped.maze)
+
+        def _on_rollout_start(self) -> None:
+            remedy.on_rollout_start()
+
+        def _on_step(self) -> bool:
+            remedy.on_step(self.locals["dones"], self.locals["infos"])
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.rows.append(remedy.on_rollout_end(self.model, self.num_timesteps))
+
+        def _on_training_end(self) -> None:
+            csv = pd.DataFrame(self.rows).to_csv(index=False)
+            leaderboard.atomic_write_text(log_path, csv)
+
+    return RemedyHooks()
+
+
+def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     """Train a learning agent on the train split with the fast batched env; writes
     ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate over training) and, last,
-    ``model.zip``."""
+    ``model.zip``. ``run``: the run resolved once (``experiments.runs.Run``: its config, its
+    variant and its hyper-parameter sections), whose variant every step below uses."""
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
 
     torch.set_num_threads(1)  # one core per run: two runs with 2 threads each on 2 cores crawl
+    cfg, variant = run.config, run.variant
     hp = cfg.hyperparams
     spec = agents.get_agent_spec(cfg.agent)
     remedy = None
-    if spec.remedy:  # a training-distribution remedy: its own level source and callbacks
-        remedy = remedies.Remedy(spec.remedy, cfg, run_dir)
-        hp = remedies.split_options(hp)[1]
+    if spec.remedy:  # a training-distribution remedy: its own level source and hooks
+        remedy = get_remedy(spec.remedy)(run)
+        hp = remedy.hyperparams
     env = training_env(
-        cfg.variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
+        variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
     )
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
     # SB3's logger appends as it goes: it writes into a scratch folder, and progress.csv
@@ -200,12 +224,15 @@ def train(cfg, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
             if self.num_timesteps - (curve[-1][0] if curve else 0) >= cfg.eval_every:
                 agent = agents.SB3Agent(self.model, cfg.agent, deterministic)
                 records, _, _ = run_episodes(
-                    agent, cfg.variant, TRAIN, seeds, hp, cfg.variant_dirs, sample_seed=cfg.seed
+                    agent, variant, TRAIN, seeds, hp, cfg.variant_dirs, sample_seed=cfg.seed
                 )
                 curve.append((self.num_timesteps, exit_rate(records)))
             return True
 
-    callbacks = [TrainSplitEval(), *(remedy.callbacks(model) if remedy else [])]
+    callbacks = [TrainSplitEval()]
+    if remedy:
+        remedy.before_training(model)
+        callbacks.append(remedy_callback(remedy, run_dir / leaderboard.REMEDY_LOG))
     model.learn(cfg.train_steps, callback=callbacks, progress_bar=progress_bar)
     env.close()
     eval_csv = pd.DataFrame(curve, columns=["timesteps", "exit_rate"]).to_csv(index=False)

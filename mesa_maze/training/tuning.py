@@ -172,7 +172,7 @@ def apply(base: dict, settings: dict) -> dict:
     return params
 
 
-def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
+def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict], variant):
     import numpy as np
     import optuna
     import torch
@@ -185,7 +185,7 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
         torch.set_num_threads(1)
         params = apply(base, suggest(trial, space))
         trial.set_user_attr("params", params)
-        env = train.training_env(cfg.variant, params, cfg.seed, cfg.variant_dirs)
+        env = train.training_env(variant, params, cfg.seed, cfg.variant_dirs)
         model = agents.build_model(algo, env, params, cfg.seed)
         rates: list[float] = []
         started = time.process_time()
@@ -197,7 +197,7 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict]):
                 greedy = parse_hyperparams(params).deterministic
                 agent = agents.SB3Agent(self.model, cfg.agent, greedy)
                 records, _, _ = episodes.run_episodes(
-                    agent, cfg.variant, TRAIN, seeds, params, cfg.variant_dirs, sample_seed=cfg.seed
+                    agent, variant, TRAIN, seeds, params, cfg.variant_dirs, sample_seed=cfg.seed
                 )
                 rates.append(episodes.exit_rate(records))
                 trial.report(float(np.mean(rates)), len(rates))
@@ -237,7 +237,7 @@ def tune(cfg: TuneConfig, log=print) -> dict:
         raise TuneError(f"agent {cfg.agent!r} cannot be tuned; allowed: {learners}")
 
     try:
-        get_variant(cfg.variant, cfg.variant_dirs)
+        variant = get_variant(cfg.variant, cfg.variant_dirs)  # resolved once for every trial
     except KeyError as e:
         raise TuneError(e.args[0]) from None
     space = load_space(cfg.space, spec.algo)
@@ -293,7 +293,7 @@ def tune(cfg: TuneConfig, log=print) -> dict:
 
     if done < cfg.trials:
         study.optimize(
-            objective_fn(cfg, base, space),
+            objective_fn(cfg, base, space, variant),
             n_trials=cfg.trials - done,
             callbacks=[progress],
             catch=(),

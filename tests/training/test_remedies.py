@@ -19,10 +19,18 @@ from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.pools import InOrder, LevelPool
 from mesa_maze.evaluation import plots
+from mesa_maze.evaluation.leaderboard import REMEDY_LOG
 from mesa_maze.experiments import runner, runs
-from mesa_maze.training import remedies
+from mesa_maze.training import streams
 from mesa_maze.training import train as training
-from mesa_maze.training.remedies import LevelBuffer, regret, score_levels
+from mesa_maze.training.remedies.accel import Accel
+from mesa_maze.training.remedies.base import log_table
+from mesa_maze.training.remedies.plr import (
+    LevelBuffer,
+    PrioritizedLevelReplay,
+    regret,
+    score_levels,
+)
 from mesa_maze.training.streams import Mixture, apart, pool_apart
 
 # A corridor: the exit 4 steps right of the start, one apple on the way, one in a side pocket.
@@ -242,11 +250,11 @@ def test_mixture_share_and_order(alpha):
 
 def test_dr_shift_must_exist_and_match_the_train_size():
     variant = get_variant("apple-exit")
-    assert remedies.shift_spec(variant, "displaced").size == variant.spec("train").size
+    assert streams.shift_spec(variant, "displaced").size == variant.spec("train").size
     with pytest.raises(ValueError, match="size"):
-        remedies.shift_spec(variant, "bigger")
+        streams.shift_spec(variant, "bigger")
     with pytest.raises(ValueError, match="no such test shift"):
-        remedies.shift_spec(variant, "nowhere")
+        streams.shift_spec(variant, "nowhere")
 
 
 # --- names and hyper-parameters ----------------------------------------------------------------
@@ -301,9 +309,10 @@ def test_hyperparams_inherit_and_alpha(tmp_path):
         "buffer_size": 64,
     }
     assert training.load_hyperparams(path, "ppo-dr", "apple-exit")["alpha"] == 0.02
-    options, sb3 = remedies.split_options(hp)
+    options, sb3 = PrioritizedLevelReplay.split_hyperparams(hp, "hp.toml [ppo-plr]")
     assert sb3 == {"n_envs": 8, "learning_rate": 2e-3}
-    assert options["new_levels"] == remedies.DEFAULTS["new_levels"] and options["alpha"] == 0.1
+    assert options["alpha"] == 0.1 and options["buffer_size"] == 64
+    assert options["new_levels"] == PrioritizedLevelReplay.OPTIONS["new_levels"].default
     with pytest.raises(runner.SuiteError, match="cycle"):
         training.load_hyperparams(path, "loop-a", "apple-exit")
     with pytest.raises(runner.SuiteError, match="nothing"):
@@ -331,27 +340,19 @@ def test_remedies_suite_file_loads():
 
 # --- training with a remedy (tiny budgets) ---------------------------------------------------------
 
-TINY = {
-    "n_envs": 4,
-    "n_steps": 32,
-    "batch_size": 64,
-    "n_epochs": 1,
-    "buffer_size": 8,
-    "new_levels": 4,
-}
+TINY = {"n_envs": 4, "n_steps": 32, "batch_size": 64, "n_epochs": 1}
 
 
 def tiny_config(agent: str, steps: int = 256, **hp) -> runs.RunConfig:
     cfg = runner.single_run(agent, "apple-exit", seed=1, train_steps=steps, suite="t")
-    tiny = TINY if agents.get_agent_spec(agent).remedy else remedies.split_options(TINY)[1]
-    params = {**cfg.hyperparams, **tiny, **hp}
+    params = {**cfg.hyperparams, **TINY, **hp}
     return dataclasses.replace(cfg, hyperparams=params, eval_every=10**9)
 
 
 def test_accel_training_logs_buffer(tmp_path):
-    cfg = tiny_config("ppo-accel@0.5", mutated_levels=4)
-    training.train(cfg, tmp_path)
-    log = pd.read_csv(tmp_path / remedies.LOG_FILE)
+    cfg = tiny_config("ppo-accel@0.5", buffer_size=8, new_levels=4, mutated_levels=4)
+    training.train(runs.resolve(cfg), tmp_path)
+    log = pd.read_csv(tmp_path / REMEDY_LOG)
     assert log["timesteps"].tolist() == [128, 256]
     assert (log["buffer_size"] == 8).all()
     assert log["scored_levels"].tolist() == [8 + 8, 8 + 16]  # the fill, then 4 new + 4 mutated
@@ -367,10 +368,10 @@ def test_dr_at_alpha_zero_trains_exactly_as_ppo(tmp_path):
     weights = {}
     for agent in ("ppo", "ppo-dr@0"):
         cfg = tiny_config(agent)
-        model = training.train(cfg, tmp_path / agent).model
+        model = training.train(runs.resolve(cfg), tmp_path / agent).model
         weights[agent] = model.policy.state_dict()
     assert all(torch.equal(weights["ppo"][k], weights["ppo-dr@0"][k]) for k in weights["ppo"])
-    log = pd.read_csv(tmp_path / "ppo-dr@0" / remedies.LOG_FILE)
+    log = pd.read_csv(tmp_path / "ppo-dr@0" / REMEDY_LOG)
     assert (log["trained_apart"] == 0).all()
 
 
@@ -430,8 +431,8 @@ def test_remedy_logs_table_and_plot(tmp_path):
         run.mkdir(parents=True)
         summary = {k: "" for k in SUMMARY_KEYS} | {"agent": agent, "variant": "apple-exit"}
         (run / "summary.json").write_text(pd.Series(summary | {"seed": seed}).to_json())
-        pd.DataFrame(log).to_csv(run / remedies.LOG_FILE, index=False)
-    table = remedies.log_table(tmp_path).set_index("agent")
+        pd.DataFrame(log).to_csv(run / REMEDY_LOG, index=False)
+    table = log_table(tmp_path).set_index("agent")
     assert table.loc["ppo-dr@0.1", "trained_apart"] == pytest.approx(0.15)
     assert np.isnan(table.loc["ppo-dr@0.1", "buffer_apart"])
     assert table.loc["ppo-plr@0.1", "buffer_apart"] == pytest.approx(0.5)
@@ -446,7 +447,8 @@ def test_training_streams_leave_evaluation_levels_out(tmp_path, monkeypatch):
     children leave them out."""
     from mesa_maze.envs import pools
     from mesa_maze.envs.pools import LevelStream
-    from mesa_maze.training.streams import FreshLevels, children_of, evaluation_hashes, without
+    from mesa_maze.training.remedies.base import evaluation_hashes
+    from mesa_maze.training.streams import FreshLevels, children_of, without
 
     monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path))  # no pools left behind
 
@@ -474,7 +476,7 @@ def test_accel_default_operators_never_recolour_the_exit():
     """A grey exit is the recolored shift's feature, which DR-α and PLR⊥ never train on: ACCEL's
     default operators leave the exit's colour alone (and the operator exists for those who want
     it)."""
-    operators = remedies.DEFAULTS["operators"]
+    operators = Accel.OPTIONS["operators"].default
     assert "recolour_exit" not in operators and set(operators) <= set(mutations.OPERATORS)
     rng = np.random.default_rng(0)
     children = [mutate(lv, rng, edits=4, operators=operators) for lv in train_levels(100)]
