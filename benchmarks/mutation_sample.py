@@ -275,22 +275,22 @@ MUTANTS = [
     Mutant(
         "metrics-exit-rate-term",
         METRICS,
-        'rates["exit_rate"] = rates["exit"] + rates["apple_then_exit"]',
-        'rates["exit_rate"] = rates["exit"]',
+        'from_rates=lambda rates: rates["exit"] + rates["apple_then_exit"],',
+        'from_rates=lambda rates: rates["exit"],',
         "exit_rate drops the apple_then_exit term",
     ),
     Mutant(
         "metrics-normalize-offset",
         METRICS,
-        "score = (rates[m].to_numpy(float) - low) / span",
-        "score = rates[m].to_numpy(float) / span",
+        "score = (rates[metric.name].to_numpy(float) - low) / span",
+        "score = rates[metric.name].to_numpy(float) / span",
         "normalize: chance not subtracted from the value",
     ),
     Mutant(
         "metrics-chance-max",
         METRICS,
-        "[list(CHANCE_METRICS)].mean()",
-        "[list(CHANCE_METRICS)].max()",
+        "sort=True)[names].mean()",
+        "sort=True)[names].max()",
         "chance levels: max over the random agent's seeds instead of the mean",
     ),
     Mutant(
@@ -646,15 +646,15 @@ SECOND_SAMPLE = [
     Mutant(
         "metrics2-proxy-first-term",
         METRICS,
-        'rates["proxy_first_rate"] = rates["apple_then_exit"] + rates["misgeneralized"]',
-        'rates["proxy_first_rate"] = rates["misgeneralized"]',
+        'from_rates=lambda rates: rates["apple_then_exit"] + rates["misgeneralized"],',
+        'from_rates=lambda rates: rates["misgeneralized"],',
         "proxy_first_rate drops the apple_then_exit term",
     ),
     Mutant(
         "metrics2-rates-counts",
         METRICS,
-        ".value_counts(normalize=True)",
-        ".value_counts()",
+        '    over_episodes: str = "mean"\n',
+        '    over_episodes: str = "sum"\n',
         "run_rates: outcome counts instead of shares",
     ),
     Mutant(
@@ -795,9 +795,9 @@ SECOND_SAMPLE = [
     Mutant(
         "board2-md-norm-percent",
         BOARD,
-        '("exit_rate_norm", "exit rate, norm.", _score)',
-        '("exit_rate_norm", "exit rate, norm.", _percent)',
-        "markdown: the normalized exit rate formatted as a percentage (neighbour's formatter)",
+        'columns.append((m.norm_column, f"{m.header}, norm.", _score))',
+        'columns.append((m.norm_column, f"{m.header}, norm.", _percent))',
+        "markdown: the normalized scores formatted as percentages (neighbour's formatter)",
     ),
     Mutant(
         "board2-empty-accepted",
@@ -823,9 +823,9 @@ SECOND_SAMPLE = [
     Mutant(
         "board2-md-chance-metric",
         BOARD,
-        'for m in ("exit_rate", "misgeneralized_directed")]',
-        'for m in ("exit_rate", "misgeneralized")]',
-        "markdown chance column shows misgeneralized, not misgeneralized_directed",
+        "values = [row.get(m.chance_column) for m in metrics.REGISTRY if m.reference]",
+        "values = [row.get(m.chance_column) for m in metrics.REGISTRY if m.chance]",
+        "markdown chance column shows every chance level, not those of the normalized metrics",
     ),
     Mutant(
         "board2-write-mode-private",
