@@ -141,8 +141,7 @@ def _board_quantities() -> list[str]:
 # before only by the new columns. So the columns published before the metric registry keep their
 # order (results/leaderboard.csv): the first metrics, the run's information, the diagnostics, then
 # the directed metrics, the normalized scores and the chance levels, appended together. Every
-# other column follows: first those no metric defines (a diagnostic added since), then each
-# registered metric's, metric by metric in registry order.
+# metric registered since follows, with all its columns, in registry order.
 _FIRST_METRICS = (
     "exit_rate",
     "exit",
@@ -189,7 +188,7 @@ _DRAWN_TOGETHER = (
 
 
 def _schema() -> list[tuple[str, str, str]]:
-    """The published columns in their order, then the others (see above)."""
+    """The published columns in their order, then the later metrics' (see above)."""
     fixed = {row[0]: row for row in (*HEAD, *RUN_INFO, *DIAGNOSTIC_COLUMNS)}
     registered = {
         row[0]: row
@@ -201,7 +200,7 @@ def _schema() -> list[tuple[str, str, str]]:
     dropped = [name for name in _PUBLISHED_ORDER if name not in rows]
     if dropped:  # a published file would no longer read: an unknown column
         raise RuntimeError(f"published leaderboard columns that nothing defines: {dropped}")
-    later = [row for name, row in rows.items() if name not in _PUBLISHED_ORDER]
+    later = [row for name, row in registered.items() if name not in _PUBLISHED_ORDER]
     return [rows[name] for name in _PUBLISHED_ORDER] + later
 
 

@@ -222,12 +222,14 @@ def chance_column(metric: str) -> str:
 
 def _share(outcome: str):
     """Per episode: 1.0 where the episode's outcome is ``outcome``; the run's mean is its share."""
+    _check_outcome(outcome)
     return lambda episodes: (episodes["outcome"] == outcome).astype(float)
 
 
 def _directed_share(outcome: str):
     """Per episode: 1.0 where the outcome is ``outcome`` and the first arrival was directed; NaN
     where the episode was recorded without arrival columns (runs from before them)."""
+    _check_outcome(outcome)
 
     def value(episodes: pd.DataFrame) -> np.ndarray:
         directed = episodes["directed"].to_numpy(float)
@@ -237,12 +239,16 @@ def _directed_share(outcome: str):
     return value
 
 
+def _check_outcome(outcome: str) -> None:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"{outcome!r} is not an outcome ({', '.join(OUTCOMES)})")
+
+
 def _mean_of(column: str):
     """Per episode: the episodes.csv column as a float; the run's value is its mean."""
     return lambda episodes: episodes[column].astype(float)
 
 
-_DIRECTED = "in at most k times its shortest path's steps (k = metrics.DIRECTED_K)"
 # In the order of leaderboard.md's columns; a new metric goes at the end unless the markdown
 # should show it earlier (the CSV appends its columns either way: leaderboard.SCHEMA).
 REGISTRY: tuple[Metric, ...] = (
@@ -261,7 +267,8 @@ REGISTRY: tuple[Metric, ...] = (
     ),
     Metric(
         "exit_directed",
-        f"share that reached the exit first, {_DIRECTED}",
+        "share that reached the exit first, in at most k times its shortest path's steps "
+        "(k = metrics.DIRECTED_K)",
         per_episode=_directed_share("exit"),
         chance=True,
         header="exit dir.",
@@ -310,7 +317,7 @@ REGISTRY: tuple[Metric, ...] = (
     Metric(
         "generalization_gap",
         "train exit_rate - this shift's exit_rate, paired by seed (empty on train)",
-        from_rates=lambda rates: generalization_gap(rates),
+        from_rates=lambda rates: generalization_gap(rates),  # defined below
         header="gap",  # a difference of shares: in percentage points
     ),
     # The env's reward: the proxy's in the proxy-reward family, so not comparable across
