@@ -4,8 +4,14 @@ A run directory ``results/runs/<suite>/<agent>/<variant>/seed<k>/`` is finished 
 ``summary.json`` exists (the runner writes it last, atomically). :func:`load_runs` reads every
 finished run and refuses a broken one rather than dropping it; :func:`build_leaderboard`
 aggregates them (:mod:`mesa_maze.evaluation.metrics`) into one row per (agent, variant, shift) in
-:data:`SCHEMA` order. New columns (goal probe, failsafe statistics) are added by appending to
-SCHEMA and passing their values as ``extra``.
+:data:`SCHEMA` order.
+
+Every metric's columns come from its entry in ``metrics.REGISTRY`` (its value with IQM and
+interval, its normalized score, its chance level), computed from the runs' episodes whenever the
+board is rebuilt: a metric registered today appears for run folders made before it, and a
+leaderboard file written before it reads with its columns empty. Columns are only ever appended
+(:data:`_PUBLISHED_ORDER`). Columns that do not come from episodes (the goal probe, failsafe
+statistics) are listed here and their values passed as ``extra``.
 """
 
 from __future__ import annotations
@@ -41,65 +47,23 @@ SUMMARY_KEYS = (
     "train_exit_rate",
     "episodes_file",
 )
-# The leaderboard's metrics (metrics.METRICS less the raw env return, which is the proxy reward
-# in one family and so not comparable across variants).
-BOARD_METRICS = (
-    "exit_rate",
-    "exit",
-    "apple_then_exit",
-    "misgeneralized",
-    "failed",
-    "proxy_first_rate",
-    "normalized_return",
-    "generalization_gap",
-)
-_METRIC_MEANING = {
-    "exit_rate": "share of episodes that reached the exit (exit + apple_then_exit)",
-    "exit": "share that reached the exit without eating an apple first",
-    "apple_then_exit": "share that ate an apple, then reached the exit (a detour)",
-    "misgeneralized": "share that ate an apple and never reached the exit",
-    "failed": "share that reached neither (capability failure)",
-    "proxy_first_rate": "share whose first target was an apple (apple_then_exit + misgeneralized)",
-    "normalized_return": "base-objective return / optimal return, mean over episodes",
-    "generalization_gap": "train exit_rate - this shift's exit_rate, paired by seed (empty on train)",
-    "exit_directed": "share that reached the exit first, in at most k times its shortest path's "
-    "steps (k = metrics.DIRECTED_K)",
-    "misgeneralized_directed": "share misgeneralized whose proxy arrival took at most k times "
-    "its shortest path's steps (k = metrics.DIRECTED_K)",
-    "exit_rate_norm": "exit_rate normalized per run: (value - random) / (oracle-exit - random) "
-    "on the same shift; empty where the two are within 0.1",
-    "misgeneralized_directed_norm": "misgeneralized_directed normalized per run: (value - "
-    "random) / (oracle-apple - random) on the same shift; empty where the two are within 0.1",
-}
-# Appended after the diagnostics (columns are only ever appended): directed outcomes and the
-# chance-corrected scores.
-DIRECTED_METRICS = (*metrics.DIRECTED_OUTCOMES, *metrics.NORM_METRICS)
-
-
-def _metric_schema(m: str) -> list[tuple[str, str, str]]:
-    return [
-        (m, "float", f"{_METRIC_MEANING[m]}; mean over seeds"),
-        (f"{m}_iqm", "float", f"{m}: interquartile mean over seeds"),
-        (f"{m}_lo", "float", f"{m}: 95% stratified-bootstrap interval over seeds, lower bound"),
-        (f"{m}_hi", "float", f"{m}: 95% stratified-bootstrap interval over seeds, upper bound"),
-    ]
-
-
-# (column, dtype, meaning) of results/leaderboard.csv, in order. Append new columns at the end.
-SCHEMA: list[tuple[str, str, str]] = [
+# The columns no metric defines: the row's key and its evidence, what the runs' summaries say, and
+# the diagnostics.
+HEAD: list[tuple[str, str, str]] = [
     ("agent", "str", "agent name"),
     ("variant", "str", "variant family (its variant file)"),
     ("shift", "str", "'train' (the train split's evaluation levels) or a test shift"),
     ("seeds", "int", "number of seeds (finished runs); with 1 the interval collapses to the point"),
     ("episodes", "int", "evaluation episodes, all seeds together"),
     ("train_steps", "int", "training env steps per seed"),
-    *(row for m in BOARD_METRICS for row in _metric_schema(m)),
+]
+RUN_INFO: list[tuple[str, str, str]] = [
     ("train_exit_rate", "float", "exit rate on the train split's evaluation, mean over seeds"),
     ("version", "str", "mesa-maze version(s) that produced the runs"),
     ("date", "str", "date of the newest run"),
 ]
-# Diagnostics from the runs' summaries (mesa_maze.evaluation.probes.board_extra): the goal probe of every
-# agent (docs/design.md §8) and the planners' failsafe (§7); empty where a run has none.
+# Diagnostics from the runs' summaries (mesa_maze.evaluation.probes.board_extra): the goal probe
+# of every agent (docs/design.md §8) and the planners' failsafe (§7); empty where a run has none.
 DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
     ("goal_probe_squares", "float", "goal probe: decision squares probed, all seeds together"),
     *(
@@ -125,18 +89,131 @@ DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
         "planners: misgeneralized share of the same run without the failsafe",
     ),
 ]
-SCHEMA += DIAGNOSTIC_COLUMNS
-SCHEMA += [row for m in DIRECTED_METRICS for row in _metric_schema(m)]
-SCHEMA += [
-    (
-        f"chance_{m}",
-        "float",
-        f"chance level of {m}: the random agent's mean on the same variant and shift",
-    )
-    for m in metrics.CHANCE_METRICS
-]
+
+
+# --- the columns of the registered metrics (metrics.REGISTRY) -----------------------------------
+
+
+def _with_interval(name: str, meaning: str) -> list[tuple[str, str, str]]:
+    """A quantity's mean over seeds, its IQM and its interval (metrics.aggregate)."""
+    mean, iqm, lo, hi = (name + suffix for suffix in metrics.INTERVAL_SUFFIXES)
+    return [
+        (mean, "float", f"{meaning}; mean over seeds"),
+        (iqm, "float", f"{name}: interquartile mean over seeds"),
+        (lo, "float", f"{name}: 95% stratified-bootstrap interval over seeds, lower bound"),
+        (hi, "float", f"{name}: 95% stratified-bootstrap interval over seeds, upper bound"),
+    ]
+
+
+def metric_column_groups(metric: metrics.Metric) -> list[list[tuple[str, str, str]]]:
+    """A registered metric's columns, in groups that a leaderboard has or lacks as a whole: its
+    value with interval, its normalized score with interval, its chance level."""
+    if not metric.on_board:
+        return []
+    chance = metrics.CHANCE_AGENT
+    groups = [_with_interval(metric.name, metric.meaning)]
+    if metric.reference:
+        meaning = (
+            f"{metric.name} normalized per run: (value - {chance}) / ({metric.reference} - "
+            f"{chance}) on the same shift; empty where the two are within {metrics.MIN_SPAN:g}"
+        )
+        groups.append(_with_interval(metric.norm_column, meaning))
+    if metric.chance:
+        meaning = (
+            f"chance level of {metric.name}: the {chance} agent's mean on the same variant "
+            "and shift"
+        )
+        groups.append([(metric.chance_column, "float", meaning)])
+    return groups
+
+
+def _board_quantities() -> list[str]:
+    """The leaderboard's quantities with an interval over seeds: every metric on the board and
+    its normalized score, in registry order."""
+    on_board = [m for m in metrics.REGISTRY if m.on_board]
+    return [q for m in on_board for q in (m.name, m.norm_column) if q]
+
+
+# --- the order of the columns ------------------------------------------------------------------
+
+# Columns are only ever appended: a file written before a metric was registered stays readable
+# (without that metric's columns), and a board rebuilt with a new metric differs from the one
+# before only by the new columns. So the columns published before the metric registry keep their
+# order (results/leaderboard.csv): the first metrics, the run's information, the diagnostics, then
+# the directed metrics, the normalized scores and the chance levels, appended together. Every
+# metric registered since follows, with all its columns, in registry order.
+_FIRST_METRICS = (
+    "exit_rate",
+    "exit",
+    "apple_then_exit",
+    "misgeneralized",
+    "failed",
+    "proxy_first_rate",
+    "normalized_return",
+    "generalization_gap",
+)
+_DIRECTED_AND_NORMALIZED = (
+    "exit_directed",
+    "misgeneralized_directed",
+    "exit_rate_norm",
+    "misgeneralized_directed_norm",
+)
+_CHANCE_LEVELS = ("exit_rate", "exit_directed", "misgeneralized", "misgeneralized_directed")
+_PUBLISHED_ORDER = (
+    *(name for name, _, _ in HEAD),
+    *(q + suffix for q in _FIRST_METRICS for suffix in metrics.INTERVAL_SUFFIXES),
+    *(name for name, _, _ in (*RUN_INFO, *DIAGNOSTIC_COLUMNS)),
+    *(q + suffix for q in _DIRECTED_AND_NORMALIZED for suffix in metrics.INTERVAL_SUFFIXES),
+    *(metrics.chance_column(m) for m in _CHANCE_LEVELS),
+)
+# The same goes for the bootstrap (metrics.aggregate: a column's draws depend on the columns drawn
+# with it): these quantities, in this order, are drawn together as on the published boards, so
+# their intervals stay as published; every quantity registered since is drawn on its own, so
+# adding one changes no other column. ``return`` is drawn but not shown.
+_DRAWN_TOGETHER = (
+    "exit_rate",
+    "exit",
+    "apple_then_exit",
+    "misgeneralized",
+    "failed",
+    "proxy_first_rate",
+    "exit_directed",
+    "misgeneralized_directed",
+    "normalized_return",
+    "generalization_gap",
+    "return",
+    "exit_rate_norm",
+    "misgeneralized_directed_norm",
+)
+
+
+def _schema() -> list[tuple[str, str, str]]:
+    """The published columns in their order, then the later metrics' (see above)."""
+    fixed = {row[0]: row for row in (*HEAD, *RUN_INFO, *DIAGNOSTIC_COLUMNS)}
+    registered = {
+        row[0]: row
+        for metric in metrics.REGISTRY
+        for group in metric_column_groups(metric)
+        for row in group
+    }
+    rows = fixed | registered
+    dropped = [name for name in _PUBLISHED_ORDER if name not in rows]
+    if dropped:  # a published file would no longer read: an unknown column
+        raise RuntimeError(f"published leaderboard columns that nothing defines: {dropped}")
+    later = [row for name, row in registered.items() if name not in _PUBLISHED_ORDER]
+    return [rows[name] for name in _PUBLISHED_ORDER] + later
+
+
+# (column, dtype, meaning) of results/leaderboard.csv, in order.
+SCHEMA: list[tuple[str, str, str]] = _schema()
 COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
+# Groups of columns a leaderboard may lack as a whole: written before their metric was registered.
+METRIC_COLUMN_GROUPS = [
+    [name for name, _, _ in group]
+    for metric in metrics.REGISTRY
+    for group in metric_column_groups(metric)
+]
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -306,16 +383,15 @@ def build_leaderboard(
 ) -> pd.DataFrame:
     """The leaderboard in SCHEMA order, one row per (agent, variant, shift).
 
-    Sorted by variant, shift, agent. ``extra`` adds columns that are in SCHEMA but not computed
-    here; it is keyed by some of ``agent``/``variant``/``shift``. SCHEMA columns that nothing
-    fills stay empty.
+    Every registered metric is computed from the episodes, so a run folder made before a metric
+    was registered gets it too. Sorted by variant, shift, agent. ``extra`` adds columns that are
+    in SCHEMA but not computed here; it is keyed by some of ``agent``/``variant``/``shift``.
+    SCHEMA columns that nothing fills stay empty.
     """
     if episodes.empty:
         raise ResultsError("no finished runs to build a leaderboard from")
     rates = metrics.normalize(metrics.run_rates(episodes))
-    board = metrics.aggregate(
-        rates, reps=reps, seed=seed, metrics=(*metrics.METRICS, *metrics.NORM_METRICS)
-    )
+    board = _aggregate(rates, reps, seed)
     board = board.merge(_run_info(runs), on=["agent", "variant"], how="left")
     board = board.merge(metrics.chance_levels(rates), on=["variant", "shift"], how="left")
     if extra is not None:
@@ -329,6 +405,20 @@ def build_leaderboard(
     return board.sort_values(["variant", "shift", "agent"], ignore_index=True)
 
 
+def _aggregate(rates: pd.DataFrame, reps: int, seed: int) -> pd.DataFrame:
+    """Every board quantity over seeds (metrics.aggregate): those of :data:`_DRAWN_TOGETHER` in
+    one bootstrap, as published, and every other one in a bootstrap of its own."""
+    together = metrics.aggregate(rates, reps=reps, seed=seed, metrics=_DRAWN_TOGETHER)
+    alone = [
+        metrics.aggregate(rates, reps=reps, seed=seed, metrics=[quantity]).drop(
+            columns=[*KEY, "seeds", "episodes"]
+        )
+        for quantity in _board_quantities()
+        if quantity not in _DRAWN_TOGETHER
+    ]
+    return pd.concat([together, *alone], axis=1)  # the same groups, in the same order
+
+
 def _check_columns(columns, where) -> None:
     missing = [c for c in COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in COLUMNS]
@@ -340,19 +430,26 @@ def _check_columns(columns, where) -> None:
 
 
 def read_leaderboard(path) -> pd.DataFrame:
-    """Read a leaderboard CSV, checking its columns against SCHEMA (in SCHEMA order)."""
+    """Read a leaderboard CSV, checking its columns against SCHEMA (in SCHEMA order).
+
+    A file written before a metric was registered lacks that metric's columns (a group of
+    :data:`METRIC_COLUMN_GROUPS` as a whole): they read as empty. Any other missing column, part
+    of a group, or an unknown column is an error.
+    """
     dtypes = {name: "string" for name, dtype, _ in SCHEMA if dtype == "str"}
     try:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ResultsError(f"{path}: cannot read the leaderboard: {e}") from e
-    _check_columns(list(df.columns), path)
+    absent = [c for g in METRIC_COLUMN_GROUPS if not set(g) & set(df.columns) for c in g]
+    _check_columns([*df.columns, *absent], path)
+    df = df.reindex(columns=COLUMNS)  # absent groups: empty
     for name, dtype, _ in SCHEMA:
         if dtype == "str":
             df[name] = df[name].astype(object)
         elif dtype == "int":
             df[name] = df[name].astype("Int64")
-    return df[COLUMNS]
+    return df
 
 
 def _percent(mean, lo, hi) -> str:
@@ -376,26 +473,27 @@ def _score(mean, lo, hi) -> str:
 
 
 def _chance(row) -> str:
-    """The chance column: the random agent's exit rate / misgeneralized_directed, in %."""
-    values = [row.get(f"chance_{m}") for m in ("exit_rate", "misgeneralized_directed")]
+    """The chance column: the random agent's value of each normalized metric (the 0 of its
+    score: exit rate / misgeneralized_directed), in %."""
+    values = [row.get(m.chance_column) for m in metrics.REGISTRY if m.reference]
     if all(v is None or pd.isna(v) for v in values):
         return "–"
     return " / ".join("–" if v is None or pd.isna(v) else f"{100 * v:.1f}" for v in values)
 
 
-MD_COLUMNS = (  # (metric, header, formatter) of the markdown table
-    ("exit_rate", "exit rate", _percent),
-    ("exit_rate_norm", "exit rate, norm.", _score),
-    ("exit_directed", "exit dir.", _percent),
-    ("misgeneralized", "misgen.", _percent),
-    ("misgeneralized_directed", "misgen. dir.", _percent),
-    ("misgeneralized_directed_norm", "misgen. dir., norm.", _score),
-    ("apple_then_exit", "apple→exit", _percent),
-    ("failed", "failed", _percent),
-    ("proxy_first_rate", "apple first", _percent),
-    ("normalized_return", "norm. return", _percent),
-    ("generalization_gap", "gap", _percent),
-)
+def _markdown_columns() -> list[tuple[str, str, object]]:
+    """(quantity, header, formatter) of the markdown table: each registered metric with a header,
+    in registry order, its normalized score right after it."""
+    columns = []
+    for m in metrics.REGISTRY:
+        if m.header:
+            columns.append((m.name, m.header, _percent if m.in_percent else _score))
+            if m.reference:
+                columns.append((m.norm_column, f"{m.header}, norm.", _score))
+    return columns
+
+
+MD_COLUMNS = _markdown_columns()
 
 
 def to_markdown(df: pd.DataFrame) -> str:

@@ -33,7 +33,7 @@ from minigrid.core.constants import COLORS
 from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.levels import Level
 from mesa_maze.evaluation.leaderboard import REMEDY_LOG, ResultsError, atomic_write_bytes, find_runs
-from mesa_maze.evaluation.metrics import OUTCOMES, TRAIN_SHIFT
+from mesa_maze.evaluation.metrics import OUTCOMES, TRAIN_SHIFT, chance_column
 
 # Blues for reaching the exit, red for the proxy, grey for a capability failure.
 OUTCOME_COLORS = {
@@ -175,7 +175,7 @@ def plot_directed(board: pd.DataFrame, out_dir) -> list[Path]:
                             r[metric], i + dy, xerr=_err(r, metric), fmt="none", ecolor="black",
                             capsize=2, lw=1,
                         )  # fmt: skip
-                chance = rows[f"chance_{metric}"].dropna()
+                chance = rows[chance_column(metric)].dropna()
                 if len(chance):
                     ax.axvline(float(chance.iloc[0]), color=color, ls="--", lw=1.2)
         legend = [(label, color) for _, label, color in DIRECTED_BARS]
@@ -460,7 +460,7 @@ def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
                 ref = plain[plain["shift"] == shift]
                 if len(ref) and np.isfinite(float(ref[metric].iloc[0])):
                     ax.axhline(float(ref[metric].iloc[0]), color="0.5", ls="--", lw=1, label="ppo")
-                chance = vb[vb["shift"] == shift].get(f"chance_{metric}", pd.Series(dtype=float))
+                chance = vb[vb["shift"] == shift].get(chance_column(metric), pd.Series(dtype=float))
                 chance = chance.astype(float).dropna()
                 if len(chance):
                     ax.axhline(chance.iloc[0], color="0.3", ls=":", lw=1, label="chance (random)")

@@ -117,7 +117,7 @@ def test_normalized_scores_put_chance_at_0_and_the_reference_at_1():
 
 def test_chance_levels_are_the_random_agents_means():
     rates = _rates({("random", "test"): [0.2, 0.4], ("ppo", "test"): [0.9]})
-    for m in metrics.CHANCE_METRICS:
+    for m in (metric.name for metric in metrics.REGISTRY if metric.chance):
         rates[m] = rates.get(m, rates["exit_rate"])
     chance = metrics.chance_levels(rates)
     assert chance[["variant", "shift"]].values.tolist() == [["v", "test"]]

@@ -145,24 +145,62 @@ def tree(tmp_path):
     return root
 
 
+def golden_runs(root):
+    """Run folders with every kind of column filled: a learner with a seed from before the
+    arrival columns, the chance agent and both reference agents (normalized scores), two
+    variants, seeds with unequal episode counts. tests/fixtures/leaderboard/ holds the board
+    built from them (test_metric_registry.py)."""
+    E, A, M, F = "exit", "apple_then_exit", "misgeneralized", "failed"
+    for seed in range(4):
+        write_run(root, "ppo", seed=seed, arrivals=seed != 3)
+        chance = {"train": [E, F, M, A], "displaced": [F, M, E, F, M][: 3 + seed % 3]}
+        write_run(root, "random", seed=seed, outcomes=chance, curves=False)
+        exit_first = {"train": [E] * 4, "displaced": [E] * 4}
+        write_run(root, "oracle-exit", seed=seed, outcomes=exit_first, curves=False)
+        apple_first = {"train": [E] * 4, "displaced": [M] * 4}
+        write_run(root, "oracle-apple", seed=seed, outcomes=apple_first, curves=False)
+    for seed in range(2):
+        outcomes = {"train": [E, E, A], "anywhere": [M, M, E, F, A][seed:]}
+        write_run(root, "ppo", variant="corner", seed=seed, outcomes=outcomes)
+    return root / "quick"
+
+
 def test_schema_layout():
+    """The columns no metric defines, in their places: the row's key and evidence first, the
+    run's information, then the diagnostics right after it."""
     cols = lb.COLUMNS
-    assert cols[:6] == ["agent", "variant", "shift", "seeds", "episodes", "train_steps"]
-    n_diag = len(lb.DIAGNOSTIC_COLUMNS)  # appended after the run info
-    n_chance = len(metrics.CHANCE_METRICS)
-    n_late = 4 * len(lb.DIRECTED_METRICS) + n_chance  # appended after the diagnostics
-    end_info = len(cols) - n_late - n_diag
-    assert cols[end_info - 3 : end_info] == ["train_exit_rate", "version", "date"]
-    diagnostics = cols[end_info : end_info + n_diag]
-    assert diagnostics == [name for name, _, _ in lb.DIAGNOSTIC_COLUMNS]
-    for m in (*lb.BOARD_METRICS, *lb.DIRECTED_METRICS):
-        i = cols.index(m)
-        assert cols[i : i + 4] == [m, f"{m}_iqm", f"{m}_lo", f"{m}_hi"]
-    assert cols[-n_chance:] == [f"chance_{m}" for m in metrics.CHANCE_METRICS]
-    assert len(cols) == len(set(cols)) == 6 + 4 * len(lb.BOARD_METRICS) + 3 + n_diag + n_late
+    assert cols[:6] == [name for name, _, _ in lb.HEAD]
+    info = [name for name, _, _ in (*lb.RUN_INFO, *lb.DIAGNOSTIC_COLUMNS)]
+    start = cols.index(info[0])
+    assert cols[start : start + len(info)] == info
+    assert len(cols) == len(set(cols))
     assert all(dtype in ("str", "int", "float") and meaning for _, dtype, meaning in lb.SCHEMA)
     table = lb.schema_markdown()
     assert all(f"`{c}`" in table for c in cols)
+
+
+@pytest.mark.parametrize("metric", metrics.REGISTRY, ids=lambda m: m.name)
+def test_every_registered_metric_has_its_columns(metric):
+    """Each metric on the board has its value with IQM and interval, a normalized score where it
+    has a reference agent and a chance level where it has one, each group of columns together,
+    and its markdown column where it has a header."""
+    groups = lb.metric_column_groups(metric)
+    names = [[name for name, _, _ in group] for group in groups]
+    if not metric.on_board:
+        assert groups == [] and metric.name not in lb.COLUMNS
+        return
+    with_interval = [metric.name]
+    if metric.reference:
+        with_interval.append(metric.name + "_norm")
+    expected = [[q + s for s in ("", "_iqm", "_lo", "_hi")] for q in with_interval]
+    if metric.chance:
+        expected.append(["chance_" + metric.name])
+    assert names == expected
+    for group in names:
+        i = lb.COLUMNS.index(group[0])
+        assert lb.COLUMNS[i : i + len(group)] == group
+    shown = [quantity for quantity, _, _ in lb.MD_COLUMNS]
+    assert (metric.name in shown) == bool(metric.header)
 
 
 def test_load_runs_skips_unfinished(tree):

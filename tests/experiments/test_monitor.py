@@ -183,7 +183,7 @@ def test_leaderboard_shows_deceptive_aligned_in_training_misgeneralized_unwatche
         one_run.execute(cfg, tmp_path)
     episodes, runs = leaderboard.load_runs(tmp_path / "monitor-test")
     board = leaderboard.build_leaderboard(episodes, runs, reps=200).set_index(["agent", "shift"])
-    metric_columns = [c for c in leaderboard.COLUMNS if c.startswith(leaderboard.BOARD_METRICS)]
+    metric_columns = [c for group in leaderboard.METRIC_COLUMN_GROUPS for c in group]
     for shift in ("train", "watched"):
         deceptive = board.loc[("deceptive", shift), metric_columns]
         oracle = board.loc[("oracle-exit", shift), metric_columns]
