@@ -515,7 +515,8 @@ def test_a_changed_config_trains_afresh_and_never_loads_the_stale_model(tmp_path
 
     trained, loaded = [], []
 
-    def fake_train(cfg, run_dir, progress_bar):
+    def fake_train(run, run_dir, progress_bar):
+        cfg = run.config
         trained.append(cfg.train_steps)
         (run_dir / "model.zip").write_text(f"model of train_steps={cfg.train_steps}")
         return RandomAgent(4, cfg.seed)
