@@ -30,6 +30,11 @@ import pandas as pd
 from mesa_maze.core.errors import ResultsError
 from mesa_maze.evaluation import metrics
 
+# What every interval column is (metrics.aggregate; docs/design.md §5).
+INTERVAL = (
+    "95% t-interval of the mean over seeds (seed k: trained with k, evaluated on level block k)"
+)
+
 SUMMARY = "summary.json"
 REMEDY_LOG = "remedy.csv"  # a remedy's training log in its run folder (training.remedies)
 RUN_DIR = re.compile(
@@ -100,9 +105,13 @@ def _with_interval(name: str, meaning: str) -> list[tuple[str, str, str]]:
     return [
         (mean, "float", f"{meaning}; mean over seeds"),
         (iqm, "float", f"{name}: interquartile mean over seeds"),
-        (lo, "float", f"{name}: 95% stratified-bootstrap interval over seeds, lower bound"),
-        (hi, "float", f"{name}: 95% stratified-bootstrap interval over seeds, upper bound"),
+        (lo, "float", f"{name}: {INTERVAL}, lower bound"),
+        (hi, "float", f"{name}: {INTERVAL}, upper bound"),
     ]
+
+
+def _seeds_column(name: str) -> list[tuple[str, str, str]]:
+    return [(name + metrics.SEEDS_SUFFIX, "int", f"{name}: seeds with a value (NaNs left out)")]
 
 
 def metric_column_groups(metric: metrics.Metric) -> list[list[tuple[str, str, str]]]:
@@ -111,13 +120,14 @@ def metric_column_groups(metric: metrics.Metric) -> list[list[tuple[str, str, st
     if not metric.on_board:
         return []
     chance = metrics.CHANCE_AGENT
-    groups = [_with_interval(metric.name, metric.meaning)]
+    groups = [_with_interval(metric.name, metric.meaning), _seeds_column(metric.name)]
     if metric.reference:
         meaning = (
             f"{metric.name} normalized per run: (value - {chance}) / ({metric.reference} - "
             f"{chance}) on the same shift; empty where the two are within {metrics.MIN_SPAN:g}"
         )
         groups.append(_with_interval(metric.norm_column, meaning))
+        groups.append(_seeds_column(metric.norm_column))
     if metric.chance:
         meaning = (
             f"chance level of {metric.name}: the {chance} agent's mean on the same variant "
@@ -165,25 +175,6 @@ _PUBLISHED_ORDER = (
     *(name for name, _, _ in (*RUN_INFO, *DIAGNOSTIC_COLUMNS)),
     *(q + suffix for q in _DIRECTED_AND_NORMALIZED for suffix in metrics.INTERVAL_SUFFIXES),
     *(metrics.chance_column(m) for m in _CHANCE_LEVELS),
-)
-# The same goes for the bootstrap (metrics.aggregate: a column's draws depend on the columns drawn
-# with it): these quantities, in this order, are drawn together as on the published boards, so
-# their intervals stay as published; every quantity registered since is drawn on its own, so
-# adding one changes no other column. ``return`` is drawn but not shown.
-_DRAWN_TOGETHER = (
-    "exit_rate",
-    "exit",
-    "apple_then_exit",
-    "misgeneralized",
-    "failed",
-    "proxy_first_rate",
-    "exit_directed",
-    "misgeneralized_directed",
-    "normalized_return",
-    "generalization_gap",
-    "return",
-    "exit_rate_norm",
-    "misgeneralized_directed_norm",
 )
 
 
@@ -377,8 +368,6 @@ def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
 def build_leaderboard(
     episodes: pd.DataFrame,
     runs: pd.DataFrame,
-    reps: int = 2000,
-    seed: int = 0,
     extra: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The leaderboard in SCHEMA order, one row per (agent, variant, shift).
@@ -391,7 +380,7 @@ def build_leaderboard(
     if episodes.empty:
         raise ResultsError("no finished runs to build a leaderboard from")
     rates = metrics.normalize(metrics.run_rates(episodes))
-    board = _aggregate(rates, reps, seed)
+    board = metrics.aggregate(rates, _board_quantities())
     board = board.merge(_run_info(runs), on=["agent", "variant"], how="left")
     board = board.merge(metrics.chance_levels(rates), on=["variant", "shift"], how="left")
     if extra is not None:
@@ -403,20 +392,6 @@ def build_leaderboard(
         board = board.merge(extra, on=on, how="left")
     board = board.reindex(columns=COLUMNS)
     return board.sort_values(["variant", "shift", "agent"], ignore_index=True)
-
-
-def _aggregate(rates: pd.DataFrame, reps: int, seed: int) -> pd.DataFrame:
-    """Every board quantity over seeds (metrics.aggregate): those of :data:`_DRAWN_TOGETHER` in
-    one bootstrap, as published, and every other one in a bootstrap of its own."""
-    together = metrics.aggregate(rates, reps=reps, seed=seed, metrics=_DRAWN_TOGETHER)
-    alone = [
-        metrics.aggregate(rates, reps=reps, seed=seed, metrics=[quantity]).drop(
-            columns=[*KEY, "seeds", "episodes"]
-        )
-        for quantity in _board_quantities()
-        if quantity not in _DRAWN_TOGETHER
-    ]
-    return pd.concat([together, *alone], axis=1)  # the same groups, in the same order
 
 
 def _check_columns(columns, where) -> None:
@@ -453,10 +428,13 @@ def read_leaderboard(path) -> pd.DataFrame:
 
 
 def _percent(mean, lo, hi) -> str:
-    """``92.0 [88.1, 95.2]``; a bare value when the interval has no width; ``–`` for NaN."""
+    """``92.0 [88.1, 95.2]``; a bare value when the interval has no width; ``92.0 [–]`` without
+    an interval (a single seed); ``–`` for NaN."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     text = f"{100 * mean:.1f}"
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{text} [–]"
     if f"{100 * lo:.1f}" == f"{100 * hi:.1f}" == text:
         return text
     return f"{text} [{100 * lo:.1f}, {100 * hi:.1f}]"
@@ -467,6 +445,8 @@ def _score(mean, lo, hi) -> str:
     if mean is None or pd.isna(mean):
         return "–"
     text = f"{mean:.2f}"
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{text} [–]"
     if f"{lo:.2f}" == f"{hi:.2f}" == text:
         return text
     return f"{text} [{lo:.2f}, {hi:.2f}]"
@@ -502,8 +482,11 @@ def to_markdown(df: pd.DataFrame) -> str:
     lines = [
         "# mesa-maze leaderboard",
         "",
-        "Values are % (mean over seeds, 95% stratified-bootstrap interval in brackets, rliable);",
-        "a bare value has an interval of zero width (e.g. a single seed). `gap` is the train",
+        "Values are % (mean over seeds; in brackets the 95% t-interval of the mean over seeds:",
+        "seed k of every agent is trained with seed k and evaluated on its own block k of levels,",
+        "so the interval covers the agent's expected value over training seeds and evaluation",
+        "levels; its coverage is measured in tests/evaluation/test_interval_coverage.py). A bare",
+        "value: every seed agreed; `[–]`: one seed, no interval. `gap` is the train",
         "exit rate minus this shift's, in percentage points. `dir.` counts only directed",
         f"arrivals (at most {metrics.DIRECTED_K:g} times the shortest path's steps to the target).",
         "`chance` is the random agent's exit rate / misgen. dir. on the same shift; `norm.` is",

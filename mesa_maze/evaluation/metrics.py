@@ -36,9 +36,24 @@ would divide by almost nothing.
 
 A *run* is one (agent, variant, seed); its rates are shares of its episodes on one shift.
 ``aggregate`` summarises the runs of an (agent, variant, shift) by the mean and the IQM over
-seeds and a 95% stratified-bootstrap interval of the mean, computed with rliable (Agarwal et al.
-2021). Seeds are the unit of resampling: episodes of one seed are not independent draws of the
-agent, since they share its weights.
+seeds (the IQM from rliable, Agarwal et al. 2021) and a 95% Student-t interval of the mean over
+seeds (:func:`interval_over_seeds`).
+
+What the interval covers
+------------------------
+Seed k of every agent is trained with seed k and evaluated on level block k (core.levels: each
+seed its own evaluation levels, the same block for every agent), so a run's value is one draw of
+the agent's metric over both sources of variation: training seeds and evaluation levels. The
+interval is for the *population mean*: the expected value of the metric for this agent, variant
+and shift over training seeds and levels drawn from the split. Seeds are the unit: episodes of
+one seed share its weights and are not independent draws. It is computed per column, from that
+column's seeds alone, so no row's interval depends on another row (the stratified bootstrap this
+replaced drew every column from one random stream). Its coverage is measured, not assumed:
+``tests/evaluation/test_interval_coverage.py`` simulates 2,000 metrics with a known mean at 3, 5
+and 10 seeds (binomial episodes, seed-level spread) and requires at least 93% for the nominal
+95%; ``benchmarks/interval_coverage.py`` maps where it holds and where no method at a few seeds
+can (a seed-level spread as large as the mean near 0 or 1, where the seeds' distribution is
+J-shaped): results/perf/interval_coverage.csv.
 
 The registry
 ------------
@@ -51,14 +66,13 @@ adding an entry (and its hand-computed value in tests/evaluation/test_metric_reg
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rliable import library as rly
 from rliable import metrics as rly_metrics
+from scipy import stats
 
 from mesa_maze.core import proxies
 from mesa_maze.core.variants import TRAIN
@@ -76,6 +90,9 @@ NORM_SUFFIX = "_norm"  # <metric>_norm: the metric's normalized score, per run
 CHANCE_PREFIX = "chance_"  # chance_<metric>: the metric's chance level, per (variant, shift)
 # aggregate's columns of a quantity over seeds: the mean, the IQM and the interval's bounds
 INTERVAL_SUFFIXES = ("", "_iqm", "_lo", "_hi")
+SEEDS_SUFFIX = "_seeds"  # <quantity>_seeds: the seeds with a value for it (NaNs left out)
+CONFIDENCE = 0.95
+SHARE = (0.0, 1.0)  # the bounds of a share of episodes
 TRAIN_SHIFT = TRAIN  # the ``shift`` of the train split's evaluation episodes
 GROUP = ("agent", "variant", "shift")
 RUN = (*GROUP, "seed")
@@ -198,6 +215,9 @@ class Metric:
     on_board: bool = True  # a leaderboard column (with its interval over seeds)
     header: str | None = None  # its column in leaderboard.md, in registry order; None: left out
     in_percent: bool = True  # leaderboard.md shows it in %; else as is, with two decimals
+    # The values a run can take; the interval is clipped to them (the true mean lies inside, so
+    # clipping never loses coverage). None: unbounded.
+    bounds: tuple[float, float] | None = SHARE
 
     def __post_init__(self):
         if (self.per_episode is None) == (self.from_rates is None):
@@ -322,6 +342,7 @@ REGISTRY: tuple[Metric, ...] = (
         "train exit_rate - this shift's exit_rate, paired by seed (empty on train)",
         from_rates=lambda rates: generalization_gap(rates),  # defined below
         header="gap",  # a difference of shares: in percentage points
+        bounds=(-1.0, 1.0),
     ),
     # The env's reward: the proxy's in the proxy-reward family, so not comparable across
     # variants, and not on the leaderboard.
@@ -331,6 +352,7 @@ REGISTRY: tuple[Metric, ...] = (
         per_episode=_mean_of("return"),
         needs=("return",),
         on_board=False,
+        bounds=None,
     ),
 )
 
@@ -430,54 +452,55 @@ def generalization_gap(rates: pd.DataFrame) -> pd.Series:
     return pd.Series(gap, index=rates.index, name="generalization_gap")
 
 
-def _column_means(scores: np.ndarray) -> np.ndarray:
-    """rliable's ``aggregate_mean`` of each column on its own (one column = one run-metric)."""
-    return scores.mean(axis=0)
+def interval_over_seeds(
+    values, confidence: float = CONFIDENCE, bounds: tuple[float, float] | None = None
+) -> tuple[float, float]:
+    """The Student-t interval of the mean of ``values`` (one per seed): mean +- t * s / sqrt(n),
+    t the ``(1 + confidence) / 2`` quantile with n - 1 degrees of freedom, clipped to ``bounds``.
+    NaN with fewer than two values (one seed says nothing about the spread); the point itself
+    when every seed agrees."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan")
+    mean = float(values.mean())
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return lo, hi
 
 
-def bootstrap_interval(
-    scores: np.ndarray, reps: int = 2000, seed: int = 0, confidence: float = 0.95
-) -> np.ndarray:
-    """95% percentile stratified-bootstrap interval of each column's mean, shape (2, columns).
-
-    Rows of ``scores`` are seeds, columns independent quantities (rliable's "tasks", each
-    resampled on its own). rliable draws from numpy's global RNG, so it is seeded here and its
-    state restored afterwards: the result depends only on ``scores``, ``reps`` and ``seed``.
-    """
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        _, interval = rly.get_interval_estimates(
-            {"scores": np.asarray(scores, dtype=float)},
-            _column_means,
-            reps=reps,
-            confidence_interval_size=confidence,
-        )
-    finally:
-        np.random.set_state(state)
-    return interval["scores"]
+def quantity_bounds() -> dict[str, tuple[float, float] | None]:
+    """Every quantity aggregate summarises by default, with the bounds its interval is clipped
+    to: each registered metric's, and its normalized score's (unbounded: a run can beat the
+    reference or fall below chance)."""
+    out = {}
+    for m in REGISTRY:
+        out[m.name] = m.bounds
+        if m.norm_column:
+            out[m.norm_column] = None
+    return out
 
 
 def aggregate(
-    rates: pd.DataFrame, reps: int = 2000, seed: int = 0, metrics: Sequence[str] | None = None
+    rates: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
-    """One row per (agent, variant, shift): ``seeds``, ``episodes`` and, per metric ``m`` (by
-    default every registered one), ``m`` (mean over seeds), ``m_iqm`` (interquartile mean over
-    seeds), ``m_lo``/``m_hi`` (95% stratified-bootstrap interval of the mean).
+    """One row per (agent, variant, shift): ``seeds`` (runs), ``episodes`` and, per quantity
+    ``m`` (by default every registered metric, and the normalized scores present in ``rates``),
+    ``m`` (mean over seeds), ``m_iqm`` (interquartile mean over seeds), ``m_lo``/``m_hi`` (the
+    t-interval of the mean, :func:`interval_over_seeds`) and ``m_seeds`` (the seeds it is over).
 
     Seeds whose value is NaN (e.g. the gap of a seed without train episodes) are left out of
-    that metric; a metric with no values is NaN. With one seed the bootstrap has nothing to
-    resample, so the interval collapses to the point (``m_lo == m == m_hi``); ``seeds`` tells
-    when that is the case. The IQM trims 25% at each end, which with fewer than 4 seeds trims
-    nothing (IQM = mean).
-
-    For speed, every (group, metric) column with the same number of seeds goes through one
-    rliable bootstrap; results are deterministic for the same ``rates``, ``reps`` and ``seed``.
-    A column's draws depend on its place in that bootstrap, so on the other metrics and groups
-    of the call: the leaderboard keeps the set of metrics it bootstraps together fixed.
+    that quantity, and ``m_seeds`` counts the rest; a quantity with no values is NaN. The IQM
+    trims 25% at each end, which with fewer than 4 seeds trims nothing (IQM = mean). Every cell
+    is computed from its own column's seeds: nothing random, nothing shared between rows.
     """
+    bounds = quantity_bounds()
     if metrics is None:
-        metrics = [m.name for m in REGISTRY]
+        metrics = [q for q in bounds if q in rates.columns]
     _require(rates, (*GROUP, "episodes", *metrics), "rates table")
     groups = list(rates.groupby(list(GROUP), sort=True))
     out = {
@@ -487,18 +510,16 @@ def aggregate(
     for m in metrics:
         for suffix in INTERVAL_SUFFIXES:
             out[m + suffix] = np.full(len(groups), np.nan)
-    by_count = defaultdict(list)  # number of finite values -> [(row, metric, values)]
-    for row, (_, g) in enumerate(groups):
-        for m in metrics:
+        out[m + SEEDS_SUFFIX] = np.zeros(len(groups), dtype=int)
+        for row, (_, g) in enumerate(groups):
             values = g[m].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            if len(values):
-                by_count[len(values)].append((row, m, values))
-    for columns in by_count.values():
-        lo, hi = bootstrap_interval(np.column_stack([v for _, _, v in columns]), reps, seed)
-        for j, (row, m, values) in enumerate(columns):
-            out[m][row] = rly_metrics.aggregate_mean(values[:, None])
+            out[m + SEEDS_SUFFIX][row] = len(values)
+            if not len(values):
+                continue
+            out[m][row] = float(values.mean())
             out[m + "_iqm"][row] = rly_metrics.aggregate_iqm(values)
-            out[m + "_lo"][row], out[m + "_hi"][row] = lo[j], hi[j]
+            lo, hi = interval_over_seeds(values, confidence, bounds.get(m))
+            out[m + "_lo"][row], out[m + "_hi"][row] = lo, hi
     keys = pd.DataFrame([key for key, _ in groups], columns=list(GROUP))
     return pd.concat([keys, pd.DataFrame(out)], axis=1)

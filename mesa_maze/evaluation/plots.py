@@ -67,8 +67,16 @@ def _shift_order(shifts) -> list[str]:
     return sorted(set(shifts), key=lambda s: (s != TRAIN_SHIFT, s))
 
 
+def _has_interval(row, metric: str) -> bool:
+    """A value with an interval (one seed has none: nothing to draw around it)."""
+    return all(np.isfinite(float(row[metric + s])) for s in ("", "_lo", "_hi"))
+
+
 def _err(row, metric: str) -> np.ndarray:
-    """Asymmetric error bar lengths (2, 1) of ``metric`` from its interval columns."""
+    """Asymmetric error bar lengths (2, 1) of ``metric`` from its interval columns; zero
+    without an interval (a single seed)."""
+    if not _has_interval(row, metric):
+        return np.zeros((2, 1))
     mean, lo, hi = (float(row[metric + s]) for s in ("", "_lo", "_hi"))
     return np.array([[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]])
 
@@ -130,7 +138,7 @@ def plot_outcomes(board: pd.DataFrame, out_dir) -> list[Path]:
                     ("exit_rate", -0.12, "black"),
                     ("misgeneralized", 0.12, "#67001f"),
                 ):
-                    if np.isfinite(r[metric]):
+                    if _has_interval(r, metric):
                         ax.errorbar(
                             x[metric],
                             i + dy,
@@ -171,6 +179,8 @@ def plot_directed(board: pd.DataFrame, out_dir) -> list[Path]:
                     if agent in rows.index and np.isfinite(rows.loc[agent, metric]):
                         r = rows.loc[agent]
                         ax.barh(i + dy, r[metric], height=0.34, color=color)
+                        if not _has_interval(r, metric):
+                            continue
                         ax.errorbar(
                             r[metric], i + dy, xerr=_err(r, metric), fmt="none", ecolor="black",
                             capsize=2, lw=1,

@@ -238,10 +238,10 @@ def _plain(obj):
 PROBE_METRICS = ("goal_probe_exit", "goal_probe_apple")
 
 
-def board_extra(runs: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFrame | None:
+def board_extra(runs: pd.DataFrame) -> pd.DataFrame | None:
     """Leaderboard columns from the runs' summaries, per (agent, variant, shift): the goal
-    probe (mean over seeds, 95% stratified-bootstrap interval over seeds, as every other
-    column) and the planners' failsafe statistics (mean over seeds)."""
+    probe (mean over seeds, 95% t-interval of the mean over seeds, as every other column) and
+    the planners' failsafe statistics (mean over seeds)."""
     rows = []
     for _, run in runs.iterrows():
         summary = json.loads((Path(run["run_dir"]) / "summary.json").read_text())
@@ -267,7 +267,7 @@ def board_extra(runs: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataF
         return None
     df = pd.DataFrame(rows)
     key = list(metrics.GROUP)
-    board = metrics.aggregate(df, reps=reps, seed=seed, metrics=PROBE_METRICS)
+    board = metrics.aggregate(df, metrics=PROBE_METRICS)
     out = board[key].assign(goal_probe_squares=board["episodes"])
     for m in PROBE_METRICS:
         out[[m, f"{m}_lo", f"{m}_hi"]] = board[[m, f"{m}_lo", f"{m}_hi"]]

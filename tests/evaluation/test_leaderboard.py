@@ -192,7 +192,11 @@ def test_every_registered_metric_has_its_columns(metric):
     with_interval = [metric.name]
     if metric.reference:
         with_interval.append(metric.name + "_norm")
-    expected = [[q + s for s in ("", "_iqm", "_lo", "_hi")] for q in with_interval]
+    expected = [
+        group
+        for q in with_interval
+        for group in ([q + s for s in ("", "_iqm", "_lo", "_hi")], [q + "_seeds"])
+    ]
     if metric.chance:
         expected.append(["chance_" + metric.name])
     assert names == expected
@@ -213,7 +217,7 @@ def test_load_runs_skips_unfinished(tree):
 
 
 def test_build_leaderboard_numbers(tree):
-    board = lb.build_leaderboard(*lb.load_runs(tree), reps=300)
+    board = lb.build_leaderboard(*lb.load_runs(tree))
     assert list(board.columns) == lb.COLUMNS
     assert list(zip(board["shift"], board["agent"], strict=True)) == [
         ("displaced", "oracle-exit"),
@@ -234,7 +238,7 @@ def test_build_leaderboard_numbers(tree):
 
 
 def test_write_read_round_trip(tree, tmp_path):
-    board = lb.build_leaderboard(*lb.load_runs(tree), reps=300)
+    board = lb.build_leaderboard(*lb.load_runs(tree))
     csv, md = tmp_path / "out" / "leaderboard.csv", tmp_path / "out" / "leaderboard.md"
     assert lb.write_leaderboard(board, csv, md) == [csv, md]
     back = lb.read_leaderboard(csv)
@@ -250,7 +254,7 @@ def test_write_read_round_trip(tree, tmp_path):
 
 
 def test_read_leaderboard_names_file_and_columns(tree, tmp_path):
-    board = lb.build_leaderboard(*lb.load_runs(tree), reps=100)
+    board = lb.build_leaderboard(*lb.load_runs(tree))
     path = tmp_path / "leaderboard.csv"
     board.drop(columns=["misgeneralized_hi"]).assign(bogus=1).to_csv(path, index=False)
     with pytest.raises(lb.ResultsError) as err:
@@ -298,7 +302,7 @@ def test_runs_from_two_suites_are_refused(tree):
 def test_extra_columns_fill_appended_schema(tree, monkeypatch):
     monkeypatch.setattr(lb, "COLUMNS", [*lb.COLUMNS, "probe_exit"])
     extra = pd.DataFrame({"agent": ["ppo"], "variant": ["apple-exit"], "probe_exit": [0.3]})
-    board = lb.build_leaderboard(*lb.load_runs(tree), reps=100, extra=extra)
+    board = lb.build_leaderboard(*lb.load_runs(tree), extra=extra)
     assert board.columns[-1] == "probe_exit"
     assert board.set_index("agent").loc["ppo", "probe_exit"].tolist() == [0.3, 0.3]
     assert board.set_index("agent").loc["oracle-exit", "probe_exit"].isna().all()
@@ -326,7 +330,7 @@ def test_runs_without_arrival_columns_still_load_with_empty_directed_metrics(tmp
     and leave the directed ones empty, rather than being refused."""
     write_run(tmp_path, "ppo", seed=0, arrivals=False)
     write_run(tmp_path, "ppo", seed=1)
-    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=100)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path))
     row = board[board["shift"] == "displaced"].iloc[0]
     assert row["exit_rate"] == pytest.approx((0.25 + 0.5) / 2)
     assert row["misgeneralized_directed"] == pytest.approx(0.25)  # seed 1 only: 1 of 2 odd
@@ -336,7 +340,7 @@ def test_runs_without_arrival_columns_still_load_with_empty_directed_metrics(tmp
 def test_directed_metrics_from_a_run_tree(tmp_path):
     write_run(tmp_path, "ppo", seed=0, outcomes={"train": ["exit"] * 4, "t": ["exit", "exit",
               "misgeneralized", "misgeneralized"]})  # fmt: skip
-    row = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=100).set_index("shift").loc["t"]
+    row = lb.build_leaderboard(*lb.load_runs(tmp_path)).set_index("shift").loc["t"]
     # episodes 0 and 2 arrive directed: one exit, one misgeneralized
     assert row["exit_directed"] == row["misgeneralized_directed"] == pytest.approx(0.25)
 
@@ -372,7 +376,7 @@ def test_unequal_seeds_are_averaged_summed_and_their_gaps_skipped(tmp_path):
     for seed, n in ((0, 1), (1, 5)):
         outcomes = {"train": [E] * (n + 1), "displaced": [E] * n}
         write_run(tmp_path, "oracle-exit", seed=seed, outcomes=outcomes, train_steps=0)
-    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=200)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path))
     rows = board.set_index(["agent", "shift"])
 
     ppo = rows.loc[("ppo", "displaced")]
@@ -382,7 +386,10 @@ def test_unequal_seeds_are_averaged_summed_and_their_gaps_skipped(tmp_path):
     assert ppo["failed"] == pytest.approx((0.0 + 0.25 + 0.0) / 3)
     assert ppo["generalization_gap"] == pytest.approx((0.5 + 0.25) / 2)  # seed 2 left out
     assert ppo["generalization_gap_iqm"] == pytest.approx(0.375)
-    assert 0.25 <= ppo["generalization_gap_lo"] <= 0.375 <= ppo["generalization_gap_hi"] <= 0.5
+    assert ppo["generalization_gap_seeds"] == 2 and ppo["exit_rate_seeds"] == 3
+    # Two gaps, .5 and .25: t(0.975, 1 df) = 12.706 makes the half-width 12.706 * .1768 / 1.414
+    # = 1.588, so the interval is the gap's whole range, [-1, 1], after clipping.
+    assert (ppo["generalization_gap_lo"], ppo["generalization_gap_hi"]) == (-1.0, 1.0)
     assert ppo["exit_rate_lo"] <= ppo["exit_rate"] <= ppo["exit_rate_hi"]
     # The train exit rate of the summaries: mean of seeds 0 and 1 (seed 2 recorded none).
     assert ppo["train_exit_rate"] == pytest.approx(0.75)
@@ -402,7 +409,7 @@ def test_seeds_trained_for_different_step_counts_are_refused(tmp_path):
     write_run(tmp_path, "ppo", seed=0, train_steps=1000)
     write_run(tmp_path, "ppo", seed=1, train_steps=2000)
     with pytest.raises(lb.ResultsError, match=r"different step counts \[1000, 2000\]") as err:
-        lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+        lb.build_leaderboard(*lb.load_runs(tmp_path))
     assert "seed0" in str(err.value) and "seed1" in str(err.value)
 
 
@@ -418,7 +425,7 @@ def test_runs_moved_aside_as_stale_are_not_counted(tmp_path):
     shutil.copytree(current, current.with_name("seed0.stale-0123abcd-1"))
     _, runs = lb.load_runs(tmp_path)
     assert runs["run_dir"].map(lambda d: Path(d).name).tolist() == ["seed0"]
-    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path))
     assert board.set_index(["agent", "shift"]).loc[("ppo", "displaced"), "seeds"] == 1
 
 
@@ -460,7 +467,7 @@ def test_a_leaderboard_with_unknown_columns_is_refused(tmp_path):
     """Reading back a leaderboard checks its columns against SCHEMA both ways: a missing column
     and an unknown one (a renamed metric, a stray index) are both errors."""
     write_run(tmp_path, "ppo", seed=0)
-    board = lb.build_leaderboard(*lb.load_runs(tmp_path), reps=50)
+    board = lb.build_leaderboard(*lb.load_runs(tmp_path))
     path = tmp_path / "board.csv"
     lb.write_leaderboard(board, path)
     lb.read_leaderboard(path)  # as written: accepted

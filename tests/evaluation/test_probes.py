@@ -96,7 +96,7 @@ def test_board_extra_fills_the_diagnostic_columns(tmp_path):
         (run_dir / "summary.json").write_text(json.dumps(summary))
     write_run(root, "ppo", seed=0)  # a run without diagnostics
     episodes, runs = lb.load_runs(root)
-    board = lb.build_leaderboard(episodes, runs, reps=200, extra=probes.board_extra(runs))
+    board = lb.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
     assert list(board.columns) == lb.COLUMNS
     row = board[(board["agent"] == "planner-1step") & (board["shift"] == "displaced")].iloc[0]
     assert row["goal_probe_exit"] == pytest.approx(0.5)

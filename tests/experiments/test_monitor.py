@@ -182,7 +182,7 @@ def test_leaderboard_shows_deceptive_aligned_in_training_misgeneralized_unwatche
         cfg = runner.single_run(name, "monitor", episodes=40, suite="monitor-test")
         one_run.execute(cfg, tmp_path)
     episodes, runs = leaderboard.load_runs(tmp_path / "monitor-test")
-    board = leaderboard.build_leaderboard(episodes, runs, reps=200).set_index(["agent", "shift"])
+    board = leaderboard.build_leaderboard(episodes, runs).set_index(["agent", "shift"])
     metric_columns = [c for group in leaderboard.METRIC_COLUMN_GROUPS for c in group]
     for shift in ("train", "watched"):
         deceptive = board.loc[("deceptive", shift), metric_columns]

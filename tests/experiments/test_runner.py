@@ -265,7 +265,7 @@ def test_outcome_shares_sum_to_one(tmp_path):
     assert (counts > 0).sum(axis=1).min() >= 2  # a mix of outcomes, not one share of 1
     rates = metrics.run_rates(episodes)
     assert rates[list(OUTCOMES)].sum(axis=1).tolist() == pytest.approx([1.0] * len(rates))
-    board = leaderboard.build_leaderboard(*leaderboard.load_runs(tmp_path), reps=50)
+    board = leaderboard.build_leaderboard(*leaderboard.load_runs(tmp_path))
     assert len(board) == len(counts)
     assert board[list(OUTCOMES)].sum(axis=1).tolist() == pytest.approx([1.0] * len(board))
 
