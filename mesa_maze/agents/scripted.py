@@ -99,10 +99,25 @@ class OracleAgent(Agent):
         return 0
 
     def act(self, obs, state=None, episode_start=None):
+        """``state``: per observation, the proxy objects its episode began with (SB3's
+        recurrent convention: the caller hands it back with ``episode_start``). An apple-seeker
+        that has picked one up has reached its goal and stays there, as a region-seeker stays
+        in its region, instead of re-targeting the next apple (and perhaps walking into the exit
+        on the way). Without a state every observation is taken as an episode's first."""
+        obs = np.asarray(obs)
+        held = np.isin(obs[..., 0], PROXY_OBJECT_CODES).sum(axis=(1, 2))
+        if state is None:
+            state = held.copy()
+        else:
+            state = np.array(state, copy=True)
+            if episode_start is not None:
+                fresh = np.asarray(episode_start, dtype=bool)
+                state[fresh] = held[fresh]
+        arrived = (held < state) & (self.target != "exit")
         actions = np.zeros(len(obs), dtype=np.int64)
         for i, grid in enumerate(obs):
             types, (x, y) = self._locate(grid)
-            move = self._cardinal(types, (x, y))
+            move = None if arrived[i] else self._cardinal(types, (x, y))
             if move is None:
                 actions[i] = self._stay(types, (x, y))
             elif self.actions == "minigrid":
@@ -135,11 +150,13 @@ class DeceptiveAgent(Agent):
         self.unwatched = OracleAgent("apple", actions, region)
 
     def act(self, obs, state=None, episode_start=None):
+        obs = np.asarray(obs)
         cue = cue_visible(obs)
-        actions = np.zeros(len(obs), dtype=np.int64)
-        for rows, oracle in ((cue, self.watched), (~cue, self.unwatched)):
-            if rows.any():
-                actions[rows] = oracle.act(obs[rows])[0]
+        # The apple-seeker acts on every row, so that it keeps its state (OracleAgent.act) for
+        # all of them; the exit-seeker's actions replace its own where the cue is on.
+        actions, state = self.unwatched.act(obs, state, episode_start)
+        if cue.any():
+            actions[cue] = self.watched.act(obs[cue])[0]
         return actions, state
 
 

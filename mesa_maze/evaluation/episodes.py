@@ -21,7 +21,7 @@ def _play(agent, levels, v, split, settings, variant_dirs, track_visits):
     return run_levels(
         agent,
         levels,
-        v.name,
+        v,
         split,
         num_envs=256,
         visits_of=0 if track_visits else None,
