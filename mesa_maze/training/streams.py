@@ -47,13 +47,25 @@ def apart(level: Level) -> bool:
 
 def pool_apart(pool: LevelPool) -> np.ndarray:
     """:func:`apart` of every level of a pool (read back from the encoded grids)."""
-    out = np.zeros(len(pool), dtype=bool)
-    for i, grid in enumerate(pool.grids):
+    return grids_apart(pool.grids, pool.start)
+
+
+def grids_apart(grids: np.ndarray, starts) -> np.ndarray:
+    """:func:`apart` of encoded levels: (k, H, W, 3) grids without the agent, (k, 2) starts."""
+    out = np.zeros(len(grids), dtype=bool)
+    for i, grid in enumerate(grids):
         kinds = grid[..., 0]
         (exit_,) = [(int(x), int(y)) for y, x in np.argwhere(kinds == GOAL)]
         apples = [(int(x), int(y)) for y, x in np.argwhere(np.isin(kinds, PROXY_OBJECT_CODES))]
-        out[i] = _apart(kinds == WALL, tuple(pool.start[i].tolist()), exit_, apples)
+        out[i] = _apart(kinds == WALL, tuple(int(v) for v in starts[i]), exit_, apples)
     return out
+
+
+def playing_apart(maze, rows) -> np.ndarray:
+    """Are the levels that ``rows`` of a batched maze have just started apart? (Read at an
+    episode's start, while the grid is whole and the agent on its start cell.)"""
+    rows = np.asarray(rows)
+    return grids_apart(maze.state.inner_grids(rows), maze.agent_pos[rows])
 
 
 # --- level sources --------------------------------------------------------------------------------

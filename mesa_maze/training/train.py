@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tomllib
 
@@ -27,6 +28,7 @@ from mesa_maze.envs.observers import OBSERVERS
 from mesa_maze.envs.vector import PadObservations, canvas_size
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
+from mesa_maze.training import streams
 from mesa_maze.training.remedies.base import Remedy, get_remedy, option_names
 
 # --- configuration ----------------------------------------------------------------------------
@@ -161,26 +163,41 @@ def training_env(variant, hp: dict, seed: int, variant_dirs=(), source=None, spe
 
 def remedy_callback(remedy: Remedy, log_path: Path):
     """The SB3 callback that hands SB3's events to a remedy's hooks (:class:`Remedy`) and writes
-    the log rows they return to ``log_path`` when training ends."""
+    the log rows they return to ``log_path`` when training ends. Each row also gets
+    ``trained_apart_frames``: the share of the rollout's env steps played on apart levels. The
+    remedy's ``trained_apart`` counts levels (episodes) served; failed episodes run longer, so the
+    two differ, and DR's α is a share of episodes, not of frames (docs/results.md)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class RemedyHooks(BaseCallback):
         def __init__(self):
             super().__init__()
             self.rows = []
+            self.frames = self.apart_frames = 0
 
         def _on_training_start(self) -> None:
-            remedy.on_training_start(self.training_env.unwrapped.maze)
+            self.maze = self.training_env.unwrapped.maze
+            remedy.on_training_start(self.maze)
+            self.apart = streams.playing_apart(self.maze, np.arange(self.maze.num_envs))
 
         def _on_rollout_start(self) -> None:
             remedy.on_rollout_start()
 
         def _on_step(self) -> bool:
-            remedy.on_step(self.locals["dones"], self.locals["infos"])
+            dones = np.asarray(self.locals["dones"], dtype=bool)
+            remedy.on_step(dones, self.locals["infos"])
+            # The step just taken was played on each row's level before any reset.
+            self.frames += len(dones)
+            self.apart_frames += int(self.apart.sum())
+            if dones.any():
+                self.apart[dones] = streams.playing_apart(self.maze, np.flatnonzero(dones))
             return True
 
         def _on_rollout_end(self) -> None:
-            self.rows.append(remedy.on_rollout_end(self.model, self.num_timesteps))
+            row = remedy.on_rollout_end(self.model, self.num_timesteps)
+            row["trained_apart_frames"] = self.apart_frames / max(self.frames, 1)
+            self.frames = self.apart_frames = 0
+            self.rows.append(row)
 
         def _on_training_end(self) -> None:
             csv = pd.DataFrame(self.rows).to_csv(index=False)

@@ -372,7 +372,27 @@ def test_dr_at_alpha_zero_trains_exactly_as_ppo(tmp_path):
         weights[agent] = model.policy.state_dict()
     assert all(torch.equal(weights["ppo"][k], weights["ppo-dr@0"][k]) for k in weights["ppo"])
     log = pd.read_csv(tmp_path / "ppo-dr@0" / REMEDY_LOG)
-    assert (log["trained_apart"] == 0).all()
+    assert (log["trained_apart"] == 0).all() and (log["trained_apart_frames"] == 0).all()
+
+
+def test_dr_logs_its_share_as_episodes_and_as_frames(tmp_path):
+    """α = 1: every level is a test-placement level, apart by construction, so every episode
+    and every frame is apart; the frames share is counted from what the envs played."""
+    from mesa_maze.training import streams
+
+    cfg = tiny_config("ppo-dr@1")
+    training.train(runs.resolve(cfg), tmp_path)
+    log = pd.read_csv(tmp_path / REMEDY_LOG)
+    assert (log["trained_apart"] == 1).all() and (log["trained_apart_frames"] == 1).all()
+    # playing_apart reads a batched maze's rows at their episodes' start.
+    from mesa_maze.envs.vector import BatchedMaze
+
+    maze = BatchedMaze("apple-exit", "displaced", num_envs=4, seed=0)
+    maze.reset()
+    assert streams.playing_apart(maze, np.arange(4)).all()
+    maze = BatchedMaze("apple-exit", "train", num_envs=4, seed=0)
+    maze.reset()
+    assert not streams.playing_apart(maze, np.arange(4)).any()
 
 
 # --- the α-sweep plot ---------------------------------------------------------------------------

@@ -235,7 +235,7 @@ assert {"shift": "train", "stream": "fixed levels", "levels": 10, "met": 0, "ove
 assert cfg.hyperparams["levels"] == 4
 train.train(runs.resolve(cfg), Path("run"))
 log = Path("run/remedy.csv").read_text().splitlines()
-assert log == ["timesteps,trained_apart", "128,0.0", "256,0.0"], log
+assert log == ["timesteps,trained_apart,trained_apart_frames", "128,0.0,0.0", "256,0.0,0.0"], log
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the copy, not this tree
     env |= {pools.CACHE_ENV: str(tmp_path / "pools"), "MPLBACKEND": "Agg"}
