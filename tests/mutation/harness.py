@@ -7,7 +7,7 @@ library code only, never the tests, so that a sample was not chosen to be caught
 in ``mutants.toml`` beside this file (its header says the fields), with the fast tests each
 module's mutants rerun.
 
-Two samples:
+Three samples:
 
 - sample 1 (60 mutants, ``--sample 1``, the default): the first measure. It has been run, and
   tests were then written for its survivors, so its score now says how well the suite catches
@@ -16,6 +16,10 @@ Two samples:
   the same modules (plus the batched env's pools and rendering), again from the library code
   alone and repeating no first-sample bug. Only a sample chosen after the tests measures the
   suite afresh; run it once, before writing tests for its survivors.
+- sample 3 (58 mutants, ``--sample 3``): written after tests for six of sample 2's survivors,
+  again from the library code alone and repeating no bug of samples 1 and 2, with its weight on
+  where numbers are made or runs are decided (a run's config hash and the runner, the planners,
+  training's hyper-parameters and remedies, intervals, probes).
 
 How it runs: the repository's files (tracked and untracked-but-not-ignored, as they are on disk)
 are copied once into a temporary folder. For each mutant the pristine file is restored, the
@@ -30,10 +34,10 @@ tests) = error, except a package that no longer imports (every test run fails: i
 past the per-mutant limit = timeout. Before any mutant, each distinct subset
 runs once unmutated and must pass, else every mutant would look caught.
 
-Rows go to ``results/mutation/mutants.csv`` (sample 1) or ``results/mutation/mutants_sample2.csv``
-(sample 2), one line per mutant, appended and flushed as it finishes, so an interrupted run
-keeps what it measured and a rerun resumes where it stopped. ``--sample all`` runs sample 1,
-then sample 2, each into its own file.
+Rows go to ``results/mutation/mutants.csv`` (sample 1), ``results/mutation/mutants_sample2.csv``
+(sample 2) or ``results/mutation/mutants_sample3.csv`` (sample 3), one line per mutant, appended
+and flushed as it finishes, so an interrupted run keeps what it measured and a rerun resumes
+where it stopped. ``--sample all`` runs sample 1, then 2, then 3, each into its own file.
 
 The library changes under the samples: an edit can remove a mutant's ``old`` snippet.
 ``--check`` names every such mutant (and runs no test); update its ``old`` and ``new`` in
@@ -43,6 +47,7 @@ The library changes under the samples: an edit can remove a mutant's ``old`` sni
     .venv/bin/python tests/mutation/harness.py --sample 2 --list # sample 2
     .venv/bin/python tests/mutation/harness.py --sample all --check  # all still apply? no tests
     .venv/bin/python tests/mutation/harness.py --sample 2        # run what is not in its CSV
+    .venv/bin/python tests/mutation/harness.py --sample 3        # the third sample, likewise
     .venv/bin/python tests/mutation/harness.py --only ID[,ID]    # just these (of --sample)
     .venv/bin/python tests/mutation/harness.py --fresh           # forget earlier rows, rerun
 
@@ -72,7 +77,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().with_name("mutants.toml")  # the samples' mutants
 OUT_DIR = ROOT / "results" / "mutation"
 # sample name -> its CSV under OUT_DIR; sample 1 keeps the file it always had.
-SAMPLE_CSVS = {"1": "mutants.csv", "2": "mutants_sample2.csv"}
+SAMPLE_CSVS = {"1": "mutants.csv", "2": "mutants_sample2.csv", "3": "mutants_sample3.csv"}
 # date, git_head, dirty and tree say what was measured: tree is a digest of the copied files, so
 # rows measured on different dirty trees can be told apart.
 COLUMNS = ("id", "module", "why", "status", "seconds", "tests", "date", "git_head", "dirty", "tree")
@@ -155,17 +160,19 @@ def mutate(text: str, m: Mutant) -> str:
 
 def check_mutants(mutants, root: Path, samples: Samples) -> list[str]:
     """Every problem with ``mutants`` against the files under ``root``; empty if none. Ids are
-    unique over both samples, and no mutant of the second repeats one of the first."""
+    unique over every sample, and no mutant repeats one of an earlier sample."""
     problems = []
-    first_sample, second_sample = samples.mutants["1"], samples.mutants["2"]
-    ids = Counter(m.id for m in (*first_sample, *second_sample))
+    every = [m for name in SAMPLE_CSVS for m in samples.mutants[name]]
+    ids = Counter(m.id for m in every)
     problems += [f"{i}: id used {n} times" for i, n in ids.items() if n > 1]
-    first = {(m.path, m.old, m.new): m.id for m in first_sample}
-    problems += [
-        f"{m.id}: repeats first-sample mutant {first[(m.path, m.old, m.new)]}"
-        for m in second_sample
-        if (m.path, m.old, m.new) in first
-    ]
+    earlier: dict[tuple[str, str, str], tuple[str, str]] = {}  # (path, old, new) -> (sample, id)
+    for name in SAMPLE_CSVS:
+        for m in samples.mutants[name]:
+            seen = earlier.get((m.path, m.old, m.new))
+            if seen is not None and seen[0] != name:
+                problems.append(f"{m.id}: repeats sample-{seen[0]} mutant {seen[1]}")
+        for m in samples.mutants[name]:
+            earlier.setdefault((m.path, m.old, m.new), (name, m.id))
     for m in mutants:
         if m.path not in samples.tests:
             problems.append(f"{m.id}: no test subset mapped for {m.path} ([tests] in {DATA.name})")
@@ -346,7 +353,7 @@ def main() -> None:
         "--sample",
         choices=[*SAMPLE_CSVS, "all"],
         default="1",
-        help="which sample: 1 (the first, default), 2 (the fresh one) or all (each to its CSV)",
+        help="which sample: 1 (the first, default), 2, 3 (the newest) or all (each to its CSV)",
     )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     parser.add_argument(
