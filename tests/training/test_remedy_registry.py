@@ -200,6 +200,7 @@ def test_one_new_module_makes_a_remedy_everywhere(tmp_path):
     shutil.copytree(
         REPO / "mesa_maze", tmp_path / "mesa_maze", ignore=shutil.ignore_patterns("__pycache__")
     )
+    shutil.copytree(REPO / "envs", tmp_path / "envs")  # the built-in variants, beside the package
     (tmp_path / "mesa_maze/training/remedies/fixed.py").write_text(FIXED)
     (tmp_path / "hp.toml").write_text(
         "[ppo]\nn_envs = 4\nn_steps = 32\nbatch_size = 64\nn_epochs = 1\n"
