@@ -63,7 +63,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mesa_maze.core.levels import eval_seeds
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.vector import canvas_size
 from mesa_maze.evaluation import episodes
@@ -321,14 +320,13 @@ class Planner:
         if self.config.delta is None:
             return out
         stats = self.failsafe_stats()
-        seeds = eval_seeds(cfg.episodes)
         for split, entry in stats.items():
             with_it = [r["outcome"] for r in records if r["shift"] == split]
             without = with_it  # a failsafe that never acted changed nothing: the same run
             if entry["vetoes"] or split in self.cleared:
                 off = self.without_failsafe(split)
                 replay, _, _ = episodes.run_episodes(
-                    off, run.variant, split, seeds, cfg.hyperparams, cfg.variant_dirs
+                    off, run.variant, split, run.eval_seeds, cfg.hyperparams, cfg.variant_dirs
                 )
                 without = [r["outcome"] for r in replay]
             entry["outcomes"], entry["outcomes_without"] = _mix(with_it), _mix(without)

@@ -20,7 +20,7 @@ from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import TRAIN_CURVE_OFFSET, eval_seeds
+from mesa_maze.core.levels import curve_seeds
 from mesa_maze.core.variants import TRAIN, as_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.observers import OBSERVERS
@@ -216,7 +216,7 @@ def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     shutil.rmtree(log_dir, ignore_errors=True)
     model.set_logger(configure(str(log_dir), ["csv"]))
     deterministic = parse_hyperparams(hp).deterministic
-    seeds = eval_seeds(cfg.eval_episodes, offset=TRAIN_CURVE_OFFSET)  # not the final ones
+    seeds = curve_seeds(cfg.seed, cfg.eval_episodes)  # the run seed's block, not the final ones
     curve = []
 
     class TrainSplitEval(BaseCallback):
