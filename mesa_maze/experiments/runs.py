@@ -22,6 +22,7 @@ import shutil
 import traceback
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -30,10 +31,11 @@ from mesa_maze import __version__, agents
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import final_eval_seeds, proxy_region
+from mesa_maze.core.overlap import held_out_hashes
 from mesa_maze.core.variants import TRAIN, Variant, as_variant
 from mesa_maze.evaluation import leaderboard, probes
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
-from mesa_maze.training.train import SuiteError, train
+from mesa_maze.training.train import HELD_OUT_LOG, SuiteError, train
 
 RESULTS = Path("results")
 # Which levels a run plays and trains on, beyond its config: the level-seed layout and the
@@ -104,6 +106,14 @@ class Run:
     def eval_seeds(self) -> list[int]:
         """The level seeds of its final evaluation, on every split: its seed's block."""
         return final_eval_seeds(self.config.seed, self.config.episodes)
+
+    @cached_property
+    def held_out(self) -> frozenset[str]:
+        """The content hashes of every level it is evaluated or probed on
+        (``core.overlap.held_out_hashes``), which every training stream leaves out. Computed
+        once, when training first asks."""
+        cfg = self.config
+        return held_out_hashes(self.variant, cfg.seed, cfg.episodes, cfg.eval_episodes)
 
 
 def resolve(cfg: RunConfig | Run) -> Run:
@@ -314,6 +324,9 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         "episodes_count": len(episodes),
         "episodes_sha1": hashlib.sha1(episodes_text.encode("utf-8")).hexdigest(),
     }
+    held_out = run_dir / HELD_OUT_LOG  # a learner's: the held-out levels training left out
+    if held_out.is_file():
+        summary["held_out"] = json.loads(held_out.read_text())
     summary.update(probes.run_diagnostics(agent, run, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"

@@ -349,7 +349,8 @@ def from_run(base, run, run_dir: Path) -> Planner:
     """The planner of a run (``run``: an ``experiments.runs.Run``, the config with its resolved
     variant): ``base`` (the loaded base agent: A and I) with the options in
     ``hyperparams["wrapper"]``. A learned W or T is fitted on transitions of the train
-    split (collected by the base policy, 30% random actions) and saved in ``run_dir``. On
+    split (collected by the base policy, 30% random actions; the run's held-out levels left
+    out, ``held_out`` counts them) and saved in ``run_dir``. On
     held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
     score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
     run's summary."""
@@ -368,7 +369,7 @@ def from_run(base, run, run_dir: Path) -> Planner:
         def probs(obs):
             return prior(obs)[0]
 
-        def collect(split, count, seed):
+        def collect(split, count, seed, skip=frozenset()):
             return wm.collect_transitions(
                 probs,
                 variant,
@@ -378,9 +379,13 @@ def from_run(base, run, run_dir: Path) -> Planner:
                 canvas,
                 actions=actions,
                 variant_dirs=cfg.variant_dirs,
+                skip=skip,
             )
 
-        data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed)
+        # W and T train on the train split, the run's held-out levels left out as every
+        # training stream leaves them out (docs/design.md §7).
+        data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed, run.held_out)
+        reports["held_out"] = {"held_out_levels": len(run.held_out), "skipped": data.skipped}
         held_out = {split: collect(split, 2000, cfg.seed + 7919) for split in variant.splits}
         if config.world_model == "learned":
             net = _load_or_fit(
