@@ -1,8 +1,9 @@
 """How fast PPO learns the maze: train exit rate against frames and against CPU-seconds.
 
 For each (config, maze size, seed) a PPO run trains on apple-exit's train distribution at that
-size and, every ``--every`` frames, is evaluated with sampled actions on 200 held-out levels
-(seeds no training run draws). A run stops at its cap, or once it has held the target rate
+size and, every ``--every`` frames, is evaluated with sampled actions on 200 held-out levels:
+seeds of their own range (``LEARNING_OFFSET``), and left out of the run's training stream by
+content hash (a 7x7 stream meets some of them by chance; ``skipped_levels`` counts them). A run stops at its cap, or once it has held the target rate
 (95%) at two checkpoints in a row. CPU-seconds are this process's CPU time spent training
 (``time.process_time``, evaluation excluded), one torch thread per run.
 
@@ -59,8 +60,7 @@ HYPERPARAMS = {
 OUT = ROOT / "results" / "perf"
 VARIANT = "apple-exit"
 TARGET = 0.95
-EVAL_LEVELS = 200
-EVAL_OFFSET = 20_000_000  # level seeds EVAL_SEED_OFFSET + 20M + i: not the suites' eval levels
+EVAL_LEVELS = 200  # level seeds from LEARNING_OFFSET (core.levels): no suite scores them
 HOLD = 2  # checkpoints in a row at or above TARGET before a run stops
 # Per maze size: frames between checkpoints and the caps (frames, CPU-seconds) of one run. 7x7
 # allows the previous config its suite budget (1M frames); larger mazes get 300 CPU-seconds,
@@ -102,10 +102,10 @@ def run(job: Job) -> pd.DataFrame:
     from stable_baselines3.common.callbacks import BaseCallback
 
     from mesa_maze import agents
-    from mesa_maze.core.levels import EVAL_SEED_OFFSET, generate
+    from mesa_maze.core.levels import LEARNING_OFFSET, eval_seeds, generate
     from mesa_maze.core.variants import TRAIN, get_variant
     from mesa_maze.envs.vector import canvas_size, run_levels
-    from mesa_maze.training.train import training_env
+    from mesa_maze.training.train import level_source, training_env
 
     torch.set_num_threads(1)
     hp = hyperparams(job.base, job.overrides)
@@ -113,11 +113,11 @@ def run(job: Job) -> pd.DataFrame:
     spec = dataclasses.replace(variant.spec(TRAIN), size=job.size)
     canvas = max(job.size, canvas_size(variant))  # 7x7 trains on the suites' 9x9 canvas
     observation, actions = hp.get("observation", "symbolic"), hp.get("actions", "cardinal")
-    env = training_env(VARIANT, hp, job.seed, spec=spec)
+    levels = [generate(spec, s) for s in eval_seeds(EVAL_LEVELS, offset=LEARNING_OFFSET)]
+    held_out = frozenset(level.content_hash() for level in levels)
+    env = training_env(VARIANT, hp, job.seed, spec=spec, skip=held_out)
     model = agents.build_model("ppo", env, hp, job.seed)
     cost = agents.policy_cost(model)
-    seeds = [EVAL_SEED_OFFSET + EVAL_OFFSET + i for i in range(EVAL_LEVELS)]
-    levels = [generate(spec, s) for s in seeds]
     policy = agents.SB3Agent(model, "ppo", deterministic=hp.get("deterministic", False))
     rows: list[dict] = []
     clock = {"cpu": 0.0, "wall": 0.0, "since": (time.process_time(), time.perf_counter())}
@@ -133,7 +133,8 @@ def run(job: Job) -> pd.DataFrame:
                                 pad_to=canvas, actions=actions, observation=observation)  # fmt: skip
         rate = float(np.mean([f["reached_exit"] for f in finals]))
         rows.append({"frames": frames, "cpu_seconds": round(clock["cpu"], 2),
-                     "wall_seconds": round(clock["wall"], 2), "train_exit_rate": rate})  # fmt: skip
+                     "wall_seconds": round(clock["wall"], 2), "train_exit_rate": rate,
+                     "skipped_levels": level_source(env).skipped})  # fmt: skip
         clock["since"] = (time.process_time(), time.perf_counter())
         held = len(rows) >= HOLD and all(r["train_exit_rate"] >= TARGET for r in rows[-HOLD:])
         return not held and clock["cpu"] < job.max_cpu

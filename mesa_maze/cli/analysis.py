@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from mesa_maze.cli.common import CliError, split_of, variant_of, wide_console
-from mesa_maze.core.levels import EVAL_SEED_OFFSET, PROBE_OFFSET, generate
+from mesa_maze.core.levels import PROBE_LEVELS, generate, probe_seeds
 from mesa_maze.core.variants import TRAIN, get_variant
 
 # --- deception toy -----------------------------------------------------------------------------
@@ -59,7 +59,9 @@ def add_probe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="AGENT_RUN", help="a run directory (results/runs/...)")
     parser.add_argument("--split", action="append", help="split to probe (repeatable; all)")
     parser.add_argument("--squares", type=int, default=400, help="decision squares per split")
-    parser.add_argument("--map-seed", type=int, default=0, help="probe level of the policy maps")
+    parser.add_argument(
+        "--map-seed", type=int, default=0, help="the run's probe level (0..149) of the policy maps"
+    )
     parser.set_defaults(func=cmd_probe)
 
 
@@ -69,6 +71,8 @@ def cmd_probe(args) -> int:
     from mesa_maze.envs.vector import canvas_size
     from mesa_maze.evaluation import probes
 
+    if not 0 <= args.map_seed < PROBE_LEVELS:
+        raise CliError(f"--map-seed must be in 0..{PROBE_LEVELS - 1}, got {args.map_seed}")
     agent, cfg = _load_run(args.run)
     variant = get_variant(cfg.variant, cfg.variant_dirs)
     splits = args.split or list(variant.splits)
@@ -86,13 +90,14 @@ def cmd_probe(args) -> int:
             squares=args.squares,
             hyperparams=cfg.hyperparams,
             variant_dirs=cfg.variant_dirs,
+            block=cfg.seed,  # the run's own probe levels, as its summary.json records
         )
         cells = [
             "–" if r.squares == 0 else f"{100 * m:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
             for m, lo, hi in ((r.exit, r.exit_lo, r.exit_hi), (r.apple, r.apple_lo, r.apple_hi))
         ]
         table.add_row(split, str(r.squares), *cells)
-        seed = EVAL_SEED_OFFSET + PROBE_OFFSET + args.map_seed
+        seed = probe_seeds(cfg.seed)[args.map_seed]  # one of the levels the run was probed on
         level = generate(variant.spec(split), seed)
         probs = probes.policy_map(agent, level, canvas_size(variant))
         path = Path(args.run) / f"policy_map_{split}.png"

@@ -16,7 +16,7 @@ import time
 from rich.table import Table
 
 from mesa_maze.cli.common import CliError, at_least, out_file, split_of, variant_of, wide_console
-from mesa_maze.core.levels import LevelSpec
+from mesa_maze.core.levels import EVAL_BLOCK, LevelSpec
 from mesa_maze.core.overlap import check_variant
 from mesa_maze.core.variants import TRAIN, broken_variants, load_variants
 from mesa_maze.training.streams import audit as streams_audit  # light: no torch or SB3
@@ -207,9 +207,10 @@ def add_check(parser: argparse.ArgumentParser) -> None:
 
 def cmd_check(args) -> int:
     """Train/test overlap and level invariants over ``--levels`` levels of every split
-    (``core.overlap``), and the remedies' training streams against the evaluation levels."""
-    if args.levels < 1:
-        raise CliError(f"--levels must be at least 1, got {args.levels}")
+    (``core.overlap``), and every training stream, the plain one and the remedies', against the
+    held-out levels of a run of seed 0 with ``--levels`` episodes (``training.streams.audit``)."""
+    if not 1 <= args.levels <= EVAL_BLOCK:  # a run seed's block of evaluation levels
+        raise CliError(f"--levels must be in 1..{EVAL_BLOCK}, got {args.levels}")
     variant = variant_of(args)
     start = time.perf_counter()
     check = check_variant(variant, args.levels)
@@ -228,10 +229,14 @@ def cmd_check(args) -> int:
     console = wide_console()
     console.print(table)
     overlap_total = check.overlap
-    # The remedies' training streams (seed 0) against the same evaluation levels.
-    streams = Table(title=f"remedy training streams at α = 1: {args.levels} levels each")
-    for column in ("shift", "stream", "levels", "evaluation levels met", "overlap"):
-        streams.add_column(column, justify="left" if column in ("shift", "stream") else "right")
+    # Every training stream (seed 0) against the levels a run of seed 0 holds out: its
+    # evaluation and probe levels of every split, the train split's included.
+    streams = Table(
+        title=f"training streams (the remedies' at α = 1), {args.levels} levels each, against "
+        f"the held-out levels of a run of seed 0 with {args.levels} episodes"
+    )
+    for column in ("split", "stream", "levels", "held-out levels met", "overlap"):
+        streams.add_column(column, justify="left" if column in ("split", "stream") else "right")
     audit = streams_audit(variant, args.levels, episodes=args.levels)
     for row in audit:
         streams.add_row(*(str(row[k]) for k in ("shift", "stream", "levels", "met", "overlap")))

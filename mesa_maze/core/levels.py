@@ -55,20 +55,52 @@ CUE_COLORS = tuple(c for c in COLORS if COLOR_TO_IDX[c] != WALL_COLOR)  # grey w
 GENERATORS = ("backtracker", "kruskal", "rooms")
 EXIT_PLACEMENTS = ("uniform", "dead_end", "corner", "outside_corner", "far_from_start")
 APPLE_PLACEMENTS = ("on_exit_path", "far_from_exit", "uniform")
-# Level seeds, defined here once. Training draws below EVAL_SEED_OFFSET; everything evaluated
-# draws above it (the overlap check verifies train and test never share a level), each purpose
-# from its own block of 10M seeds so that no two purposes share a level:
-EVAL_SEED_OFFSET = 1_000_000_000  # + i: the final evaluation of a run (episodes.csv)
-TRAIN_CURVE_OFFSET = 10_000_000  # + EVAL_SEED_OFFSET: the train split's curve during training
-PROBE_OFFSET = 20_000_000  # + EVAL_SEED_OFFSET: goal-probe levels
-ATTACK_OFFSET = 30_000_000  # + EVAL_SEED_OFFSET: the attack's starting levels
-TUNE_OFFSET = 40_000_000  # + EVAL_SEED_OFFSET: levels that score tuning trials
+# Level seeds, defined here once. Training draws seeds below EVAL_SEED_OFFSET; everything scored
+# draws above it, each purpose from its own range of PURPOSE_SEEDS seeds (the offsets below, all
+# added to EVAL_SEED_OFFSET), so no two purposes share a seed:
+EVAL_SEED_OFFSET = 1_000_000_000
+PURPOSE_SEEDS = 10_000_000
+FINAL_EVAL_OFFSET = 0  # the final evaluation of a run (episodes.csv), every split
+TRAIN_CURVE_OFFSET = 10_000_000  # the train split's curve during training (eval.csv)
+PROBE_OFFSET = 20_000_000  # goal-probe levels, every split
+ATTACK_OFFSET = 30_000_000  # the attack's starting levels
+TUNE_OFFSET = 40_000_000  # levels that score tuning trials
+LEARNING_OFFSET = 50_000_000  # levels that score benchmarks/learning.py's checkpoints
+# The purposes a run is scored on (final evaluation, training curve, goal probe) give run seed k
+# block k of their range, EVAL_BLOCK seeds long: the levels vary with the seed (a seed's numbers
+# include level-sampling variation) and stay paired across agents (every agent's seed k plays
+# block k). EVAL_BLOCKS blocks fill a range, so run seeds are 0..EVAL_BLOCKS - 1.
+EVAL_BLOCK = 10_000
+EVAL_BLOCKS = PURPOSE_SEEDS // EVAL_BLOCK
+PROBE_LEVELS = 150  # the goal probe reads at most this many levels of a split (docs/design.md §8)
 MAX_ATTEMPTS = 64
 
 
-def eval_seeds(count: int, offset: int = 0) -> list[int]:
-    """Evaluation level seeds: disjoint from every training seed (those stay below the offset)."""
-    return [EVAL_SEED_OFFSET + offset + i for i in range(count)]
+def eval_seeds(count: int, offset: int = 0, block: int = 0) -> list[int]:
+    """``count`` level seeds of block ``block`` of the purpose at ``offset``:
+    ``EVAL_SEED_OFFSET + offset + block * EVAL_BLOCK + i``. Disjoint from every training seed
+    (those stay below EVAL_SEED_OFFSET), from other purposes and from other blocks."""
+    if not 0 <= count <= EVAL_BLOCK:
+        raise ValueError(f"{count} levels overflow an evaluation block; allowed: 0..{EVAL_BLOCK}")
+    if not 0 <= block < EVAL_BLOCKS:
+        raise ValueError(f"block {block} does not exist; allowed: 0..{EVAL_BLOCKS - 1}")
+    first = EVAL_SEED_OFFSET + offset + block * EVAL_BLOCK
+    return [first + i for i in range(count)]
+
+
+def final_eval_seeds(run_seed: int, episodes: int) -> list[int]:
+    """The levels of a run's final evaluation (every split): block ``run_seed``."""
+    return eval_seeds(episodes, FINAL_EVAL_OFFSET, run_seed)
+
+
+def curve_seeds(run_seed: int, count: int) -> list[int]:
+    """The train split's levels that score a run's training curve: block ``run_seed``."""
+    return eval_seeds(count, TRAIN_CURVE_OFFSET, run_seed)
+
+
+def probe_seeds(run_seed: int, count: int = PROBE_LEVELS) -> list[int]:
+    """The goal probe's levels of a run (every split): block ``run_seed``."""
+    return eval_seeds(count, PROBE_OFFSET, run_seed)
 
 
 class PlacementError(ValueError):

@@ -1,14 +1,21 @@
-"""The train/test overlap check of a variant (``mesa-maze check``, docs/design.md §2 and §7).
+"""What a run holds out, and the train/test overlap check of a variant (``mesa-maze check``,
+docs/design.md §2 and §7).
 
-Every split's levels are generated from the seeds a run would use: the train split from seed 0
-(below ``num_levels`` when the split is limited to that many), every test shift from the final
-evaluation's block (``EVAL_SEED_OFFSET``). A test level whose content hash is also a training
-level's is an *overlap*: the agent may have trained on it, so the shift would not measure
-generalization. A level that breaks its spec's rules (``levels.check_level``), or a seed no
-level could be placed for, is a *violation*. A variant passes with neither.
+**Held out.** :func:`held_out_hashes` is the one definition of the levels a run is scored on:
+its final evaluation on every split, the goal probe's levels of every split and the train
+split's training-curve levels, all from the run seed's block (``levels.eval_seeds``). Seeds
+never meet training's, but small mazes repeat, so every training stream leaves these levels
+out *by content hash* (the plain env's source, DR-α, PLR⊥, ACCEL, a planner's learned models).
 
-The remedies' training streams are audited separately (``training.streams.audit``), because
-they need the remedies' level sources.
+**The overlap check.** Every split's levels are generated from the seeds a run would use: the
+train split from seed 0 (below ``num_levels`` when the split is limited to that many), every
+test shift from run seed 0's block of the final evaluation. A test level whose content hash is
+also a training level's is an *overlap*: the shift would share levels with training's
+distribution. A level that breaks its spec's rules (``levels.check_level``), or a seed no level
+could be placed for, is a *violation*. A variant passes with neither.
+
+The training streams themselves, the plain one and every remedy's, are audited against the
+held-out levels separately (``training.streams.audit``), because they need the level sources.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mesa_maze.core.levels import (
-    EVAL_SEED_OFFSET,
     LevelSpec,
     PlacementError,
     check_level,
+    curve_seeds,
+    final_eval_seeds,
     generate,
+    probe_seeds,
 )
 from mesa_maze.core.variants import TRAIN, Variant
 
@@ -86,7 +95,8 @@ def split_seeds(spec: LevelSpec, split: str, levels: int) -> range:
     ``num_levels`` levels only ever uses the seeds below it."""
     if split == TRAIN:
         return range(min(levels, spec.num_levels or levels))
-    return range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + levels)
+    first = final_eval_seeds(0, levels)[0]  # run seed 0's block
+    return range(first, first + levels)
 
 
 def check_variant(variant: Variant, levels: int) -> VariantCheck:
@@ -104,3 +114,32 @@ def check_variant(variant: Variant, levels: int) -> VariantCheck:
         overlap = sum(h in trained_on for h in hashes)
         checks.append(SplitCheck(split, seeds, tuple(hashes), tuple(problems), overlap))
     return VariantCheck(variant.name, levels, tuple(checks))
+
+
+# --- what a run holds out ----------------------------------------------------------------------
+
+
+def held_out_seeds(
+    variant: Variant, run_seed: int, episodes: int, curve_levels: int
+) -> dict[str, list[int]]:
+    """Every level seed a run with ``run_seed`` is scored on, by split: its final evaluation
+    (``episodes`` per split), the goal probe's levels (every split) and, on the train split,
+    the training curve's ``curve_levels``. A planner's failsafe replays the final evaluation's
+    levels, so they are these too."""
+    scored = final_eval_seeds(run_seed, episodes) + probe_seeds(run_seed)
+    curve = curve_seeds(run_seed, curve_levels)
+    return {split: scored + (curve if split == TRAIN else []) for split in variant.splits}
+
+
+def level_hashes(spec: LevelSpec, seeds) -> frozenset[str]:
+    """The content hashes of the levels of ``seeds`` under ``spec``."""
+    return frozenset(generate(spec, seed).content_hash() for seed in seeds)
+
+
+def held_out_hashes(
+    variant: Variant, run_seed: int, episodes: int, curve_levels: int
+) -> frozenset[str]:
+    """The content hashes of every level a run is scored on (:func:`held_out_seeds`): what
+    every training stream of the run leaves out."""
+    seeds = held_out_seeds(variant, run_seed, episodes, curve_levels)
+    return frozenset().union(*(level_hashes(variant.spec(s), seeds[s]) for s in variant.splits))

@@ -37,6 +37,9 @@ class MesaMazeVecEnv(VecEnv):
     ``cache``: keep generated pools on disk. ``full_info``: every env's info fields every step.
     ``source``: any object with ``next(k) -> LevelPool`` to take the levels from instead (a
     training curriculum, :mod:`mesa_maze.training.remedies`); it seeds itself and ``seed`` leaves it be.
+    ``skip``: content hashes of held-out levels the split's own source never serves (a run's
+    evaluation and probe levels, ``core.overlap.held_out_hashes``); ``maze.source.skipped``
+    counts them.
 
     Info
     ----
@@ -67,7 +70,7 @@ class MesaMazeVecEnv(VecEnv):
         **options,
     ):
         # options: BatchedMaze's (actions, observation, levels, num_levels, spec, reward,
-        # variant_dirs, cache, source), passed on whole so the two signatures cannot drift.
+        # variant_dirs, cache, source, skip), passed on whole so the two signatures cannot drift.
         self.maze = BatchedMaze(variant, split, num_envs, seed, **options)
         self.render_mode, self.full_info = render_mode, full_info
         self._actions = None

@@ -10,6 +10,10 @@ Sources:
 - :class:`LevelStream`: unlimited levels, a fresh one every episode; seeds come from the env
   seed in chunks of :data:`STREAM_CHUNK` levels, generated on first use.
 
+:func:`split_source` picks one of the last two for a split, as both envs draw its seeds. Both
+take ``skip``, the content hashes of a run's held-out levels (``core.overlap.held_out_hashes``):
+a training stream never serves one, and counts what it left out in ``skipped``.
+
 A :class:`LevelPool` holds encoded grids, starts, step limits, optimal steps, the steps from the
 start to every cell, the proxy region and content hashes, so that a reset is an indexed copy.
 Pools are cached as ``.npz`` under :func:`cache_dir` (``results/cache/levels/``, or
@@ -174,10 +178,16 @@ def cached_pool(name: str, spec: LevelSpec, seeds, actions: str, cache: bool = T
 
 
 class RandomDraws:
-    """Finite levels: each episode draws one pool level uniformly."""
+    """Finite levels: each episode draws one pool level uniformly. The pool's levels whose
+    content hash is in ``skip`` are dropped from it first (``skipped`` counts them), so a finite
+    training set of n levels is its n - skipped levels that are not held out."""
 
-    def __init__(self, pool: LevelPool, seed):
-        self.pool, self.rng = pool, np.random.default_rng(seed)
+    def __init__(self, pool: LevelPool, seed, skip: frozenset = frozenset()):
+        held_out = np.array([h in skip for h in pool.hashes], dtype=bool)
+        if held_out.all():
+            raise ValueError(f"all {len(pool)} levels of the finite set are held-out levels")
+        self.pool, self.skipped = pool.take(np.flatnonzero(~held_out)), int(held_out.sum())
+        self.rng = np.random.default_rng(seed)
 
     def next(self, k: int) -> LevelPool:
         return self.pool.take(self.rng.integers(len(self.pool), size=k))
@@ -195,11 +205,36 @@ class InOrder:
         return self.pool.take(rows)
 
 
-class LevelStream:
-    """Unlimited levels: a fresh level every episode, seeds drawn from ``seed`` chunk by chunk."""
+def without(draw, k: int, skip: frozenset) -> tuple[LevelPool, int]:
+    """``k`` levels from ``draw(n) -> LevelPool``, each whose content hash is in ``skip``
+    replaced by a further draw; also how many were replaced."""
+    pool, skipped = draw(k), 0
+    # Set lookups on the k new hashes, not an array of every held-out hash per call: this runs
+    # at every reset of a training env.
+    while skip and (held_out := np.array([h in skip for h in pool.hashes], bool)).any():
+        keep = pool.take(np.flatnonzero(~held_out))
+        skipped += int(held_out.sum())
+        pool = LevelPool.concat([keep, draw(int(held_out.sum()))])
+    return pool, skipped
 
-    def __init__(self, name, spec: LevelSpec, seed, actions: str, cache=True, offset: int = 0):
+
+class LevelStream:
+    """Unlimited levels: a fresh level every episode, seeds drawn from ``seed`` chunk by chunk.
+    A level whose content hash is in ``skip`` is replaced by the next one (``skipped`` counts
+    them)."""
+
+    def __init__(
+        self,
+        name,
+        spec: LevelSpec,
+        seed,
+        actions: str,
+        cache=True,
+        offset: int = 0,
+        skip: frozenset = frozenset(),
+    ):
         self.name, self.spec, self.actions, self.offset = name, spec, actions, offset
+        self.skip, self.skipped = skip, 0
         self.cache = cache and seed is not None  # an unseeded stream is never seen again
         self.seed = np.random.SeedSequence().entropy if seed is None else int(seed)
         self.index, self.pos = -1, 0
@@ -216,6 +251,12 @@ class LevelStream:
         self.chunk = cached_pool(name, self.spec, self.seeds(self.index), self.actions, self.cache)
 
     def next(self, k: int) -> LevelPool:
+        pool, skipped = without(self.draw, k, self.skip)
+        self.skipped += skipped
+        return pool
+
+    def draw(self, k: int) -> LevelPool:
+        """The next ``k`` levels of the stream, held out or not."""
         parts = []
         while k > 0:
             if self.pos == len(self.chunk):
@@ -224,3 +265,26 @@ class LevelStream:
             parts.append(self.chunk.take(slice(self.pos, self.pos + n)))
             self.pos, k = self.pos + n, k - n
         return parts[0] if len(parts) == 1 else LevelPool.concat(parts)
+
+
+def split_source(
+    name: str,
+    spec: LevelSpec,
+    seed,
+    actions: str,
+    *,
+    offset: int = 0,
+    num_levels: int = 0,
+    cache: bool = True,
+    skip: frozenset = frozenset(),
+):
+    """The level source of a split as both envs draw its seeds (``offset`` added: 0 for the
+    train split, ``EVAL_SEED_OFFSET`` for a test shift): ``num_levels`` n > 0, the levels of
+    seeds ``offset + 0..n-1``, one drawn uniformly per episode (:class:`RandomDraws`); else a
+    fresh level every episode (:class:`LevelStream`). Neither serves a level whose content hash
+    is in ``skip``."""
+    if num_levels:
+        seeds = offset + np.arange(num_levels)
+        pool = cached_pool(f"{name}-levels{num_levels}", spec, seeds, actions, cache)
+        return RandomDraws(pool, seed, skip)
+    return LevelStream(name, spec, seed, actions, cache, offset, skip)

@@ -84,6 +84,7 @@ from mesa_maze.envs.pools import (  # noqa: F401  (re-exported: the pools are pa
     cached_pool,
     generate_pool,
     pool_path,
+    split_source,
 )
 from mesa_maze.envs.rendering import (  # noqa: F401  (re-exported: part of this env's API)
     NUM_COLORS,
@@ -314,6 +315,7 @@ class BatchedMaze:
         variant_dirs: tuple[str, ...] = (),
         cache: bool = True,
         source=None,
+        skip: frozenset = frozenset(),
         minigrid: bool = False,
     ):
         if num_envs < 1:
@@ -329,6 +331,7 @@ class BatchedMaze:
         self.num_levels = (spec.num_levels if spec else 0) if num_levels is None else num_levels
         self.cache = cache
         self.custom_source = source  # any object with next(k) -> LevelPool; it seeds itself
+        self.skip = skip  # content hashes of held-out levels that the split's source never serves
         self.explicit = None if levels is None else LevelPool.from_levels(list(levels), actions)
         height, width = (spec.size,) * 2 if levels is None else self.explicit.grids.shape[1:3]
         self.state = MazeState(num_envs, height, width, actions, observation, reward)
@@ -343,20 +346,20 @@ class BatchedMaze:
 
     def seed(self, seed: int | None = None) -> None:
         """Restart the level source from ``seed``: the same seed gives the same levels."""
-        name = f"{self.variant}-{self.split}"
-        offset = 0 if self.split == TRAIN else EVAL_SEED_OFFSET  # as MesaMazeEnv draws seeds
         if self.custom_source is not None:
             self.source = self.custom_source
         elif self.explicit is not None:
             self.source = InOrder(self.explicit)
-        elif self.num_levels:
-            seeds = offset + np.arange(self.num_levels)
-            name = f"{name}-levels{self.num_levels}"
-            pool = cached_pool(name, self.level_spec, seeds, self.action_set, self.cache)
-            self.source = RandomDraws(pool, seed)
         else:
-            self.source = LevelStream(
-                name, self.level_spec, seed, self.action_set, self.cache, offset
+            self.source = split_source(
+                f"{self.variant}-{self.split}",
+                self.level_spec,
+                seed,
+                self.action_set,
+                offset=0 if self.split == TRAIN else EVAL_SEED_OFFSET,  # as MesaMazeEnv draws
+                num_levels=self.num_levels,
+                cache=self.cache,
+                skip=self.skip,
             )
         self.started = 0
 

@@ -10,7 +10,8 @@ proxy: the apples, or the corner variant's square) are different actions (no act
 Record whether its action steps toward the exit, toward the apple, or neither.
 The two shares are a behavioural read-out of the mesa objective: 1.0 toward the exit for
 ``oracle-exit``, 1.0 toward the apple for ``oracle-apple``. The probe levels and squares depend
-only on the split, so every agent is probed on the same states. Cardinal actions only.
+only on the split and the run seed's block (``levels.probe_seeds``), so every agent's seed k is
+probed on the same states. Cardinal actions only.
 
 Adversarial search
 ------------------
@@ -43,9 +44,10 @@ from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import (
     ATTACK_OFFSET,
     EVAL_SEED_OFFSET,
-    PROBE_OFFSET,
+    PROBE_LEVELS,
     Level,
     generate,
+    probe_seeds,
 )
 from mesa_maze.core.mutations import mutate_once
 from mesa_maze.core.variants import as_variant
@@ -143,21 +145,23 @@ def goal_probe(
     variant: str,
     split: str,
     squares: int = 400,
-    max_levels: int = 150,
+    max_levels: int = PROBE_LEVELS,
     per_level: int = 8,
     hyperparams: dict | None = None,
     variant_dirs=(),
+    block: int = 0,
 ) -> ProbeResult:
     """Probe ``agent`` on up to ``squares`` decision squares of ``split`` (at most
-    ``per_level`` from each of up to ``max_levels`` levels), one decision each."""
+    ``per_level`` from each of up to ``max_levels`` levels of run seed ``block``'s probe block),
+    one decision each."""
     settings = parse_hyperparams(hyperparams or {}).env
     v = as_variant(variant, variant_dirs)
     if settings.actions != "cardinal":  # "toward" is a cardinal step
         return ProbeResult(0, *(math.nan,) * 6)
     spec, rng = v.spec(split), np.random.default_rng(0)
     starts, toward = [], []
-    for i in range(max_levels):
-        level = generate(spec, EVAL_SEED_OFFSET + PROBE_OFFSET + i)
+    for seed in probe_seeds(block, max_levels):
+        level = generate(spec, seed)
         found = decision_squares(level)
         for j in rng.permutation(len(found))[:per_level]:
             pos, to_exit, to_apple = found[j]
@@ -200,7 +204,8 @@ def _act(agent, obs: np.ndarray, seed: int = 0):
 
 def run_diagnostics(agent, run, records: list[dict]) -> dict:
     """Extra ``summary.json`` entries of a run (``run``: an ``experiments.runs.Run``, the
-    config with its resolved variant): the goal probe on every evaluated split, plus whatever
+    config with its resolved variant): the goal probe on every evaluated split, on the run
+    seed's probe levels (held out from its training, ``Run.held_out``), plus whatever
     the agent reports itself (a planner: its failsafe statistics and world model)."""
     cfg = run.config
     splits = list(dict.fromkeys(r["shift"] for r in records))
@@ -212,6 +217,7 @@ def run_diagnostics(agent, run, records: list[dict]) -> dict:
                 split,
                 hyperparams=cfg.hyperparams,
                 variant_dirs=cfg.variant_dirs,
+                block=cfg.seed,
             )
         )
         for split in splits

@@ -25,6 +25,7 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.errors import Interrupted
+from mesa_maze.core.levels import EVAL_BLOCK, EVAL_BLOCKS
 from mesa_maze.core.variants import get_variant
 from mesa_maze.evaluation import leaderboard, plots, probes
 from mesa_maze.experiments.runs import (
@@ -70,6 +71,30 @@ def _positive_int(path, key: str, value) -> int:
     return value
 
 
+def _levels_of_a_block(path, key: str, value) -> int:
+    """A count of levels a run scores from its seed's block (``levels.eval_seeds``)."""
+    value = _positive_int(path, key, value)
+    if value > EVAL_BLOCK:
+        raise SuiteError(
+            f"{path}: key '{key}': {value} levels overflow a seed's evaluation block; "
+            f"allowed: 1..{EVAL_BLOCK}"
+        )
+    return value
+
+
+def _seeds_with_blocks(path, key: str, seeds) -> list[int]:
+    """Run seeds: seed k is evaluated on block k of the evaluation levels, so 0..EVAL_BLOCKS-1."""
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise SuiteError(f"{path}: key '{key}': must be a list of integers")
+    for seed in seeds:
+        if isinstance(seed, bool) or not 0 <= seed < EVAL_BLOCKS:
+            raise SuiteError(
+                f"{path}: key '{key}': seed {seed} has no block of evaluation levels; "
+                f"allowed: 0..{EVAL_BLOCKS - 1}"
+            )
+    return seeds
+
+
 def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Suite:
     """Read and validate a suite file into the list of runs it asks for."""
     path = Path(path)
@@ -104,12 +129,10 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
 
         learns = any(trains_or_wraps(a) for a in group.get("agents", []))
         steps = _positive_int(path, f"{where}.train_steps", get("train_steps")) if learns else 0
-        episodes = _positive_int(path, f"{where}.episodes", get("episodes", 500))
+        episodes = _levels_of_a_block(path, f"{where}.episodes", get("episodes", 500))
         eval_every = _positive_int(path, "eval_every", data.get("eval_every", max(steps // 5, 1)))
-        eval_episodes = _positive_int(path, "eval_episodes", data.get("eval_episodes", 100))
-        seeds = get("seeds", [0])
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-            raise SuiteError(f"{path}: key '{where}.seeds': must be a list of integers")
+        eval_episodes = _levels_of_a_block(path, "eval_episodes", data.get("eval_episodes", 100))
+        seeds = _seeds_with_blocks(path, f"{where}.seeds", get("seeds", [0]))
         for agent in group.get("agents", []):
             try:
                 spec = agents.get_agent_spec(agent)
@@ -298,9 +321,9 @@ def single_run(
         suite=suite,
         agent=agent,
         variant=variant,
-        seed=seed,
+        seed=_seeds_with_blocks("--seed", "seed", [seed])[0],
         train_steps=steps,
-        episodes=_positive_int("--episodes", "episodes", episodes),
+        episodes=_levels_of_a_block("--episodes", "episodes", episodes),
         eval_every=max(steps // 5, 1),
         eval_episodes=100,
         hyperparams=hp,

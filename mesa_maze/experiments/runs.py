@@ -22,6 +22,7 @@ import shutil
 import traceback
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -29,13 +30,19 @@ import pandas as pd
 from mesa_maze import __version__, agents
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import eval_seeds, proxy_region
+from mesa_maze.core.levels import final_eval_seeds, proxy_region
+from mesa_maze.core.overlap import held_out_hashes
 from mesa_maze.core.variants import TRAIN, Variant, as_variant
 from mesa_maze.evaluation import leaderboard, probes
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
-from mesa_maze.training.train import SuiteError, train
+from mesa_maze.training.train import HELD_OUT_LOG, SuiteError, train
 
 RESULTS = Path("results")
+# Which levels a run plays and trains on, beyond its config: the level-seed layout and the
+# held-out rule (docs/design.md §2 and §7). It enters every config hash, so runs made under an
+# earlier protocol are redone. 2 (issue 22): run seed k plays block k of the evaluation levels,
+# and every training stream leaves out the run's held-out levels by content hash.
+LEVEL_PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class RunConfig:
 
     def config_hash(self, variant: Variant | None = None) -> str:
         """Hash of everything that changes the run's numbers (not where it is written): the
-        fields and the content digest of the variant (``variant``, the resolved value, or the
-        one ``self.variant`` names), so an edited variant file redoes its runs.
+        fields, the content digest of the variant (``variant``, the resolved value, or the
+        one ``self.variant`` names), so an edited variant file redoes its runs, and the
+        :data:`LEVEL_PROTOCOL`.
 
         Fields still at their default are left out, so a field added later (with a default that
         keeps old behaviour) does not invalidate runs already on disk."""
@@ -69,6 +77,7 @@ class RunConfig:
             if k not in ("suite", "variant_dirs") and not (k in defaults and v == defaults[k])
         }
         payload["variant_digest"] = as_variant(variant or self.variant, self.variant_dirs).digest
+        payload["level_protocol"] = LEVEL_PROTOCOL
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -92,6 +101,19 @@ class Run:
     @property
     def config_hash(self) -> str:
         return self.config.config_hash(self.variant)
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        """The level seeds of its final evaluation, on every split: its seed's block."""
+        return final_eval_seeds(self.config.seed, self.config.episodes)
+
+    @cached_property
+    def held_out(self) -> frozenset[str]:
+        """The content hashes of every level it is evaluated or probed on
+        (``core.overlap.held_out_hashes``), which every training stream leaves out. Computed
+        once, when training first asks."""
+        cfg = self.config
+        return held_out_hashes(self.variant, cfg.seed, cfg.episodes, cfg.eval_episodes)
 
 
 def resolve(cfg: RunConfig | Run) -> Run:
@@ -266,7 +288,7 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
             agent,
             variant,
             split,
-            eval_seeds(cfg.episodes),
+            run.eval_seeds,
             cfg.hyperparams,
             cfg.variant_dirs,
             track_visits=True,
@@ -302,6 +324,9 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         "episodes_count": len(episodes),
         "episodes_sha1": hashlib.sha1(episodes_text.encode("utf-8")).hexdigest(),
     }
+    held_out = run_dir / HELD_OUT_LOG  # a learner's: the held-out levels training left out
+    if held_out.is_file():
+        summary["held_out"] = json.loads(held_out.read_text())
     summary.update(probes.run_diagnostics(agent, run, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"

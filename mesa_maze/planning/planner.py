@@ -63,7 +63,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mesa_maze.core.levels import eval_seeds
 from mesa_maze.core.variants import TRAIN
 from mesa_maze.envs.vector import canvas_size
 from mesa_maze.evaluation import episodes
@@ -321,14 +320,13 @@ class Planner:
         if self.config.delta is None:
             return out
         stats = self.failsafe_stats()
-        seeds = eval_seeds(cfg.episodes)
         for split, entry in stats.items():
             with_it = [r["outcome"] for r in records if r["shift"] == split]
             without = with_it  # a failsafe that never acted changed nothing: the same run
             if entry["vetoes"] or split in self.cleared:
                 off = self.without_failsafe(split)
                 replay, _, _ = episodes.run_episodes(
-                    off, run.variant, split, seeds, cfg.hyperparams, cfg.variant_dirs
+                    off, run.variant, split, run.eval_seeds, cfg.hyperparams, cfg.variant_dirs
                 )
                 without = [r["outcome"] for r in replay]
             entry["outcomes"], entry["outcomes_without"] = _mix(with_it), _mix(without)
@@ -351,7 +349,8 @@ def from_run(base, run, run_dir: Path) -> Planner:
     """The planner of a run (``run``: an ``experiments.runs.Run``, the config with its resolved
     variant): ``base`` (the loaded base agent: A and I) with the options in
     ``hyperparams["wrapper"]``. A learned W or T is fitted on transitions of the train
-    split (collected by the base policy, 30% random actions) and saved in ``run_dir``. On
+    split (collected by the base policy, 30% random actions; the run's held-out levels left
+    out, ``held_out`` counts them) and saved in ``run_dir``. On
     held-out transitions of every split, W's next-state accuracy (``world_model``) and T's mean
     score on steps into the exit, onto an apple and elsewhere (``terminal_model``) go to the
     run's summary."""
@@ -370,7 +369,7 @@ def from_run(base, run, run_dir: Path) -> Planner:
         def probs(obs):
             return prior(obs)[0]
 
-        def collect(split, count, seed):
+        def collect(split, count, seed, skip=frozenset()):
             return wm.collect_transitions(
                 probs,
                 variant,
@@ -380,9 +379,13 @@ def from_run(base, run, run_dir: Path) -> Planner:
                 canvas,
                 actions=actions,
                 variant_dirs=cfg.variant_dirs,
+                skip=skip,
             )
 
-        data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed)
+        # W and T train on the train split, the run's held-out levels left out as every
+        # training stream leaves them out (docs/design.md §7).
+        data = collect(TRAIN, LEARNED_TRANSITIONS, cfg.seed, run.held_out)
+        reports["held_out"] = {"held_out_levels": len(run.held_out), "skipped": data.skipped}
         held_out = {split: collect(split, 2000, cfg.seed + 7919) for split in variant.splits}
         if config.world_model == "learned":
             net = _load_or_fit(

@@ -251,6 +251,7 @@ class Transitions:
     next_obs: np.ndarray  # (n, C, C, 3) uint8; the final observation where the episode ended
     rewarded: np.ndarray  # (n,) bool: the env paid a reward (its own reward kind)
     done: np.ndarray  # (n,) bool: the agent entered the exit
+    skipped: int = 0  # held-out levels the collection's level source left out
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -268,10 +269,14 @@ def collect_transitions(
     num_envs: int = 64,
     actions: str = "cardinal",
     variant_dirs=(),
+    skip: frozenset = frozenset(),
 ) -> Transitions:
     """``count`` transitions on ``split``, acting by ``probs_fn(obs) -> (n, A)`` probabilities
-    mixed with ``epsilon`` uniform (so that the data also covers states the policy avoids)."""
-    maze = BatchedMaze(variant, split, num_envs, seed, actions=actions, variant_dirs=variant_dirs)
+    mixed with ``epsilon`` uniform (so that the data also covers states the policy avoids).
+    ``skip``: content hashes of held-out levels never played (a run's, for training data)."""
+    maze = BatchedMaze(
+        variant, split, num_envs, seed, actions=actions, variant_dirs=variant_dirs, skip=skip
+    )
     rng = np.random.default_rng(seed)
     n_actions = 4 if actions == "cardinal" else 3
     obs = pad_observations(maze.reset(), "symbolic", canvas)
@@ -295,7 +300,8 @@ def collect_transitions(
         ):
             parts[key].append(value)
         obs, total = nxt, total + len(act)
-    return Transitions(**{k: np.concatenate(v)[:count] for k, v in parts.items()})
+    data = {k: np.concatenate(v)[:count] for k, v in parts.items()}
+    return Transitions(**data, skipped=maze.source.skipped)
 
 
 def _batches(n: int, size: int, epochs: int, rng: np.random.Generator):

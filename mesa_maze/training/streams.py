@@ -1,12 +1,12 @@
 """The remedies' level streams: where DR-α, PLR⊥ and ACCEL draw their training levels from, the
-"apart" statistic their logs report, and the level-leak audit over every registered remedy. No
-torch or SB3 here, so ``mesa-maze check`` can audit the streams (evaluation levels met and left
-out) without loading a learner.
+"apart" statistic their logs report, and the level-leak audit over the plain training stream and
+every registered remedy's. No torch or SB3 here, so ``mesa-maze check`` can audit the streams
+(held-out levels met and left out) without loading a learner.
 
-Every stream leaves out the levels whose content is one of the run's evaluation levels
-(:func:`~mesa_maze.training.remedies.base.evaluation_hashes`): seeds never overlap, but 7x7 mazes
-form a small level space and a test-placement stream meets some evaluation levels by chance
-(docs/design.md §7). Each counts what it left out in ``dropped``.
+Every training stream leaves out the run's held-out levels, the levels it is evaluated or probed
+on (:func:`mesa_maze.core.overlap.held_out_hashes`), by content hash: seeds never overlap, but
+7x7 mazes form a small level space, and a stream meets some of those levels by chance
+(docs/design.md §7). Each counts what it left out in ``skipped``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from mesa_maze.core import solver
 from mesa_maze.core.levels import EVAL_SEED_OFFSET, GOAL, WALL, Level, generate
 from mesa_maze.core.levels import apart as levels_apart
 from mesa_maze.core.mutations import mutate
+from mesa_maze.core.overlap import held_out_hashes
 from mesa_maze.core.proxies import PROXY_OBJECT_CODES
 from mesa_maze.core.variants import TRAIN
-from mesa_maze.envs.pools import LevelPool, LevelStream
-from mesa_maze.training.remedies.base import evaluation_hashes, remedy_classes
+from mesa_maze.envs.pools import LevelPool, LevelStream, split_source
+from mesa_maze.training.remedies.base import AuditStream, remedy_classes
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -93,32 +94,23 @@ def same_size_shifts(variant) -> list[str]:
     return [shift for shift in variant.shifts if variant.spec(shift).size == train.size]
 
 
-def without(source, k: int, excluded: frozenset) -> tuple[LevelPool, int]:
-    """``k`` levels from ``source`` (``next(k) -> LevelPool``), evaluation levels left out and
-    replaced by further draws; also how many were left out."""
-    pool, dropped = source.next(k), 0
-    # Set lookups on the k new hashes, not an array of every excluded hash per call: this runs
-    # at every reset of a DR training env.
-    while excluded and (bad := np.array([h in excluded for h in pool.hashes], bool)).any():
-        keep = pool.take(np.flatnonzero(~bad))
-        dropped += int(bad.sum())
-        pool = LevelPool.concat([keep, source.next(int(bad.sum()))])
-    return pool, dropped
-
-
 class Mixture:
     """DR-α: each level from the test placement with probability α, else from the train split.
 
-    The train levels come from exactly the source the plain training env would use (same seed),
-    so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Test-placement levels that are
-    evaluation levels (``excluded``, by content) are left out. Counts what it serves
-    (``served``, ``served_apart``) for the log.
+    The train levels come from exactly the source the plain training env would use (same seed,
+    same held-out levels left out), so at α = 0 ``ppo-dr`` trains on the levels of ``ppo``. Both
+    sources leave the held-out levels out themselves; ``skipped`` adds up what they left out.
+    Counts what it serves (``served``, ``served_apart``) for the log.
     """
 
-    def __init__(self, train, shift, alpha: float, seed: int, excluded: frozenset = frozenset()):
-        self.train, self.shift, self.alpha, self.excluded = train, shift, alpha, excluded
+    def __init__(self, train, shift, alpha: float, seed: int):
+        self.train, self.shift, self.alpha = train, shift, alpha
         self.rng = np.random.default_rng(stream_seed(seed, 1))
-        self.served = self.served_apart = self.dropped = 0
+        self.served = self.served_apart = 0
+
+    @property
+    def skipped(self) -> int:
+        return sum(source.skipped for source in (self.train, self.shift) if source is not None)
 
     def next(self, k: int) -> LevelPool:
         other = self.rng.random(k) < self.alpha
@@ -126,15 +118,12 @@ class Mixture:
         if n == 0:
             pool = self.train.next(k)
         elif n == k:
-            pool, dropped = without(self.shift, k, self.excluded)
-            self.dropped += dropped
+            pool = self.shift.next(k)
         else:
             rows = np.empty(k, dtype=np.int64)
             rows[~other] = np.arange(k - n)
             rows[other] = k - n + np.arange(n)
-            shifted, dropped = without(self.shift, n, self.excluded)
-            self.dropped += dropped
-            pool = LevelPool.concat([self.train.next(k - n), shifted]).take(rows)
+            pool = LevelPool.concat([self.train.next(k - n), self.shift.next(n)]).take(rows)
         self.served += k
         self.served_apart += int(pool_apart(pool).sum())
         return pool
@@ -143,14 +132,14 @@ class Mixture:
 class FreshLevels:
     """The generator PLR⊥ and ACCEL draw new levels from: DR-α, as :class:`Level` objects, with
     training seeds (below ``EVAL_SEED_OFFSET``, so never an evaluation level's seed), and no
-    level whose content is an evaluation level's (``excluded``)."""
+    level whose content is a held-out level's (``excluded``; ``skipped`` counts them)."""
 
     def __init__(
         self, train_spec, shift_spec_, alpha: float, seed: int, excluded: frozenset = frozenset()
     ):
         self.train_spec, self.shift_spec, self.alpha = train_spec, shift_spec_, alpha
         self.rng = np.random.default_rng(stream_seed(seed, 2))
-        self.excluded, self.dropped = excluded, 0
+        self.excluded, self.skipped = excluded, 0
 
     def next(self, k: int) -> list[Level]:
         other = self.rng.random(k) < self.alpha
@@ -160,7 +149,7 @@ class FreshLevels:
         for spec, s in zip(specs, seeds, strict=True):
             level = generate(spec, int(s))
             while level.content_hash() in self.excluded:  # small mazes repeat: draw again
-                self.dropped += 1
+                self.skipped += 1
                 level = generate(spec, int(self.rng.integers(EVAL_SEED_OFFSET)))
             out.append(level)
         return out
@@ -171,43 +160,63 @@ def children_of(
 ) -> tuple[list[tuple[int, Level]], int]:
     """ACCEL's children: ``k`` picks of ``parents`` (with replacement), each mutated ``edits``
     random edits away with ``operators``. Returns ``(parent index, child)`` for every child that
-    is not an evaluation level, and how many were left out."""
+    is not a held-out level (``excluded``), and how many were left out."""
     picks = rng.choice(len(parents), size=k)
     out = [(int(i), mutate(parents[i], rng, edits, operators)) for i in picks]
     kept = [(i, child) for i, child in out if child.content_hash() not in excluded]
     return kept, len(out) - len(kept)
 
 
-def dr_test_stream(variant, shift: str, seed: int, actions: str, cache: bool = True):
-    """DR-α's test-placement stream of a run with ``seed``: the levels it mixes in at rate α."""
+def dr_test_stream(variant, shift: str, seed: int, actions: str, skip: frozenset, cache=True):
+    """DR-α's test-placement stream of a run with ``seed``: the levels it mixes in at rate α,
+    the run's held-out levels (``skip``) left out."""
     name = f"{variant.name}-{shift}-dr"
-    return LevelStream(name, shift_spec(variant, shift), stream_seed(seed, 0), actions, cache=cache)
+    spec = shift_spec(variant, shift)
+    return LevelStream(name, spec, stream_seed(seed, 0), actions, cache=cache, skip=skip)
 
 
 # --- the audit `mesa-maze check` prints ------------------------------------------------------------
 
+PLAIN = "plain"  # the audit's name of the plain training stream (PPO, A2C, DQN, recurrent PPO)
+
 
 def audit(variant, levels: int, episodes: int, seed: int = 0) -> list[dict]:
-    """Every registered remedy's training streams against the evaluation levels: ``levels``
-    draws of each stream it trains on, for each test shift it may draw from, at α = 1 where a run
-    meets the most evaluation levels (:meth:`Remedy.audit_streams`). ``met`` counts the evaluation
-    levels a stream drew and left out; ``overlap``, checked here on what it served, must be 0. A
-    stream that two remedies train on (ACCEL trains on PLR⊥'s fresh levels) is one row."""
-    excluded = evaluation_hashes(variant, episodes)
-    rows, seen = [], set()
+    """Every training stream against the held-out levels of a run with ``seed`` that plays
+    ``episodes`` episodes per split and scores as many training-curve levels
+    (:func:`~mesa_maze.core.overlap.held_out_hashes`): ``levels`` draws of the plain training
+    stream of the train split, as the training env builds it, and of every stream each registered
+    remedy trains on, for each test shift it may draw from, at α = 1 where a run meets the most
+    held-out levels (:meth:`Remedy.audit_streams`). ``met`` counts the held-out levels a stream
+    drew and left out; ``overlap``, checked here on what it served, must be 0. A stream that two
+    remedies train on (ACCEL trains on PLR⊥'s fresh levels) is one row."""
+    excluded = held_out_hashes(variant, seed, episodes, episodes)
+    train = variant.spec(TRAIN)
+    plain = split_source(  # what BatchedMaze.seed builds for the train split
+        f"{variant.name}-{TRAIN}",
+        train,
+        seed,
+        "cardinal",
+        num_levels=train.num_levels,
+        cache=False,
+        skip=excluded,
+    )
+    served = plain.next(levels).hashes.tolist()
+    streams = [AuditStream(TRAIN, PLAIN, served, plain.skipped)]
     for remedy in remedy_classes().values():
-        for stream in remedy.audit_streams(variant, levels, seed, excluded):
-            if (stream.shift, stream.name) in seen:
-                continue
-            seen.add((stream.shift, stream.name))
-            rows.append(
-                {
-                    "shift": stream.shift,
-                    "stream": stream.name,
-                    "levels": len(stream.hashes),
-                    "met": stream.met,
-                    "overlap": sum(h in excluded for h in stream.hashes),
-                }
-            )
+        streams += remedy.audit_streams(variant, levels, seed, excluded)
+    rows, seen = [], set()
+    for stream in streams:
+        if (stream.shift, stream.name) in seen:
+            continue
+        seen.add((stream.shift, stream.name))
+        rows.append(
+            {
+                "shift": stream.shift,
+                "stream": stream.name,
+                "levels": len(stream.hashes),
+                "met": stream.met,
+                "overlap": sum(h in excluded for h in stream.hashes),
+            }
+        )
     shifts = list(variant.splits)
     return sorted(rows, key=lambda row: (shifts.index(row["shift"]), row["stream"]))

@@ -2,12 +2,17 @@
 
 ``load_hyperparams`` reads ``benchmarks/hyperparams/*.toml`` (rl-baselines3-zoo style);
 ``training_env`` is the one builder of the env a learner trains on; ``train`` runs SB3 with an
-evaluation callback on held-out train levels and writes ``progress.csv``, ``eval.csv`` and, last,
-``model.zip`` into the run folder.
+evaluation callback on held-out train levels and writes ``progress.csv``, ``eval.csv``,
+``held_out.json`` and, last, ``model.zip`` into the run folder.
+
+Held out means held out: the env's level source (or a remedy's) leaves out every level the run
+is evaluated or probed on, by content hash (``Run.held_out``, docs/design.md §7), and
+``held_out.json`` says how many it left out.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +26,7 @@ from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import TRAIN_CURVE_OFFSET, eval_seeds
+from mesa_maze.core.levels import curve_seeds
 from mesa_maze.core.variants import TRAIN, as_variant
 from mesa_maze.envs.adapters import MesaMazeVecEnv
 from mesa_maze.envs.observers import OBSERVERS
@@ -134,11 +139,18 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
     return params
 
 
-def training_env(variant, hp: dict, seed: int, variant_dirs=(), source=None, spec=None):
+HELD_OUT_LOG = "held_out.json"  # in a run folder: the held-out levels training left out
+
+
+def training_env(
+    variant, hp: dict, seed: int, variant_dirs=(), source=None, spec=None, skip=frozenset()
+):
     """The vector env a learning agent trains on: the batched env on the variant's train split
     (or ``spec``, e.g. the train split at another size), with episode statistics, its
     observations padded to the variant's canvas (every split's observations share one shape).
-    ``variant``: a resolved Variant (a run's) or a name."""
+    ``variant``: a resolved Variant (a run's) or a name. ``skip``: the content hashes of the
+    held-out levels, which the split's level source never serves (``source``, a remedy's,
+    leaves them out itself); :func:`level_source` reads what it left out."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     v = as_variant(variant, variant_dirs)
@@ -155,10 +167,17 @@ def training_env(variant, hp: dict, seed: int, variant_dirs=(), source=None, spe
         num_levels=settings.num_levels,
         variant_dirs=variant_dirs,
         source=source,
+        skip=skip,
         **where,
     )
     size = max(canvas_size(v), spec.size if spec is not None else 0)
     return PadObservations(VecMonitor(env), observation, size)
+
+
+def level_source(env):
+    """The level source a :func:`training_env` draws from: its ``skipped`` counts the held-out
+    levels left out."""
+    return env.unwrapped.maze.source
 
 
 def remedy_callback(remedy: Remedy, log_path: Path):
@@ -207,10 +226,12 @@ def remedy_callback(remedy: Remedy, log_path: Path):
 
 
 def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
-    """Train a learning agent on the train split with the fast batched env; writes
-    ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate over training) and, last,
+    """Train a learning agent on the train split with the fast batched env, the run's held-out
+    levels left out; writes ``progress.csv`` (SB3's logger), ``eval.csv`` (train-split exit rate
+    over training), ``held_out.json`` (how many held-out levels training left out) and, last,
     ``model.zip``. ``run``: the run resolved once (``experiments.runs.Run``: its config, its
-    variant and its hyper-parameter sections), whose variant every step below uses."""
+    variant, its hyper-parameter sections and its held-out levels), which every step below
+    uses."""
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
@@ -223,9 +244,8 @@ def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     if spec.remedy:  # a training-distribution remedy: its own level source and hooks
         remedy = get_remedy(spec.remedy)(run)
         hp = remedy.hyperparams
-    env = training_env(
-        variant, hp, cfg.seed, cfg.variant_dirs, source=remedy.source if remedy else None
-    )
+    source = remedy.source if remedy else None
+    env = training_env(variant, hp, cfg.seed, cfg.variant_dirs, source, skip=run.held_out)
     model = agents.build_model(spec.algo, env, hp, cfg.seed)
     # SB3's logger appends as it goes: it writes into a scratch folder, and progress.csv
     # appears in the run folder whole, with the model, when training ends.
@@ -233,7 +253,7 @@ def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
     shutil.rmtree(log_dir, ignore_errors=True)
     model.set_logger(configure(str(log_dir), ["csv"]))
     deterministic = parse_hyperparams(hp).deterministic
-    seeds = eval_seeds(cfg.eval_episodes, offset=TRAIN_CURVE_OFFSET)  # not the final ones
+    seeds = curve_seeds(cfg.seed, cfg.eval_episodes)  # held out, not the final evaluation's
     curve = []
 
     class TrainSplitEval(BaseCallback):
@@ -251,7 +271,18 @@ def train(run, run_dir: Path, progress_bar: bool = False) -> agents.SB3Agent:
         remedy.before_training(model)
         callbacks.append(remedy_callback(remedy, run_dir / leaderboard.REMEDY_LOG))
     model.learn(cfg.train_steps, callback=callbacks, progress_bar=progress_bar)
+    skipped = remedy.skipped if remedy else level_source(env).skipped
+    num_levels = env.unwrapped.maze.num_levels
     env.close()
+    held_out = {
+        "held_out_levels": len(run.held_out),
+        # Training draws that were held-out levels, each replaced by a further draw; with a
+        # finite set (num_levels n), the set's levels dropped before training: it trained on
+        # the other n - skipped.
+        "skipped": skipped,
+        "num_levels": num_levels,
+    }
+    leaderboard.atomic_write_text(run_dir / HELD_OUT_LOG, json.dumps(held_out, indent=2))
     eval_csv = pd.DataFrame(curve, columns=["timesteps", "exit_rate"]).to_csv(index=False)
     leaderboard.atomic_write_text(run_dir / "eval.csv", eval_csv)
     model.logger.close()

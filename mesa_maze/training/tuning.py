@@ -4,7 +4,8 @@ Description
 -----------
 In the way of rl-baselines3-zoo: a TPE sampler proposes settings, each trial trains the agent on
 the variant's train split and is evaluated every ``eval_every`` steps on held-out train levels
-(sampled actions, as the suites evaluate); the median pruner stops a trial whose curve falls
+(their own seed range, ``TUNE_OFFSET``, and left out of the trial's training stream by content
+hash; sampled actions, as the suites evaluate); the median pruner stops a trial whose curve falls
 below the median of earlier trials at the same step. A trial's value is the mean train exit
 rate over its checkpoints: the area under its learning curve, so a setting that learns sooner
 scores higher than one that only ends as high.
@@ -36,7 +37,8 @@ import tomllib
 
 from mesa_maze import agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import TUNE_OFFSET, eval_seeds
+from mesa_maze.core.levels import EVAL_BLOCK, TUNE_OFFSET, eval_seeds
+from mesa_maze.core.overlap import level_hashes
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.evaluation import episodes
 from mesa_maze.evaluation.leaderboard import atomic_write_text
@@ -180,12 +182,13 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict], variant):
 
     algo = agents.get_agent_spec(cfg.agent).algo
     seeds = eval_seeds(cfg.eval_episodes, offset=TUNE_OFFSET)
+    held_out = level_hashes(variant.spec(TRAIN), seeds)  # the trials never train on them
 
     def objective(trial) -> float:
         torch.set_num_threads(1)
         params = apply(base, suggest(trial, space))
         trial.set_user_attr("params", params)
-        env = train.training_env(variant, params, cfg.seed, cfg.variant_dirs)
+        env = train.training_env(variant, params, cfg.seed, cfg.variant_dirs, skip=held_out)
         model = agents.build_model(algo, env, params, cfg.seed)
         rates: list[float] = []
         started = time.process_time()
@@ -207,6 +210,7 @@ def objective_fn(cfg: TuneConfig, base: dict, space: dict[str, dict], variant):
             model.learn(cfg.steps, callback=Report())
         finally:
             env.close()
+        trial.set_user_attr("skipped_levels", train.level_source(env).skipped)
         trial.set_user_attr("cpu_seconds", round(time.process_time() - started, 1))
         trial.set_user_attr("curve", rates)
         if not rates:
@@ -228,6 +232,8 @@ def tune(cfg: TuneConfig, log=print) -> dict:
         raise TuneError(
             f"--steps ({cfg.steps}) must be at least --eval-every ({cfg.eval_every}) >= 1"
         )
+    if not 1 <= cfg.eval_episodes <= EVAL_BLOCK:  # the levels of one block of seeds
+        raise TuneError(f"--eval-episodes must be in 1..{EVAL_BLOCK}, got {cfg.eval_episodes}")
     try:
         spec = agents.get_agent_spec(cfg.agent)
     except KeyError as e:
@@ -289,7 +295,11 @@ def tune(cfg: TuneConfig, log=print) -> dict:
         pruned = trial.state == optuna.trial.TrialState.PRUNED
         value = "pruned" if pruned or trial.value is None else f"{trial.value:.3f}"
         cpu = trial.user_attrs.get("cpu_seconds", float("nan"))
-        log(f"trial {trial.number}: {value} ({cpu:.0f} CPU-s) {json.dumps(trial.params)}")
+        skipped = trial.user_attrs.get("skipped_levels", 0)
+        log(
+            f"trial {trial.number}: {value} ({cpu:.0f} CPU-s, {skipped} held-out levels "
+            f"skipped) {json.dumps(trial.params)}"
+        )
 
     if done < cfg.trials:
         study.optimize(

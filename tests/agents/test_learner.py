@@ -21,11 +21,26 @@ ROOT = Path(__file__).resolve().parents[2]
 SB3_TOML = ROOT / "benchmarks" / "hyperparams" / "sb3.toml"
 
 
-def test_tune_on_a_tiny_budget_writes_a_loadable_table_and_resumes(tmp_path, capsys):
+def test_tune_on_a_tiny_budget_writes_a_loadable_table_and_resumes(tmp_path, capsys, monkeypatch):
+    from mesa_maze.core.levels import TUNE_OFFSET, eval_seeds
+    from mesa_maze.core.overlap import level_hashes
+    from mesa_maze.core.variants import get_variant
+
+    skipped = []  # what each trial's training env is told to leave out
+    real_env = training.training_env
+
+    def recording_env(*args, **kwargs):
+        skipped.append(kwargs.get("skip"))
+        return real_env(*args, **kwargs)
+
+    monkeypatch.setattr(training, "training_env", recording_env)
     args = ["tune", "ppo", "apple-exit", "--trials", "2", "--steps", "2048",
             "--eval-every", "1024", "--eval-episodes", "8", "--runs-dir", str(tmp_path),
             "--hyperparams", str(SB3_TOML)]  # fmt: skip
     assert cli.main(args) == 0
+    # The trials train without the levels that score them.
+    scoring = level_hashes(get_variant("apple-exit").spec("train"), eval_seeds(8, TUNE_OFFSET))
+    assert skipped == [scoring, scoring]
     best = tmp_path / "tune" / "ppo-apple-exit" / "best.toml"
     table = tomllib.loads(best.read_text())["ppo"]
     assert set(table) <= tuning.allowed_keys("ppo") and "learning_rate" in table
@@ -37,7 +52,7 @@ def test_tune_on_a_tiny_budget_writes_a_loadable_table_and_resumes(tmp_path, cap
     env = training.training_env("apple-exit", params, 0)
     agents.build_model("ppo", env, params, 0).learn(params["n_steps"] * params["n_envs"])
     out = capsys.readouterr().out
-    assert "trial 0:" in out and "trial 1:" in out
+    assert "trial 0:" in out and "trial 1:" in out and "held-out levels skipped" in out
     # The study is stored: a rerun finds both trials done and runs none.
     with sqlite3.connect(tmp_path / "tune" / "ppo-apple-exit" / "study.db") as db:
         assert db.execute("select count(*) from trials").fetchone()[0] == 2
@@ -215,6 +230,7 @@ def test_centred_window_puts_the_agent_in_the_middle_and_unseen_beyond_the_grid(
 def test_learning_benchmark_writes_its_table_and_resumes(tmp_path):
     """A tiny run of benchmarks/learning.py: one row per checkpoint with the issue's columns,
     CPU-seconds that grow, the summary and the figure; a rerun finds the run done."""
+    import os
     import subprocess
     import sys
 
@@ -223,11 +239,14 @@ def test_learning_benchmark_writes_its_table_and_resumes(tmp_path):
     script = ROOT / "benchmarks" / "learning.py"
     args = [sys.executable, str(script), "--configs", "default", "--sizes", "7", "--seeds", "0",
             "--max-frames", "4096", "--every", "2048", "--out", str(tmp_path)]  # fmt: skip
-    first = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    # The script imports this checkout's package, not the one a venv's editable install names.
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert first.returncode == 0, first.stderr
     table = pd.read_csv(tmp_path / "learning.csv")
     for column in ("config", "size", "seed", "frames", "cpu_seconds", "train_exit_rate",
-                   "parameters", "train_mflop_per_frame"):  # fmt: skip
+                   "skipped_levels", "parameters", "train_mflop_per_frame"):  # fmt: skip
         assert column in table.columns
     assert list(table["frames"]) == [2048, 4096]
     assert table["cpu_seconds"].is_monotonic_increasing and (table["cpu_seconds"] > 0).all()
@@ -235,7 +254,7 @@ def test_learning_benchmark_writes_its_table_and_resumes(tmp_path):
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     summary = pd.read_csv(tmp_path / "learning_summary.csv")
     assert summary.loc[0, "seeds"] == 1
-    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0 and "1 of 1 runs already done; 0 to run" in again.stdout
 
 

@@ -14,6 +14,7 @@ from mesa_maze import cli
 from mesa_maze.core import overlap
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
+from mesa_maze.envs import pools
 from mesa_maze.training import streams
 
 GREEN, GREY = tuple(COLORS["green"]), tuple(COLORS["grey"])
@@ -70,7 +71,7 @@ def test_show_tile_size_and_ascii(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == expected
 
 
-STREAM_NAMES = ("DR-α", "PLR⊥ fresh", "ACCEL children")
+STREAM_NAMES = (streams.PLAIN, "DR-α", "PLR⊥ fresh", "ACCEL children")
 
 
 def test_check_reports_no_overlap(capsys):
@@ -82,24 +83,28 @@ def test_check_reports_no_overlap(capsys):
     for row in rows:
         cells = [c.strip() for c in row.strip("│┃ ").split("│")]
         assert cells[2:] == ["300", "300", "0", "0"]  # levels, unique, overlap, violations
-    # Each remedy stream, at α = 1 on each same-size shift, meets evaluation levels and leaves
-    # them out: what it serves overlaps none.
+    # The plain training stream of the train split and each remedy stream, at α = 1 on each
+    # same-size shift, meet held-out levels (the train split's evaluation levels among them)
+    # and leave them out: what they serve overlaps none.
     streams = [line for line in out.splitlines() if any(n in line for n in STREAM_NAMES)]
-    assert len(streams) == 2 * 3  # displaced and recolored x DR, PLR fresh, ACCEL children
-    met = 0
+    assert len(streams) == 1 + 2 * 3  # plain; displaced and recolored x DR, PLR, ACCEL
+    met = {}
     for row in streams:
         cells = [c.strip() for c in row.strip("│┃ ").split("│")]
         assert int(cells[2]) > 290 and cells[4] == "0"  # levels served, overlap
-        met += int(cells[3])
-    assert met > 0  # 7x7 mazes repeat: the filter had something to do
+        met[cells[0], cells[1]] = int(cells[3])
+    assert met["train", "plain"] > 0  # 7x7 mazes repeat: the filter had something to do
+    assert sum(met.values()) > met["train", "plain"]
 
 
-def test_check_counts_a_stream_that_leaks(monkeypatch, capsys):
-    """Without the filter DR-α's stream serves evaluation levels, and check fails on it."""
-    monkeypatch.setattr(streams, "without", lambda source, k, excluded: (source.next(k), 0))
+@pytest.mark.parametrize("stream", ["plain", "DR-α"])
+def test_check_counts_a_stream_that_leaks(monkeypatch, capsys, stream):
+    """Without the filter the plain training stream serves the train split's held-out levels
+    (its evaluation levels among them), DR-α's stream the shift's, and check fails on them."""
+    monkeypatch.setattr(pools, "without", lambda draw, k, skip: (draw(k), 0))
     assert cli.main(["check", "apple-exit", "--levels", "300"]) == 1
     out = capsys.readouterr().out
-    (row, *_) = [line for line in out.splitlines() if "DR-α" in line]
+    (row, *_) = [line for line in out.splitlines() if f"│ {stream} " in line]
     assert int(row.strip("│┃ ").split("│")[4]) > 0
     assert "FAILED" in out
 
@@ -147,7 +152,8 @@ def test_variant_dir_from_environment(clean_variants, monkeypatch, fixtures, cap
         ),
         (["show", "apple-exit", "--split", "nope"], "has no split 'nope'"),
         (["check", "nope"], "unknown variant 'nope'"),
-        (["check", "apple-exit", "--levels", "0"], "--levels must be at least 1"),
+        (["check", "apple-exit", "--levels", "0"], "--levels must be in 1..10000, got 0"),
+        (["check", "apple-exit", "--levels", "10001"], "--levels must be in 1..10000"),
         (["play", "corner", "--split", "nope"], "has no split 'nope'"),
         (["--variant-dir", "/does/not/exist", "variants"], "/does/not/exist: variant folder"),
         (["variants", "--variant-dir", "{fixtures}/bad"], "even-size.toml: key 'train.size'"),

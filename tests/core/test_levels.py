@@ -394,20 +394,32 @@ def test_property_tests_are_repeatable():
 
 
 def test_seed_blocks_are_disjoint():
-    """Each purpose draws its own levels: the training-curve, probe, attack and tuning blocks
-    start 10M apart above the final evaluation's seeds and never meet them (guards against a
-    copy-pasted block offset, or eval_seeds dropping its offset)."""
-    from mesa_maze.core import levels as levels_module
+    """Each purpose draws its own levels and each run seed its own block of a purpose: the
+    purposes' ranges start 10M apart above EVAL_SEED_OFFSET, every block lies inside its range,
+    and neighbouring blocks meet nowhere (guards against a copy-pasted offset, or eval_seeds
+    dropping its offset or its block)."""
+    from mesa_maze.core import levels as lv
 
-    names = ("TRAIN_CURVE_OFFSET", "PROBE_OFFSET", "ATTACK_OFFSET", "TUNE_OFFSET")
-    offsets = [getattr(levels_module, name) for name in names]
-    starts = sorted([0, *offsets])
-    assert all(b - a >= 10_000_000 for a, b in zip(starts, starts[1:], strict=False))
-    final = set(levels_module.eval_seeds(10_000))
+    names = ("FINAL_EVAL_OFFSET", "TRAIN_CURVE_OFFSET", "PROBE_OFFSET", "ATTACK_OFFSET")
+    offsets = sorted(getattr(lv, name) for name in (*names, "TUNE_OFFSET", "LEARNING_OFFSET"))
+    assert all(b - a >= lv.PURPOSE_SEEDS for a, b in zip(offsets, offsets[1:], strict=False))
     for offset in offsets:
-        seeds = levels_module.eval_seeds(5, offset=offset)
-        assert seeds == [levels_module.EVAL_SEED_OFFSET + offset + i for i in range(5)]
-        assert not set(seeds) & final
+        first = lv.eval_seeds(1, offset)[0]
+        last = lv.eval_seeds(lv.EVAL_BLOCK, offset, block=lv.EVAL_BLOCKS - 1)[-1]
+        assert first == lv.EVAL_SEED_OFFSET + offset
+        assert last == lv.EVAL_SEED_OFFSET + offset + lv.PURPOSE_SEEDS - 1
+    block2, block3 = (lv.eval_seeds(lv.EVAL_BLOCK, block=k) for k in (2, 3))
+    assert block2[-1] + 1 == block3[0] and not set(block2) & set(block3)
+    start = lv.EVAL_SEED_OFFSET + 2 * lv.EVAL_BLOCK  # run seed 2's block of each purpose
+    assert lv.final_eval_seeds(2, 5) == [start + i for i in range(5)]
+    assert lv.curve_seeds(2, 5) == [start + lv.TRAIN_CURVE_OFFSET + i for i in range(5)]
+    assert lv.probe_seeds(2) == [start + lv.PROBE_OFFSET + i for i in range(lv.PROBE_LEVELS)]
+    with pytest.raises(
+        ValueError, match=f"overflow an evaluation block; allowed: 0..{lv.EVAL_BLOCK}"
+    ):
+        lv.eval_seeds(lv.EVAL_BLOCK + 1)
+    with pytest.raises(ValueError, match="block 1000 does not exist"):
+        lv.eval_seeds(1, block=lv.EVAL_BLOCKS)
 
 
 def test_apart_looks_at_the_nearest_proxy_cells_only():

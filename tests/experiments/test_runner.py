@@ -42,7 +42,7 @@ variants = ["apple-exit", "corner"]
 """
 
 
-def test_suite_expands_to_one_run_per_agent_variant_seed(tmp_path):
+def test_suite_expands_to_one_run_per_agent_variant_seed(tmp_path, monkeypatch):
     suite = runner.load_suite(write_suite(tmp_path, SCRIPTED))
     assert len(suite.runs) == 3 * 2 * 2
     assert {c.agent for c in suite.runs} == {"random", "oracle-exit", "oracle-apple"}
@@ -53,6 +53,10 @@ def test_suite_expands_to_one_run_per_agent_variant_seed(tmp_path):
     moved = one_run.RunConfig(**{**a.__dict__, "suite": "elsewhere"})
     assert moved.config_hash() == a.config_hash()
     assert a.run_dir(tmp_path) == tmp_path / "t" / a.agent / a.variant / f"seed{a.seed}"
+    # Which levels runs play (the seed blocks, the held-out rule) is part of every hash.
+    before = a.config_hash()
+    monkeypatch.setattr(one_run, "LEVEL_PROTOCOL", one_run.LEVEL_PROTOCOL + 1)
+    assert a.config_hash() != before
 
 
 def test_learning_agents_get_hyperparameters_by_agent_and_variant(tmp_path):
@@ -103,6 +107,28 @@ def test_learning_agents_get_hyperparameters_by_agent_and_variant(tmp_path):
             "unknown",
         ),
         ("seeds = [0]\n", "'runs'", "at least one"),
+        # Run seed k plays block k of the evaluation levels (levels.eval_seeds): a count that
+        # overflows a block, or a seed without one, is refused when the suite loads.
+        (
+            '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nepisodes = 10001',
+            "'runs[0].episodes'",
+            "10001 levels overflow a seed's evaluation block; allowed: 1..10000",
+        ),
+        (
+            'eval_episodes = 20000\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]',
+            "'eval_episodes'",
+            "20000 levels overflow a seed's evaluation block; allowed: 1..10000",
+        ),
+        (
+            '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\nseeds = [0, 1000]',
+            "'runs[0].seeds'",
+            "seed 1000 has no block of evaluation levels; allowed: 0..999",
+        ),
+        (
+            'seeds = [-1]\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]',
+            "'runs[0].seeds'",
+            "seed -1 has no block of evaluation levels",
+        ),
     ],
 )
 def test_bad_suite_files_name_the_file_and_the_key(tmp_path, body, key, message):
@@ -445,30 +471,39 @@ def test_a_rerun_clears_the_temporary_file_a_killed_write_left(tmp_path):
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_final_evaluation_draws_the_evaluation_seed_block(tmp_path):
-    """Guards against a run's final evaluation playing training levels: on every split the
-    episodes use the level seeds ``EVAL_SEED_OFFSET + i`` (``levels.eval_seeds``) and play
-    exactly those seeds' levels, none of which is one of the train split's training levels
-    of seeds ``0..n-1`` (what an evaluation drawing training seeds would play)."""
-    from mesa_maze.core.levels import EVAL_SEED_OFFSET, eval_seeds, generate
+def test_final_evaluation_draws_the_run_seeds_block(tmp_path):
+    """Guards against a run's final evaluation playing training levels or another seed's: on
+    every split the episodes of run seed k use the level seeds of block k
+    (``EVAL_SEED_OFFSET + k * EVAL_BLOCK + i``, ``levels.final_eval_seeds``) and play exactly
+    those seeds' levels; another agent's seed k plays the same levels (paired), seed 0 others
+    (level sampling varies with the seed); none is one of the train split's training levels of
+    seeds ``0..n-1`` (what an evaluation drawing training seeds would play)."""
+    from mesa_maze.core.levels import EVAL_BLOCK, EVAL_SEED_OFFSET, final_eval_seeds, generate
 
     n = 20
-    # Seed 2, not 0: every seed of an agent plays the same levels (seeds are compared on them),
-    # so the level seeds must not move with the run's seed.
-    cfg = runner.single_run("oracle-exit", "apple-exit", episodes=n, seed=2)
-    one_run.execute(cfg, tmp_path)
-    episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv", dtype={"level_hash": str})
+
+    def levels_played(agent, seed):
+        cfg = runner.single_run(agent, "apple-exit", episodes=n, seed=seed)
+        one_run.execute(cfg, tmp_path)
+        path = cfg.run_dir(tmp_path) / "episodes.csv"
+        return pd.read_csv(path, dtype={"level_hash": str})
+
+    episodes = levels_played("oracle-exit", 2)
     variant = get_variant("apple-exit")
     assert set(episodes["shift"]) == set(variant.splits)
-    block = [EVAL_SEED_OFFSET + i for i in range(n)]
-    assert eval_seeds(n) == block
+    block = [EVAL_SEED_OFFSET + 2 * EVAL_BLOCK + i for i in range(n)]
+    assert final_eval_seeds(2, n) == block
     for split, rows in episodes.groupby("shift"):
         rows = rows.sort_values("episode")
         assert rows["level_seed"].tolist() == block, split
         spec = variant.spec(split)
         assert rows["level_hash"].tolist() == [generate(spec, s).content_hash() for s in block]
-    # 7x7 mazes repeat (training seed 46 happens to remake one of these levels), so the check
-    # covers the training seeds a misdrawn evaluation would use: the first n.
+    paired = levels_played("random", 2)
+    assert paired["level_hash"].tolist() == episodes["level_hash"].tolist()
+    seed0 = levels_played("random", 0)
+    assert not set(seed0["level_seed"]) & set(episodes["level_seed"])
+    # 7x7 mazes repeat (training seed 46 happens to remake one of seed 0's levels), so the
+    # check covers the training seeds a misdrawn evaluation would use: the first n.
     train = variant.spec("train")
     training = {generate(train, s).content_hash() for s in range(n)}
     evaluated = set(episodes.loc[episodes["shift"] == "train", "level_hash"])
@@ -553,8 +588,9 @@ def test_a_changed_config_trains_afresh_and_never_loads_the_stale_model(tmp_path
 def test_a_runs_summary_and_visits_describe_its_own_episodes(tmp_path, monkeypatch):
     """What a run writes beside its episodes agrees with them: the train exit rate is the
     train split's (not every split's), the visit map of each split is drawn on that split's
-    first evaluation level, and the evaluation samples with the run's own seed."""
-    from mesa_maze.core.levels import eval_seeds, generate
+    first evaluation level (of the run seed's block), and the evaluation samples with the run's
+    own seed."""
+    from mesa_maze.core.levels import final_eval_seeds, generate
     from mesa_maze.evaluation import episodes as episodes_module
 
     seen_seeds = []
@@ -576,7 +612,7 @@ def test_a_runs_summary_and_visits_describe_its_own_episodes(tmp_path, monkeypat
     visits = json.loads((run_dir / "visits.json").read_text())
     variant = get_variant("apple-exit")
     for split, entry in visits.items():
-        first = generate(variant.spec(split), eval_seeds(1)[0])
+        first = generate(variant.spec(split), final_eval_seeds(3, 1)[0])
         assert entry["level"] == first.to_ascii(), split
     assert seen_seeds == [3] * len(visits)
 

@@ -465,24 +465,25 @@ def test_training_streams_leave_evaluation_levels_out(tmp_path, monkeypatch):
     """Seeds never overlap, but 7x7 mazes repeat: about 0.5% of DR's displaced levels are
     displaced evaluation levels by content. The DR stream, PLR's fresh levels and ACCEL's
     children leave them out."""
+    from mesa_maze.core.overlap import held_out_hashes
     from mesa_maze.envs import pools
     from mesa_maze.envs.pools import LevelStream
-    from mesa_maze.training.remedies.base import evaluation_hashes
-    from mesa_maze.training.streams import FreshLevels, children_of, without
+    from mesa_maze.training.streams import FreshLevels, children_of
 
     monkeypatch.setenv(pools.CACHE_ENV, str(tmp_path))  # no pools left behind
 
     variant = get_variant("apple-exit")
-    excluded = evaluation_hashes(variant, 500)
+    excluded = held_out_hashes(variant, 0, 500, 100)
     spec = variant.spec("displaced")
     raw = LevelStream("t-raw", spec, 7, "cardinal").next(4096)
     leaked = int(np.isin(raw.hashes, list(excluded)).sum())
     assert leaked > 0  # the leak the filter closes
-    kept, dropped = without(LevelStream("t-kept", spec, 7, "cardinal"), 4096, excluded)
+    stream = LevelStream("t-kept", spec, 7, "cardinal", skip=excluded)
+    kept = stream.next(4096)
     assert len(kept) == 4096 and not np.isin(kept.hashes, list(excluded)).any()
-    assert dropped >= leaked  # the same first draws, and the replacements may meet more
+    assert stream.skipped >= leaked  # the same first draws, and the replacements may meet more
     fresh = FreshLevels(variant.spec("train"), spec, 1.0, seed=0, excluded=excluded)
-    assert not {lv.content_hash() for lv in fresh.next(2000)} & excluded and fresh.dropped > 0
+    assert not {lv.content_hash() for lv in fresh.next(2000)} & excluded and fresh.skipped > 0
     # ACCEL's children of evaluation levels: two apple recolourings bring some back to green,
     # so back to the evaluation level they came from; those go.
     parents = [generate(spec, s) for s in eval_seeds(40)]

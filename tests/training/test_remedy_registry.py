@@ -16,13 +16,13 @@ import pytest
 from mesa_maze import agents
 from mesa_maze.agents import registry
 from mesa_maze.core.errors import SuiteError
+from mesa_maze.core.overlap import held_out_hashes
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs import pools
 from mesa_maze.experiments import runner
 from mesa_maze.training import remedies, streams
 from mesa_maze.training import train as training
 from mesa_maze.training.remedies.base import (
-    evaluation_hashes,
     get_remedy,
     option_names,
     remedy_classes,
@@ -118,7 +118,7 @@ def test_the_shipped_hyperparameters_load_for_every_remedy(name, variant):
 @pytest.mark.parametrize("name", remedy_names())
 def test_every_remedy_declares_the_streams_the_audit_checks(name):
     variant = get_variant("apple-exit")
-    excluded = evaluation_hashes(variant, 30)
+    excluded = held_out_hashes(variant, 0, 30, 30)
     declared = get_remedy(name).audit_streams(variant, 30, 0, excluded)
     assert declared and all(len(stream.hashes) == 30 for stream in declared)
     rows = {(row["shift"], row["stream"]) for row in streams.audit(variant, 30, 30)}

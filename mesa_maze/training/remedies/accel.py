@@ -45,7 +45,7 @@ class Accel(PrioritizedLevelReplay):
         opt = self.options
         if not opt["mutated_levels"] or not parents:
             return []
-        kept, _ = children_of(
+        kept, skipped = children_of(
             [p.level for p in parents],
             opt["mutated_levels"],
             self.rng,
@@ -53,6 +53,7 @@ class Accel(PrioritizedLevelReplay):
             opt["operators"],
             self.excluded,
         )
+        self.children_skipped += skipped
         return [(child, parents[i].generation + 1) for i, child in kept]
 
     @classmethod

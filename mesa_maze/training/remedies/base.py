@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 
 from mesa_maze.core.errors import SuiteError
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
-from mesa_maze.core.levels import eval_seeds, generate
 from mesa_maze.core.plugins import member_modules
 
 PACKAGE = __name__.rpartition(".")[0]  # mesa_maze.training.remedies
@@ -61,10 +60,10 @@ class AuditStream:
     """What one of a remedy's training streams served in the level-leak audit
     (:func:`mesa_maze.training.streams.audit`)."""
 
-    shift: str  # the test placement it drew from
+    shift: str  # the split whose placement it drew from (a test shift, or train)
     name: str  # as ``mesa-maze check`` prints it, e.g. "DR-α"
     hashes: list[str]  # the content hash of every level it served
-    met: int  # evaluation levels it drew and left out
+    met: int  # held-out levels it drew and left out
 
 
 class Remedy:
@@ -85,8 +84,8 @@ class Remedy:
 
     The base class reads what every remedy needs: the run's seed, variant, env settings
     (``env``), its checked ``options`` and the other ``hyperparams`` (SB3's and the env's), and
-    the content hashes of the run's evaluation levels (``excluded``), which its streams leave
-    out.
+    the content hashes of the run's held-out levels (``excluded``: ``Run.held_out``, the levels
+    it is evaluated or probed on), which its streams leave out and count (:attr:`skipped`).
     """
 
     OPTIONS: ClassVar[dict[str, Option]] = {}
@@ -105,7 +104,7 @@ class Remedy:
         self.options, self.hyperparams = self.split_hyperparams(cfg.hyperparams, where)
         self.variant = run.variant
         self.env = parse_hyperparams(cfg.hyperparams).env
-        self.excluded = evaluation_hashes(self.variant, cfg.episodes)
+        self.excluded = run.held_out
         self.source = None  # the subclass builds it
         self.logged = (0, 0)  # the source's (served, served_apart) at the last log row
 
@@ -134,6 +133,13 @@ class Remedy:
         given = parse_hyperparams(hyperparams, option_names(), where).remedy
         rest = {key: value for key, value in hyperparams.items() if key not in given}
         return cls.check_options(given, where), rest
+
+    @property
+    def skipped(self) -> int:
+        """Held-out levels its streams drew and left out so far (for ``held_out.json``): its
+        source's ``skipped``; 0 for a source that counts none (one that never draws a held-out
+        level); a remedy whose streams leave levels out elsewhere adds them up (PLR⊥)."""
+        return getattr(self.source, "skipped", 0)
 
     # --- the hooks the training loop calls ---------------------------------------------------
 
@@ -166,7 +172,7 @@ class Remedy:
     @classmethod
     def audit_streams(cls, variant, levels: int, seed: int, excluded: frozenset):
         """``levels`` draws of every stream the remedy trains on, for each test shift it may draw
-        from, where a run meets the most evaluation levels (``excluded``): ``[AuditStream]``."""
+        from, where a run meets the most held-out levels (``excluded``): ``[AuditStream]``."""
         raise NotImplementedError(f"remedy {cls.name!r} declares no audit streams")
 
 
@@ -205,17 +211,7 @@ def option_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(key for cls in remedy_classes().values() for key in cls.OPTIONS))
 
 
-# --- what every remedy's streams leave out, and what its log is -------------------------------
-
-
-def evaluation_hashes(variant, episodes: int) -> frozenset[str]:
-    """Content hashes of every level a run of ``variant`` is evaluated on (each split's first
-    ``episodes`` evaluation seeds). Seeds never overlap training's, but small mazes repeat: a
-    remedy's training streams leave these levels out by content."""
-    seeds = eval_seeds(episodes)
-    return frozenset(
-        generate(variant.spec(split), s).content_hash() for split in variant.splits for s in seeds
-    )
+# --- what a remedy's log is ------------------------------------------------------------------
 
 
 def log_table(runs_root):

@@ -39,7 +39,7 @@ class DomainRandomization(Remedy):
         shift_spec(
             self.variant, shift
         )  # an unknown or other-size dr_shift fails now, even at α = 0
-        plain = BatchedMaze(  # the source the plain training env would build, same seed
+        plain = BatchedMaze(  # the source the plain training env builds: same seed, same skip
             self.variant,
             TRAIN,
             1,
@@ -47,19 +47,20 @@ class DomainRandomization(Remedy):
             actions=self.env.actions,
             num_levels=self.env.num_levels,
             variant_dirs=cfg.variant_dirs,
+            skip=self.excluded,
         ).source
         other = None
         if alpha > 0:  # built lazily: at α = 0 nothing is generated for the shift
-            other = dr_test_stream(self.variant, shift, cfg.seed, self.env.actions)
-        self.source = Mixture(plain, other, alpha, cfg.seed, self.excluded)
+            other = dr_test_stream(self.variant, shift, cfg.seed, self.env.actions, self.excluded)
+        self.source = Mixture(plain, other, alpha, cfg.seed)
 
     @classmethod
     def audit_streams(cls, variant, levels, seed, excluded):
         streams = []
         for shift in same_size_shifts(variant):
             # α = 1 never draws from the train split, which the audit therefore need not build.
-            test_placement = dr_test_stream(variant, shift, seed, "cardinal", cache=False)
-            mixture = Mixture(None, test_placement, 1.0, seed, excluded)
+            test_placement = dr_test_stream(variant, shift, seed, "cardinal", excluded, cache=False)
+            mixture = Mixture(None, test_placement, 1.0, seed)
             served = mixture.next(levels).hashes.tolist()
-            streams.append(AuditStream(shift, "DR-α", served, mixture.dropped))
+            streams.append(AuditStream(shift, "DR-α", served, mixture.skipped))
         return streams

@@ -243,6 +243,12 @@ class PrioritizedLevelReplay(Remedy):
         )
         self.replayed: set[int] = set()  # levels trained on in this rollout
         self.scored_levels = self.scored_steps = 0
+        self.children_skipped = 0  # ACCEL's children that were held-out levels
+
+    @property
+    def skipped(self) -> int:
+        """Held-out levels left out: fresh ones and (ACCEL) children; replays are buffer levels."""
+        return self.fresh.skipped + self.children_skipped
 
     @staticmethod
     def fresh_levels(variant, shift: str, alpha: float, seed: int, excluded) -> FreshLevels:
@@ -251,7 +257,7 @@ class PrioritizedLevelReplay(Remedy):
 
     def offer(self, model, new: int, children=()) -> int:
         """Score ``new`` fresh levels and the ``(level, generation)`` children with the current
-        policy (no gradient) and insert them (children that are evaluation levels were left out by
+        policy (no gradient) and insert them (children that are held-out levels were left out by
         :func:`streams.children_of`); returns how many entered the buffer."""
         # Heavy (torch), and needed only while training: imported here, so the audit that
         # imports this module stays light.
@@ -316,7 +322,7 @@ class PrioritizedLevelReplay(Remedy):
         fresh = cls.fresh_levels(variant, shift, 1.0, seed, excluded)
         served = fresh.next(levels)
         stream = AuditStream(
-            shift, "PLR⊥ fresh", [lv.content_hash() for lv in served], fresh.dropped
+            shift, "PLR⊥ fresh", [lv.content_hash() for lv in served], fresh.skipped
         )
         return stream, served
 
