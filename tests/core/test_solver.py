@@ -169,7 +169,7 @@ def test_minigrid_steps_count_the_turns_the_heading_needs(start_dir, steps):
 # judge all ask about the exit, so what a shortest path to the exit earns *in base return*
 # equals ``optimal_return``, and what the env paid is the apples on that path.
 
-# The exit at (3, 3) is 8 cardinal steps round the right-hand loop (3 bends); an apple sits on
+# The exit at (3, 3) is 8 cardinal steps round the right-hand loop (2 bends); an apple sits on
 # that path at (3, 1), 2 steps in, and another off it, at (1, 4) in the dead-end branch on the left.
 BRANCH = """
 #######
