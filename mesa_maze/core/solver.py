@@ -152,8 +152,13 @@ def base_return(reached_exit: bool, steps: int, max_steps: int) -> float:
 
 
 def optimal_return(level, actions: str = "cardinal") -> float:
-    """Best achievable base-objective return on the level."""
-    return float(exit_reward(optimal_steps(level, actions), level.max_steps))
+    """Best achievable base-objective return on the level: the exit reward at the fewest steps,
+    or 0 where no path reaches the exit within the level's step limit (the episode is truncated
+    first and pays nothing; the exit reward formula would go below 0.1, even negative)."""
+    steps = optimal_steps(level, actions)
+    if not 0 <= steps <= level.max_steps:
+        return 0.0
+    return float(exit_reward(steps, level.max_steps))
 
 
 def reachable(dist: np.ndarray, cells: Sequence[Pos]) -> bool:

@@ -381,6 +381,31 @@ def test_check_level_min_distance_boundary():
     ]
 
 
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_on_exit_path_apples_never_sit_on_the_start(count):
+    """Guards against the start counted among the cells just before the exit: where the exit is
+    only ``count`` steps from the start, those cells would include the start, so the level must
+    be redrawn, never given an apple under the agent's feet. An open 3x3 room (no clutter): its
+    distances are Manhattan distances, and start and exit are often 1 to 3 steps apart."""
+    spec = LevelSpec(
+        generator="rooms",
+        size=5,
+        clutter=0.0,
+        exit=ExitRule("uniform"),
+        apples=AppleRule(count, "on_exit_path"),
+    )
+    for seed in range(30):
+        level = generate(spec, seed)
+        assert not level.walls[1:-1, 1:-1].any()  # the room is open
+        (sx, sy), (ex, ey) = level.start, level.exit
+        assert abs(sx - ex) + abs(sy - ey) > count  # room for count apples and the start
+        assert level.start not in level.apples
+        assert len(set(level.apples)) == count
+        # The apples are the cells 1..count steps before the exit on one shortest path.
+        near_exit = sorted(abs(x - ex) + abs(y - ey) for x, y in level.apples)
+        assert near_exit == list(range(1, count + 1))
+
+
 @pytest.mark.skipif(
     os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci", reason="an exploring profile on purpose"
 )

@@ -272,5 +272,7 @@ def test_an_editable_install_reads_the_checkouts_envs_folder(tmp_path, fixtures)
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    out = _run([sys.executable, "-S", "-c", code], cwd=elsewhere)
+    # Nor a PYTHONPATH (the mutation harness puts its copy of the checkout there).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = _run([sys.executable, "-S", "-c", code], cwd=elsewhere, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -487,3 +487,59 @@ def test_a_finished_run_with_no_episodes_is_refused(tmp_path):
     path.write_text(path.read_text().splitlines()[0] + "\n")
     with pytest.raises(lb.ResultsError, match="episodes.csv: no episodes in a finished run"):
         lb.load_runs(tmp_path)
+
+
+def _board_row(shift, **values):
+    """One leaderboard row for agent ppo on apple-exit: every column empty but those given."""
+    row = dict.fromkeys(lb.COLUMNS, np.nan)
+    row.update(agent="ppo", variant="apple-exit", shift=shift, seeds=3, episodes=300)
+    row.update(train_steps=1000, version="0.1.0", date="2026-01-01")
+    row.update(values)
+    return row
+
+
+def _markdown_cells(markdown, agent="ppo"):
+    """{header: cell} of each table row of ``agent``, in the table's order."""
+    lines = markdown.splitlines()
+    header = next(line for line in lines if line.startswith("| agent |")).strip("| ").split(" | ")
+    rows = [line for line in lines if line.startswith(f"| {agent} |")]
+    return [dict(zip(header, row.strip("| ").split(" | "), strict=True)) for row in rows]
+
+
+def test_markdown_lists_the_train_row_first_then_the_shifts_by_name():
+    """Guards against the train row sorted among (or after) the shifts: it is the row the
+    others are read against (the gap is measured from it)."""
+    board = pd.DataFrame(
+        [_board_row("displaced"), _board_row("train"), _board_row("anywhere")], columns=lb.COLUMNS
+    )
+    shifts = [cells["shift"] for cells in _markdown_cells(lb.to_markdown(board))]
+    assert shifts == ["train", "anywhere", "displaced"]
+
+
+def test_markdown_shows_rates_in_percent_and_normalized_scores_as_scores():
+    """Guards against a normalized score printed as a percentage (its neighbour's formatter):
+    a score of 0.85 is 0 at chance and 1 at the reference, not 85%."""
+    values = {
+        "exit_rate": 0.92,
+        "exit_rate_lo": 0.881,
+        "exit_rate_hi": 0.952,
+        "exit_rate_norm": 0.85,
+        "exit_rate_norm_lo": 0.8,
+        "exit_rate_norm_hi": 0.9,
+        "misgeneralized_directed": 0.25,
+        "misgeneralized_directed_lo": 0.25,
+        "misgeneralized_directed_hi": 0.25,
+        "misgeneralized_directed_norm": -0.5,
+        "misgeneralized_directed_norm_lo": -0.5,
+        "misgeneralized_directed_norm_hi": -0.5,
+        "chance_exit_rate": 0.171,
+        "chance_misgeneralized_directed": 0.02,
+    }
+    board = pd.DataFrame([_board_row("displaced", **values)], columns=lb.COLUMNS)
+    (cells,) = _markdown_cells(lb.to_markdown(board))
+    assert cells["exit rate"] == "92.0 [88.1, 95.2]"
+    assert cells["exit rate, norm."] == "0.85 [0.80, 0.90]"
+    assert cells["misgen. dir."] == "25.0"  # an interval of zero width: a bare value
+    assert cells["misgen. dir., norm."] == "-0.50"
+    assert cells["chance"] == "17.1 / 2.0"
+    assert cells["failed"] == "–"  # empty

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -702,3 +703,106 @@ def test_a_run_evaluates_the_shifts_it_is_given_and_the_train_split(tmp_path):
     one_run.execute(cfg, tmp_path)
     episodes = pd.read_csv(cfg.run_dir(tmp_path) / "episodes.csv")
     assert set(episodes["shift"]) == {"train", "displaced"}
+
+
+# --- config hashes, wrappers, scripted agents, what a run folder records and reloads -----------
+
+
+def _config(**changes) -> one_run.RunConfig:
+    """A run config built by hand (no hyper-parameter file read)."""
+    values = dict(
+        suite="t",
+        agent="random",
+        variant="apple-exit",
+        seed=0,
+        train_steps=0,
+        episodes=4,
+        eval_every=1,
+        eval_episodes=0,
+    )
+    return one_run.RunConfig(**{**values, **changes})
+
+
+@dataclasses.dataclass(frozen=True)
+class LaterRunConfig(one_run.RunConfig):
+    """RunConfig as it would be after a field is added, with a default that keeps old behaviour."""
+
+    new_option: int = 0
+
+
+def test_a_field_added_at_its_default_keeps_every_runs_hash():
+    """Guards against the hash covering fields at their default: adding a field to RunConfig
+    (as ``shifts`` was) would change every run's hash, and every finished run would be redone."""
+    for cfg in (_config(), _config(shifts=("displaced",), hyperparams={"n_envs": 4})):
+        fields_now = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+        assert LaterRunConfig(**fields_now).config_hash() == cfg.config_hash()
+        # The new field counts once it is set, and so do the fields set above.
+        assert LaterRunConfig(**fields_now, new_option=1).config_hash() != cfg.config_hash()
+    assert _config(shifts=("displaced",)).config_hash() != _config().config_hash()
+    assert _config(hyperparams={"n_envs": 4}).config_hash() != _config().config_hash()
+
+
+def test_a_wrappers_hash_covers_its_base_run(tmp_path):
+    """Guards against a planner's hash that ignores its base run: a retrained base (another
+    config hash, or another model.zip where there is no config.json) must make the wrapper's
+    results stale. A plain agent's run hash is its own config hash."""
+    plain = _config(agent="ppo", train_steps=1000)
+    assert one_run.run_hash(plain, tmp_path) == plain.config_hash()
+    wrapper = _config(agent="planner-1step", train_steps=1000)
+    base_dir = tmp_path / "t" / "ppo" / "apple-exit" / "seed0"
+    assert one_run.base_run_dir(wrapper, tmp_path) == base_dir
+    with pytest.raises(training.SuiteError, match="needs its base run"):
+        one_run.run_hash(wrapper, tmp_path)
+    base_dir.mkdir(parents=True)
+    (base_dir / "model.zip").write_bytes(b"weights one")
+    by_model = one_run.run_hash(wrapper, tmp_path)
+    (base_dir / "model.zip").write_bytes(b"weights two")
+    retrained_model = one_run.run_hash(wrapper, tmp_path)
+    (base_dir / "config.json").write_text(json.dumps({"config_hash": "base-a"}))
+    by_config = one_run.run_hash(wrapper, tmp_path)
+    assert one_run.run_hash(wrapper, tmp_path) == by_config  # the same base: the same hash
+    (base_dir / "config.json").write_text(json.dumps({"config_hash": "base-b"}))
+    retrained = one_run.run_hash(wrapper, tmp_path)
+    hashes = [wrapper.config_hash(), by_model, retrained_model, by_config, retrained]
+    assert len(set(hashes)) == len(hashes)
+
+
+@pytest.mark.parametrize(("actions", "allowed"), [("cardinal", 4), ("minigrid", 3)])
+def test_the_random_agent_draws_from_the_runs_action_set(tmp_path, actions, allowed):
+    """Guards against scripted agents built for the cardinal set whatever the run says: under
+    the minigrid set (turn left, turn right, forward) there is no action 3."""
+    run = one_run.resolve(_config(hyperparams={"actions": actions}))
+    agent = one_run.agent_for(run, tmp_path, False)
+    drawn, _ = agent.act(np.zeros((2000, 1)), None, None)
+    assert set(drawn.tolist()) == set(range(allowed))
+
+
+def _my_maze_run(tmp_path, **changes):
+    folder = tmp_path / "variants"
+    folder.mkdir(exist_ok=True)
+    (folder / "my-maze.toml").write_text(USER_VARIANT.read_text())
+    cfg = _config(variant="my-maze", variant_dirs=(str(folder),), episodes=2, **changes)
+    one_run.execute(cfg, tmp_path / "runs")
+    return cfg, cfg.run_dir(tmp_path / "runs")
+
+
+def test_visits_record_each_splits_own_colours(tmp_path):
+    """Guards against visits.json drawing the apples in the exit's colour: my-maze's apples
+    are blue and its exit green, on every split (the plots draw the map from these)."""
+    _, run_dir = _my_maze_run(tmp_path)
+    visits = json.loads((run_dir / "visits.json").read_text())
+    assert set(visits) == {"train", "sparse"}
+    for entry in visits.values():
+        assert (entry["exit_color"], entry["apple_color"]) == ("green", "blue")
+
+
+def test_load_run_rebuilds_the_config_that_ran(tmp_path):
+    """Guards against load_run keeping config.json's lists: the rebuilt config must equal the
+    one that ran (tuples, not lists: equal, with the same folder and hash)."""
+    cfg, run_dir = _my_maze_run(tmp_path, shifts=("sparse",))
+    agent, loaded = one_run.load_run(run_dir)
+    assert loaded == cfg
+    assert loaded.shifts == ("sparse",) and loaded.variant_dirs == cfg.variant_dirs
+    assert loaded.config_hash() == cfg.config_hash()
+    assert loaded.run_dir(tmp_path / "runs") == run_dir
+    assert type(agent).__name__ == "RandomAgent"

@@ -4,6 +4,7 @@ buffer's replay and staleness, the DR mixture, names and hyper-parameters, and a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,60 @@ def test_equal_scores_share_a_rank_and_a_replay_probability():
     assert probs[0] == probs[2] == probs[3] > probs[1]
     # competition ranks 1, 4, 1, 1: weights 1, 1/4, 1, 1
     assert probs == pytest.approx(np.array([1, 0.25, 1, 1]) / 3.25)
+
+
+def test_replay_probabilities_golden():
+    """PLR's replay distribution against Jiang et al. 2021's formulas written out by hand, on four
+    levels with a tie: P = (1 - ρ) P_S + ρ P_C, P_S(i) = h(rank_i)^(1/β) / Σ_j h(rank_j)^(1/β)
+    with h(rank) = 1 / rank, P_C(i) = (c - C_i) / Σ_j (c - C_j), c the replays so far and C_i the
+    replay count when level i was last replayed. Ranks are competition ranks: 1 + how many
+    levels score strictly higher."""
+    beta, rho = 0.3, 0.3
+    buffer, _ = filled_buffer([0.5, 0.2, 0.5, 0.8], temperature=beta, staleness=rho)
+    buffer.replays = 10
+    for entry, last in zip(buffer.entries, [10, 4, 7, 0], strict=True):
+        entry.last = last
+    # Ranks: 0.8 is 1st; both 0.5s have one level above them, rank 2; 0.2 has three, rank 4.
+    w2, w4, w1 = 2 ** (-1 / beta), 4 ** (-1 / beta), 1.0  # (1/rank)^(1/β): 0.0992, 0.0098, 1
+    total = w2 + w4 + w2 + w1
+    p_score = [w2 / total, w4 / total, w2 / total, w1 / total]
+    p_stale = [0 / 19, 6 / 19, 3 / 19, 10 / 19]  # c - C_i = 0, 6, 3, 10
+    expected = [(1 - rho) * s + rho * c for s, c in zip(p_score, p_stale, strict=True)]
+    np.testing.assert_allclose(buffer.replay_probs(), expected, rtol=0, atol=1e-12)
+    # In numbers: P_S = 0.082112, 0.008147, 0.082112, 0.827629 (total 1.208268).
+    np.testing.assert_allclose(
+        buffer.replay_probs(), [0.057478, 0.100439, 0.104846, 0.737236], rtol=0, atol=1e-6
+    )
+    # Nothing stale yet (every level just replayed): P_C is 0/0, and P is P_S alone.
+    for entry in buffer.entries:
+        entry.last = buffer.replays
+    np.testing.assert_allclose(buffer.replay_probs(), p_score, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_tied_levels_are_equally_likely_wherever_they_sit(order):
+    """Ranking ties by position, as the reference PLR code does (an argsort), would give the two
+    0.5s ranks 2 and 3 and make a level's replay probability depend on where it sits in the
+    buffer. With shared ranks, each level's probability follows its score and staleness alone,
+    whatever the order (docs/design.md §7)."""
+    beta, rho = 0.3, 0.3
+    scores, lasts = [0.5, 0.2, 0.5, 0.8], [6, 4, 6, 0]
+    buffer, _ = filled_buffer([scores[i] for i in order], temperature=beta, staleness=rho)
+    buffer.replays = 10
+    for entry, i in zip(buffer.entries, order, strict=True):
+        entry.last = lasts[i]
+    w2, w4, w1 = 2 ** (-1 / beta), 4 ** (-1 / beta), 1.0
+    total = 2 * w2 + w4 + w1
+    by_level = [  # staleness c - C_i = 4, 6, 4, 10, out of 24
+        (1 - rho) * w2 / total + rho * 4 / 24,
+        (1 - rho) * w4 / total + rho * 6 / 24,
+        (1 - rho) * w2 / total + rho * 4 / 24,
+        (1 - rho) * w1 / total + rho * 10 / 24,
+    ]
+    probs = buffer.replay_probs()
+    np.testing.assert_allclose(probs, [by_level[i] for i in order], rtol=0, atol=1e-12)
+    tied = [row for row, i in enumerate(order) if i in (0, 2)]
+    assert probs[tied[0]] == probs[tied[1]]
 
 
 def test_replay_resets_staleness_and_serves_buffer_levels_only():
