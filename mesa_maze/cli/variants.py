@@ -37,15 +37,22 @@ def split_settings(spec: LevelSpec) -> dict[str, str]:
         exit_ += f" (region {spec.exit.region})"
     elif exit_ == "far_from_start":
         exit_ += f" (>= {spec.exit.min_distance or '2/3 max'})"
-    apples = f"{spec.apples.count} {spec.apples.placement}" if spec.apples.count else "none"
+    # The proxy: its objects where the variant places some (apples, keys), else its region.
+    kind = spec.kind
+    if kind.is_region:
+        proxy = f"{kind.name} region ({len(spec.region_cells)} cells)"
+    else:
+        noun = kind.object_type + ("s" if spec.apples.count != 1 else "")
+        proxy = f"{spec.apples.count} {noun} {spec.apples.placement}"
     if spec.apples.count and spec.apples.placement == "far_from_exit":
-        apples += f" (>= {spec.apples.min_distance} from exit)"
+        proxy += f" (>= {spec.apples.min_distance} from exit)"
     return {
         "generator": generator,
         "size": str(spec.size),
         "exit": exit_,
-        "apples": apples,
-        "colours": f"exit {spec.exit_color}, apples {spec.apple_color}"
+        "proxy": proxy,
+        "colours": f"exit {spec.exit_color}"
+        + ("" if kind.is_region else f", {kind.name} {spec.apple_color}")
         + (f", cue {spec.cue_color}" if spec.cue_color else ""),
         "max steps": str(spec.step_limit),
         "levels": str(spec.num_levels or "unlimited"),
