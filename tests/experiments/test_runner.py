@@ -806,3 +806,77 @@ def test_load_run_rebuilds_the_config_that_ran(tmp_path):
     assert loaded.config_hash() == cfg.config_hash()
     assert loaded.run_dir(tmp_path / "runs") == run_dir
     assert type(agent).__name__ == "RandomAgent"
+
+
+def test_a_groups_own_keys_win_over_the_suites(tmp_path):
+    """Guards against suite keys read with the top level first: a [[runs]] group's own seeds,
+    episodes and train_steps override the suite-wide ones."""
+    (tmp_path / "hp.toml").write_text("[ppo]\nn_steps = 32\n")
+    suite = runner.load_suite(
+        write_suite(
+            tmp_path,
+            'hyperparams = "hp.toml"\nseeds = [0]\nepisodes = 20\ntrain_steps = 1000\n'
+            '[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit"]\n'
+            "seeds = [3, 4]\nepisodes = 40\ntrain_steps = 2000\n"
+            '[[runs]]\nagents = ["random"]\nvariants = ["corner"]\n',
+        )
+    )
+    own = [c for c in suite.runs if c.agent == "ppo"]
+    assert sorted(c.seed for c in own) == [3, 4]
+    assert {(c.episodes, c.train_steps) for c in own} == {(40, 2000)}
+    rest = [c for c in suite.runs if c.agent == "random"]
+    assert [(c.seed, c.episodes) for c in rest] == [(0, 20)]
+
+
+def test_a_groups_hyperparams_id_picks_its_table(tmp_path):
+    """Guards against hyperparams_id ignored: the group's runs take the named table, not the
+    agent's own."""
+    (tmp_path / "hp.toml").write_text("[ppo]\nn_steps = 32\n[ppo-big]\nn_steps = 256\n")
+    suite = runner.load_suite(
+        write_suite(
+            tmp_path,
+            'hyperparams = "hp.toml"\ntrain_steps = 1000\n'
+            '[[runs]]\nagents = ["ppo"]\nvariants = ["apple-exit"]\nhyperparams_id = "ppo-big"\n',
+        )
+    )
+    assert [c.hyperparams for c in suite.runs] == [{"n_steps": 256}]
+
+
+def test_a_wrapper_keeps_its_own_options_beside_its_bases_settings(tmp_path):
+    """Guards against a wrapper losing its own planner options when it takes its base's
+    settings: every planner would run with the default config."""
+    (tmp_path / "hp.toml").write_text("[ppo]\nn_steps = 32\n")
+    suite = runner.load_suite(
+        write_suite(
+            tmp_path,
+            'hyperparams = "hp.toml"\ntrain_steps = 1000\n'
+            '[[runs]]\nagents = ["ppo", "planner-1step"]\nvariants = ["apple-exit"]\n',
+        )
+    )
+    (wrapper,) = [c for c in suite.runs if c.agent == "planner-1step"]
+    expected = dict(agents.get_agent_spec("planner-1step").params)
+    assert expected  # the planner has options of its own
+    assert wrapper.hyperparams == {"n_steps": 32, "wrapper": expected}
+    assert wrapper.train_steps == 1000
+
+
+def test_a_suites_leaderboard_reads_only_its_own_runs(tmp_path):
+    """Guards against write_outputs reading every suite's runs under the root: another suite's
+    runs (here under another agent) must not reach this suite's leaderboard."""
+    root = tmp_path / "runs"
+    mine = runner.load_suite(
+        write_suite(
+            tmp_path, 'episodes = 20\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]\n'
+        )
+    )
+    other = runner.load_suite(
+        write_suite(
+            tmp_path,
+            'episodes = 20\n[[runs]]\nagents = ["oracle-exit"]\nvariants = ["corner"]\n',
+            name="other",
+        )
+    )
+    runner.run_suite(other, root=root, log=lambda *_: None)
+    runner.run_suite(mine, root=root, log=lambda *_: None)
+    board = pd.read_csv(mine.leaderboard)
+    assert set(board["agent"]) == {"random"}
