@@ -336,3 +336,21 @@ def test_a_broken_user_agent_is_one_line_naming_it(factory, status, message, tmp
     assert cli.main(argv) == status
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("failed", [0, 1])
+def test_benchmark_exits_1_when_any_run_failed(failed, tmp_path, monkeypatch, capsys):
+    """Guards against an exit status that forgives a single failed run: one failure is enough
+    for a non-zero exit; none gives 0."""
+    from mesa_maze.experiments import runner
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "s.toml").write_text(SMALL_SUITE)
+
+    def fake_run_suite(suite, **kwargs):
+        return {"done": [], "cached": [], "busy": [], "failed": suite.runs[:failed]}
+
+    monkeypatch.setattr(runner, "run_suite", fake_run_suite)
+    argv = ["benchmark", "--suite", str(tmp_path / "suites" / "s.toml"), "--jobs", "1"]
+    argv += ["--runs-dir", str(tmp_path / "runs")]
+    assert cli.main(argv) == (1 if failed else 0)
