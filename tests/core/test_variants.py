@@ -276,3 +276,13 @@ def test_an_editable_install_reads_the_checkouts_envs_folder(tmp_path, fixtures)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = _run([sys.executable, "-S", "-c", code], cwd=elsewhere, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_variants_digest_covers_its_reward():
+    """Guards against a digest without the reward: switching a variant to the proxy reward must
+    change its digest (and so redo its runs); the same content keeps it."""
+    import dataclasses
+
+    v = get_variant("apple-exit")
+    assert dataclasses.replace(v, description="other words").digest == v.digest
+    assert dataclasses.replace(v, reward="apples").digest != v.digest
