@@ -51,3 +51,29 @@ def test_a_user_variant_is_found_in_its_folder(tmp_path):
     assert all(lv.apple_color == "blue" and len(lv.apples) == 3 for lv in levels)
     assert all(r["reached_exit"] for r in records)
     assert [r["steps"] for r in records] == [r["optimal_steps"] for r in records]
+
+
+class ShapeRecorder:
+    """Walks at random and records the shape of every observation it is shown."""
+
+    def __init__(self):
+        self.shapes = set()
+
+    def act(self, obs, state, episode_start):
+        self.shapes.add(tuple(obs.shape[1:]))
+        return torch.randint(4, (len(obs),)).numpy(), state
+
+
+def test_evaluation_shows_the_agent_the_runs_observation():
+    """Guards against evaluation ignoring the run's observation setting: an agent trained on
+    egocentric views must be evaluated on them, not on symbolic grids."""
+    from mesa_maze.envs.observers import OBSERVERS
+
+    seen = {}
+    for name in ("symbolic", "egocentric"):
+        agent = ShapeRecorder()
+        run_episodes(agent, "apple-exit", "train", eval_seeds(2), {"observation": name})
+        seen[name] = agent.shapes
+        assert len(agent.shapes) == 1
+    assert seen["symbolic"] != seen["egocentric"]
+    assert "egocentric" in OBSERVERS
