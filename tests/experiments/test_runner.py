@@ -880,3 +880,32 @@ def test_a_suites_leaderboard_reads_only_its_own_runs(tmp_path):
     runner.run_suite(mine, root=root, log=lambda *_: None)
     board = pd.read_csv(mine.leaderboard)
     assert set(board["agent"]) == {"random"}
+
+
+def test_every_seed_of_a_wrapper_wraps_its_own_seeds_base(tmp_path):
+    """Guards against a wrapper's base run taken from seed 0 whatever its seed: each planner
+    seed wraps (and hashes) the PPO model of the same seed."""
+    for seed in (0, 2, 5):
+        wrapper = _config(agent="planner-1step", train_steps=1000, seed=seed)
+        expected = tmp_path / "t" / "ppo" / "apple-exit" / f"seed{seed}"
+        assert one_run.base_run_dir(wrapper, tmp_path) == expected
+
+
+def test_load_run_finds_the_model_under_its_own_runs_root(tmp_path, monkeypatch):
+    """Guards against load_run placing the runs root a level too deep: a learner's run folder
+    <root>/<suite>/<agent>/<variant>/seed<k> must give back that folder's model.zip, never a
+    retrain somewhere else."""
+    cfg = _config(agent="ppo", train_steps=1000, seed=3)
+    run_dir = cfg.run_dir(tmp_path / "runs")
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    (run_dir / "model.zip").write_bytes(b"weights")
+    monkeypatch.setattr(agents, "load_sb3", lambda path, *args: ("loaded", Path(path)))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("load_run must not train")
+
+    monkeypatch.setattr(one_run, "train", no_training)
+    agent, loaded = one_run.load_run(run_dir)
+    assert agent == ("loaded", run_dir / "model.zip")
+    assert loaded == cfg
