@@ -379,3 +379,53 @@ def test_exhaustive_values_each_episode_on_its_own_clock():
     search = searches.Search(agent.table, config, agent.rng, 4, agent.search_stats)
     q, _, _ = searches.exhaustive(search, roots, np.array([0, 39]), np.array([40, 40]))
     assert np.nanmax(q[0]) > 0.9 and np.nanmax(q[1]) == 0.0
+
+
+def _constant_value(obs):
+    """A: uniform; I: 0.5 everywhere."""
+    return np.full((len(obs), 4), 0.25), np.full(len(obs), 0.5)
+
+
+def _never_pays(grids, actions, next_grids, done):
+    return np.zeros(len(grids))
+
+
+def test_one_step_discounts_the_next_states_value():
+    """Guards against one_step adding I of the next state undiscounted: with a T that never
+    pays and I = 0.5 everywhere, every searched action is worth gamma * 0.5."""
+    level = Level.from_ascii(CORRIDOR, max_steps=40)
+    config = P.PlannerConfig(mode="one_step", samples=64, delta=None)
+    agent = P.Planner(_constant_value, wm.SimulatorWorld(), _never_pays, config, max_steps=40)
+    q = root_q(agent, level)
+    searched = q[~np.isnan(q)]
+    assert searched.size == 4  # 64 draws from a uniform A cover every action
+    assert searched == pytest.approx(np.full(4, config.gamma * 0.5))
+
+
+def test_nothing_follows_the_last_step_of_an_episode():
+    """Guards against the step limit off by one in edge: the step that reaches the limit ends
+    the episode, so I of the state after it counts for nothing (a step earlier it counts)."""
+    level = Level.from_ascii(CORRIDOR, max_steps=40)
+    config = P.PlannerConfig(mode="one_step", samples=64, delta=None)
+    agent = P.Planner(_constant_value, wm.SimulatorWorld(), _never_pays, config, max_steps=40)
+    assert root_q(agent, level, steps=39) == pytest.approx(np.zeros(4))
+    assert root_q(agent, level, steps=38) == pytest.approx(np.full(4, config.gamma * 0.5))
+
+
+def test_an_mcts_rollout_ends_at_the_horizon():
+    """Guards against a rollout one step longer than the horizon leaves: with A always bumping
+    into the wall (a new state each time under InventingWorld), a T that never pays and I = 0.5,
+    one simulation of depth 4 values its action at gamma^4 * 0.5 (one tree step, three rollout
+    steps, then I), not gamma^5 * 0.5."""
+
+    def bumps_up(obs):
+        probs = np.zeros((len(obs), 4))
+        probs[:, 0] = 1.0  # up: a wall in the corridor
+        return probs, np.full(len(obs), 0.5)
+
+    level = Level.from_ascii(CORRIDOR, max_steps=200)
+    config = P.PlannerConfig(mode="mcts", depth=4, simulations=1, delta=None, exploration=0.0)
+    agent = P.Planner(bumps_up, InventingWorld(), _never_pays, config, max_steps=200)
+    q = root_q(agent, level)
+    assert np.isnan(q[1:]).all()
+    assert q[0] == pytest.approx(config.gamma**4 * 0.5)
