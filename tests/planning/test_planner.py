@@ -1,6 +1,8 @@
 """The planning agent (T, W, I, A), its failsafe and the world models (docs/design.md §7)."""
 
 import json
+from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -429,3 +431,36 @@ def test_an_mcts_rollout_ends_at_the_horizon():
     q = root_q(agent, level)
     assert np.isnan(q[1:]).all()
     assert q[0] == pytest.approx(config.gamma**4 * 0.5)
+
+
+def test_the_veto_rate_is_vetoes_over_decisions():
+    """Guards against veto_rate counting refusals: 3 vetoes and 1 refusal in 12 decisions give
+    a rate of 1/4; the detached statistics are left out."""
+    p = planner(mode="one_step", delta=0.5)
+    p.stats = {
+        "train": Counter(decisions=12, vetoes=3, refusals=1),
+        "sparse": Counter(),
+        "detached": Counter(decisions=5, vetoes=5, refusals=5),
+    }
+    stats = p.failsafe_stats()
+    assert set(stats) == {"train", "sparse"}
+    assert stats["train"] == {"decisions": 12, "vetoes": 3, "refusals": 1, "veto_rate": 0.25}
+    assert np.isnan(stats["sparse"]["veto_rate"])
+
+
+def test_replayed_episodes_past_the_level_list_do_not_count():
+    """Guards against _clock counting the first replayed episode: an attached env whose level
+    list has 2 levels counts its episodes 0 and 1 only, not 2 (a replay) or later."""
+    maze = SimpleNamespace(
+        num_envs=4,
+        explicit=["level-a", "level-b"],
+        episodes=np.array([0, 1, 2, 3]),
+        state=SimpleNamespace(steps=np.array([0, 3, 1, 2]), max_steps=np.full(4, 40)),
+        split="train",
+    )
+    p = planner(mode="one_step")
+    p.maze = maze
+    steps, limit, episodes_, counted, split = p._clock(4, None)
+    assert counted.tolist() == [True, True, False, False]
+    assert steps.tolist() == [0, 3, 1, 2] and episodes_.tolist() == [0, 1, 2, 3]
+    assert split == "train"
