@@ -464,3 +464,28 @@ def test_replayed_episodes_past_the_level_list_do_not_count():
     assert counted.tolist() == [True, True, False, False]
     assert steps.tolist() == [0, 3, 1, 2] and episodes_.tolist() == [0, 1, 2, 3]
     assert split == "train"
+
+
+class _SimulatorNet:
+    """A stand-in for a trained WorldNet: it hands the actions through, and decode (patched)
+    predicts the simulator's next grid, so a perfect learned W."""
+
+    def eval(self):
+        return self
+
+    def __call__(self, grids, actions):
+        return actions, None
+
+
+def test_a_learned_world_ends_the_episode_where_the_agent_enters_the_exit(monkeypatch):
+    """Guards against LearnedWorld looking the exit up at the agent's old cell (where no exit
+    lies while the agent stands there): a perfect learned W must end episodes exactly where the
+    simulator does."""
+    sim = wm.SimulatorWorld()
+    monkeypatch.setattr(wm, "decode", lambda g, idx, logits: sim.step(g, idx.numpy())[0])
+    uniform = lambda obs: np.full((len(obs), 4), 0.25)  # noqa: E731
+    data = wm.collect_transitions(uniform, "apple-exit", "train", 600, seed=3, canvas=CANVAS)
+    nxt, done = wm.LearnedWorld(_SimulatorNet()).step(data.obs, data.actions)
+    expected_nxt, expected_done = sim.step(data.obs, data.actions)
+    assert expected_done.any() and np.array_equal(nxt, expected_nxt)
+    assert np.array_equal(done, expected_done)
