@@ -560,3 +560,28 @@ def test_accel_default_operators_never_recolour_the_exit():
     assert any(child.apple_color != "green" for child in children)  # apples do get recoloured
     grey = mutations.recolour_exit(train_levels(1)[0], rng)
     assert grey.exit_color != "green"
+
+
+def test_dr_leaves_the_held_out_levels_out_of_its_test_placement_stream():
+    """Guards against DR-α's test-placement stream built without the held-out levels: here the
+    held-out levels are the first ones that stream would serve, so it must skip them."""
+    from mesa_maze.training.remedies.dr import DomainRandomization
+
+    run = runs.resolve(tiny_config("ppo-dr@1"))
+    plain = streams.dr_test_stream(run.variant, "displaced", 1, "cardinal", frozenset(), False)
+    first = frozenset(plain.next(4).hashes.tolist())
+    run.__dict__["held_out"] = run.held_out | first  # Run.held_out, cached
+    remedy = DomainRandomization(run)
+    served = remedy.source.next(16).hashes.tolist()
+    assert not set(served) & run.held_out
+    assert remedy.source.skipped >= len(first)
+
+
+def test_fresh_levels_take_a_share_alpha_from_the_shift():
+    """Guards against FreshLevels swapping its specs: at α = 0 every fresh level is the train
+    split's, at α = 1 every one the shift's (told apart here by size: 7 against 9)."""
+    v = get_variant("apple-exit")
+    train, bigger = v.spec("train"), v.spec("bigger")
+    for alpha, size in ((0.0, 7), (1.0, 9)):
+        fresh = streams.FreshLevels(train, bigger, alpha, seed=3).next(12)
+        assert {lv.walls.shape for lv in fresh} == {(size, size)}
