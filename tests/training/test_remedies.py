@@ -585,3 +585,29 @@ def test_fresh_levels_take_a_share_alpha_from_the_shift():
     for alpha, size in ((0.0, 7), (1.0, 9)):
         fresh = streams.FreshLevels(train, bigger, alpha, seed=3).next(12)
         assert {lv.walls.shape for lv in fresh} == {(size, size)}
+
+
+def test_a_new_level_that_only_ties_the_lowest_score_stays_out():
+    """Guards against insert replacing the lowest-scoring level with one that only ties it: a
+    full buffer takes a new level only if it scores strictly higher."""
+    buffer, levels = filled_buffer([0.5, 0.1, 0.3])
+    before = [e.uid for e in buffer.entries]
+    extra = train_levels(5)[3:]
+    assert not buffer.insert(extra[0], 0.1)
+    assert [e.uid for e in buffer.entries] == before
+    assert extra[0].content_hash() not in buffer.by_hash
+    assert buffer.insert(extra[1], 0.1 + 1e-9)  # strictly higher: it enters
+
+
+def test_accel_children_are_one_generation_past_their_parent():
+    """Guards against ACCEL's children keeping their parent's generation: a child of a fresh
+    level (generation 0) is generation 1, a child of a generation-3 level is 4."""
+    from types import SimpleNamespace
+
+    remedy = Accel(runs.resolve(tiny_config("ppo-accel@0.5", mutated_levels=16)))
+    levels = train_levels(2)
+    parents = [SimpleNamespace(level=levels[0], generation=0)]
+    children = remedy.children(parents)
+    assert children and {g for _, g in children} == {1}
+    parents = [SimpleNamespace(level=levels[1], generation=3)]
+    assert {g for _, g in remedy.children(parents)} == {4}
