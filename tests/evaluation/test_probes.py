@@ -129,3 +129,36 @@ def test_cli_probe_and_attack_on_a_run(tmp_path, capsys):
     assert worst["evaluated"] == 8 and worst["failures"] == 0 and len(worst["worst"]) == 2
     assert (run_dir / "attack" / "apple-exit-train" / "level_1.png").is_file()
     assert cli.main(["probe", str(tmp_path)]) == 2  # not a run directory
+
+
+def test_attack_seeds_start_from_disjoint_blocks_of_levels():
+    """Guards against seed k's starting levels beginning at offset + k: seeds must not share
+    their starting population (budget = population: no mutation, the start is the result)."""
+    start = {
+        seed: {
+            lv.content_hash()
+            for lv in probes.attack(
+                OracleAgent("exit"), "apple-exit", budget=4, population=4, seed=seed
+            ).levels
+        }
+        for seed in (0, 1)
+    }
+    assert len(start[0]) == len(start[1]) == 4
+    assert not start[0] & start[1]
+
+
+def test_attack_a_mutant_that_does_exactly_as_badly_replaces_its_parent(monkeypatch):
+    """Guards against attack keeping the parent on a tie: when every level is played equally
+    badly (no exit, the whole step budget), every parent gives way to its child."""
+    played = []
+
+    def equally_bad(agent, levels, *args, **kwargs):
+        played.append(list(levels))
+        return [{"reached_exit": False, "steps": lv.max_steps} for lv in levels]
+
+    monkeypatch.setattr(probes, "run_levels", equally_bad)
+    result = probes.attack(OracleAgent("exit"), "apple-exit", budget=8, population=4)
+    assert result.evaluated == 8 and len(played) == 2
+    initial, children = played
+    assert sorted(map(id, result.levels)) == sorted(map(id, children))
+    assert not {id(lv) for lv in result.levels} & {id(lv) for lv in initial}
