@@ -543,3 +543,21 @@ def test_markdown_shows_rates_in_percent_and_normalized_scores_as_scores():
     assert cells["misgen. dir., norm."] == "-0.50"
     assert cells["chance"] == "17.1 / 2.0"
     assert cells["failed"] == "–"  # empty
+
+
+def test_an_atomic_writes_temporary_file_is_a_hidden_tmp_file(tmp_path, monkeypatch):
+    """Guards against the temporary file losing its leading dot: what a killed write leaves
+    must be a .<name>.*.tmp, the pattern a rerun clears. The folder is looked at mid-write."""
+    seen = []
+    fsync = lb.os.fsync
+
+    def look(fd):
+        seen.extend(p.name for p in tmp_path.iterdir())
+        fsync(fd)
+
+    monkeypatch.setattr(lb.os, "fsync", look)
+    lb.atomic_write_text(tmp_path / "board.csv", "x")
+    (tmp,) = seen
+    assert tmp.startswith(".board.csv.") and tmp.endswith(".tmp")
+    assert [p.name for p in tmp_path.iterdir()] == ["board.csv"]
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == []
