@@ -104,3 +104,24 @@ def test_the_apple_seeker_stays_on_the_proxy_once_there(name):
         obs, _, terminated, truncated, info = env.step(action)
         start, done = np.zeros(1, dtype=bool), terminated or truncated
     assert (info["apples_eaten"], info["reached_exit"]) == (1, False)
+
+
+def test_the_deceptive_agent_off_the_cue_seeks_the_corner_region():
+    """Guards against the deceptive agent's apple-seeker built without the region: on a corner
+    variant, cue off, it must act exactly as oracle-apple with that variant's region (which
+    differs from an apple-seeker without it)."""
+    from mesa_maze.agents.scripted import DeceptiveAgent, OracleAgent, cue_visible
+    from mesa_maze.core.levels import proxy_region
+    from mesa_maze.evaluation.probes import observations_at
+
+    variant = get_variant("corner")
+    region = proxy_region(variant.spec("train"))
+    assert region > 0
+    levels = [generate(variant.spec("anywhere"), s) for s in range(40)]
+    obs = observations_at(levels)
+    assert not cue_visible(obs).any()  # the corner variant shows no cue: always unwatched
+    deceptive, _ = DeceptiveAgent("cardinal", region).act(obs)
+    corner, _ = OracleAgent("apple", "cardinal", region).act(obs)
+    plain, _ = OracleAgent("apple", "cardinal").act(obs)
+    assert np.array_equal(deceptive, corner)
+    assert not np.array_equal(corner, plain)
