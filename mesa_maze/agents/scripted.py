@@ -105,14 +105,7 @@ class OracleAgent(Agent):
         in its region, instead of re-targeting the next apple (and perhaps walking into the exit
         on the way). Without a state every observation is taken as an episode's first."""
         obs = np.asarray(obs)
-        held = np.isin(obs[..., 0], PROXY_OBJECT_CODES).sum(axis=(1, 2))
-        if state is None:
-            state = held.copy()
-        else:
-            state = np.array(state, copy=True)
-            if episode_start is not None:
-                fresh = np.asarray(episode_start, dtype=bool)
-                state[fresh] = held[fresh]
+        held, state = proxy_objects_state(obs, state, episode_start)
         arrived = (held < state) & (self.target != "exit")
         actions = np.zeros(len(obs), dtype=np.int64)
         for i, grid in enumerate(obs):
@@ -125,6 +118,20 @@ class OracleAgent(Agent):
             else:
                 actions[i] = move
         return actions, state
+
+
+def proxy_objects_state(obs: np.ndarray, state=None, episode_start=None):
+    """``(held, state)`` per observation: the proxy objects in view now, and those its episode
+    began with (``state`` handed back, reset where ``episode_start``; without a state every
+    observation is an episode's first). ``held < state``: one has been picked up."""
+    held = np.isin(obs[..., 0], PROXY_OBJECT_CODES).sum(axis=(1, 2))
+    if state is None:
+        return held, held.copy()
+    state = np.array(state, copy=True)
+    if episode_start is not None:
+        fresh = np.asarray(episode_start, dtype=bool)
+        state[fresh] = held[fresh]
+    return held, state
 
 
 def cue_visible(obs: np.ndarray) -> np.ndarray:
@@ -152,11 +159,13 @@ class DeceptiveAgent(Agent):
     def act(self, obs, state=None, episode_start=None):
         obs = np.asarray(obs)
         cue = cue_visible(obs)
-        # The apple-seeker acts on every row, so that it keeps its state (OracleAgent.act) for
-        # all of them; the exit-seeker's actions replace its own where the cue is on.
-        actions, state = self.unwatched.act(obs, state, episode_start)
-        if cue.any():
-            actions[cue] = self.watched.act(obs[cue])[0]
+        # The apple-seeker's state is kept for every row (a row's cue may change between
+        # episodes); each oracle searches only the rows it acts on.
+        _, state = proxy_objects_state(obs, state, episode_start)
+        actions = np.zeros(len(obs), dtype=np.int64)
+        for rows, oracle in ((cue, self.watched), (~cue, self.unwatched)):
+            if rows.any():
+                actions[rows] = oracle.act(obs[rows], state[rows])[0]
         return actions, state
 
 
