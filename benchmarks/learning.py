@@ -53,9 +53,12 @@ from machine_info import cpu_name  # noqa: E402
 from mesa_maze.evaluation.leaderboard import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Config name -> (hyper-parameter file, agent table): ``default`` is what the default suite's
+# PPO trains, ``vin`` the planning network (``ppo-vin``), ``previous`` PPO's settings before.
 HYPERPARAMS = {
-    "default": ROOT / "benchmarks" / "hyperparams" / "sb3.toml",
-    "previous": ROOT / "benchmarks" / "hyperparams" / "previous.toml",
+    "default": (ROOT / "benchmarks" / "hyperparams" / "sb3.toml", "ppo"),
+    "vin": (ROOT / "benchmarks" / "hyperparams" / "sb3.toml", "ppo-vin"),
+    "previous": (ROOT / "benchmarks" / "hyperparams" / "previous.toml", "ppo"),
 }
 OUT = ROOT / "results" / "perf"
 VARIANT = "apple-exit"
@@ -66,7 +69,8 @@ HOLD = 2  # checkpoints in a row at or above TARGET before a run stops
 # allows the previous config its suite budget (1M frames); larger mazes get 300 CPU-seconds,
 # over three times the 7x7 target, to show how the cost grows.
 SCHEDULE = {7: (20_000, 1_000_000, 600.0), 9: (40_000, 3_000_000, 300.0),
-            11: (40_000, 3_000_000, 300.0)}  # fmt: skip
+            11: (40_000, 3_000_000, 300.0), 13: (40_000, 10_000_000, 900.0),
+            15: (50_000, 10_000_000, 1200.0), 25: (100_000, 20_000_000, 2400.0)}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Job:
     max_frames: int
     max_cpu: float
     out: Path = OUT
+    progress: bool = False  # print every checkpoint (long runs)
 
     @property
     def path(self) -> Path:
@@ -90,7 +95,8 @@ def hyperparams(base: str, overrides=()) -> dict:
     """PPO's settings of config ``base`` for apple-exit, with ``(key, value)`` overrides."""
     from mesa_maze.training.train import load_hyperparams
 
-    params = load_hyperparams(HYPERPARAMS[base], "ppo", VARIANT)
+    path, agent = HYPERPARAMS[base]
+    params = load_hyperparams(path, agent, VARIANT)
     for key, value in overrides:
         params[key] = value
     return params
@@ -136,6 +142,9 @@ def run(job: Job) -> pd.DataFrame:
                      "wall_seconds": round(clock["wall"], 2), "train_exit_rate": rate,
                      "skipped_levels": level_source(env).skipped})  # fmt: skip
         clock["since"] = (time.process_time(), time.perf_counter())
+        if job.progress:
+            print(f"{job.config} {job.size}x{job.size} seed {job.seed}: {rate:.3f} at {frames} "
+                  f"frames, {clock['cpu']:.0f} CPU-s", flush=True)  # fmt: skip
         held = len(rows) >= HOLD and all(r["train_exit_rate"] >= TARGET for r in rows[-HOLD:])
         return not held and clock["cpu"] < job.max_cpu
 
@@ -366,6 +375,7 @@ def main(argv=None) -> None:
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--every", type=int)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--progress", action="store_true", help="print every checkpoint")
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the outputs")
     parser.add_argument("--report", action="store_true", help="only rebuild the outputs")
     parser.add_argument("--costs", action="store_true",
@@ -394,13 +404,13 @@ def main(argv=None) -> None:
         jobs = []
         for base in args.configs:
             for size in args.sizes:
-                if size != 7 and base != "default":
+                if size != 7 and base == "previous":
                     continue  # cost against maze size: the config the suites train
                 every, frames, cpu = SCHEDULE.get(size, SCHEDULE[11])
                 for seed in args.seeds if size == 7 else args.size_seeds:
                     jobs.append(Job(args.label or base, base, tuple(overrides), size, seed,
                                     args.every or every, args.max_frames or frames,
-                                    args.max_cpu or cpu, args.out))  # fmt: skip
+                                    args.max_cpu or cpu, args.out, args.progress))  # fmt: skip
         todo = [j for j in jobs if not j.path.exists()]
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run")
         context = get_context("spawn")  # a fresh interpreter per run: one thread, clean torch

@@ -30,6 +30,21 @@ CELL_ENCODINGS = ("embedding", "onehot")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
+def clamped_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(type, colour, state) of (B, 3, H, W) codes, each clamped to its one-hot size."""
+    return (codes[:, 0].clamp(max=N_TYPES - 1), codes[:, 1].clamp(max=N_COLORS - 1),
+            codes[:, 2].clamp(max=N_STATES - 1))  # fmt: skip
+
+
+def onehot_cells(codes: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 26) one-hot planes of (B, 3, H, W) cell codes: a 1 at channel type, 16 + colour
+    and 22 + state."""
+    kind, color, state = clamped_codes(codes)
+    index = torch.stack((kind, color + N_TYPES, state + N_TYPES + N_COLORS), dim=-1)
+    cells = torch.zeros(*kind.shape, N_TYPES + N_COLORS + N_STATES, device=codes.device)
+    return cells.scatter_(-1, index, 1.0)
+
+
 class GridEncoder(BaseFeaturesExtractor):
     """Each cell's (type, colour, state) code as categories, then a small CNN and a dense layer.
 
@@ -100,18 +115,14 @@ class GridEncoder(BaseFeaturesExtractor):
             codes = codes.permute(0, 3, 1, 2)
         if self.centre is not None:
             codes = self._centred(codes)
-        kind = codes[:, 0].clamp(max=N_TYPES - 1)
-        color = codes[:, 1].clamp(max=N_COLORS - 1)
-        state = codes[:, 2].clamp(max=N_STATES - 1)
         # Cells are built channel-last, (B, H, W, C), and handed to the convolutions as a
         # permuted view (channels_last memory): CPU convolutions ran about twice as fast on it
         # as on channel-first planes of the same values.
         if self.cells == "embedding":
+            kind, color, state = clamped_codes(codes)
             cells = self.embed((kind * N_COLORS + color) * N_STATES + state)  # (B, H, W, E)
-        else:  # one-hot: a 1 at channel type, 16 + colour and 22 + state
-            index = torch.stack((kind, color + N_TYPES, state + N_TYPES + N_COLORS), dim=-1)
-            cells = torch.zeros(*kind.shape, N_TYPES + N_COLORS + N_STATES, device=codes.device)
-            cells.scatter_(-1, index, 1.0)
+        else:
+            cells = onehot_cells(codes)
         return self.head(self.cnn(cells.permute(0, 3, 1, 2)))
 
     def _centred(self, codes: torch.Tensor) -> torch.Tensor:
@@ -197,6 +208,19 @@ class SB3Agent(Agent):
         )
 
 
+def _value_propagation():
+    from mesa_maze.agents.value_propagation import ValuePropagation  # it builds on this module
+
+    return ValuePropagation
+
+
+# Features extractors by the name a hyper-parameter file gives them.
+EXTRACTORS: dict[str, Callable[[], type[BaseFeaturesExtractor]]] = {
+    "grid": lambda: GridEncoder,
+    "value-propagation": _value_propagation,
+}
+
+
 def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
     """SB3 policy name and kwargs for an observation mode: SB3's CNN for pixels, else
     :class:`GridEncoder` over the cells' codes (the observer says which)."""
@@ -210,7 +234,19 @@ def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
         kwargs["activation_fn"] = ACTIVATIONS[name]
     if OBSERVERS[observation].pixels:
         return ("CnnLstmPolicy" if algo == "recurrent-ppo" else "CnnPolicy"), kwargs
-    kwargs.setdefault("features_extractor_class", GridEncoder)
+    extractor = kwargs.get("features_extractor_class", "grid")
+    if isinstance(extractor, str):  # a name from a hyper-parameter file (TOML holds no classes)
+        if extractor not in EXTRACTORS:
+            raise ValueError(
+                f"policy_kwargs.features_extractor_class={extractor!r}; allowed: "
+                f"{', '.join(EXTRACTORS)}"
+            )
+        kwargs["features_extractor_class"] = EXTRACTORS[extractor]()
+    if extractor == "value-propagation" and algo != "recurrent-ppo":
+        from mesa_maze.agents.value_propagation import ValuePropagationPolicy
+
+        kwargs.setdefault("normalize_images", False)
+        return ValuePropagationPolicy, kwargs
     kwargs.setdefault("normalize_images", False)
     return ("MlpLstmPolicy" if algo == "recurrent-ppo" else "MlpPolicy"), kwargs
 

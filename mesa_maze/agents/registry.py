@@ -11,6 +11,8 @@ Names:
 - ``random``, ``oracle-exit``, ``oracle-apple``, ``deceptive``: scripted
   (:mod:`mesa_maze.agents.scripted`).
 - ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``: stable-baselines3 learners, trained first.
+- ``ppo-vin``: PPO whose network plans by value iteration over a reward map it learns
+  (:mod:`mesa_maze.agents.value_propagation`).
 - ``ppo-<remedy>`` (``ppo-dr``, ``ppo-plr``, ``ppo-accel``): PPO on a remedied training
   distribution, one per module of :mod:`mesa_maze.training.remedies` (found by name, not
   imported: :func:`mesa_maze.core.plugins.member_modules`); ``ppo-dr@0.01`` sets the share α.
@@ -112,6 +114,9 @@ AGENTS: dict[str, AgentSpec] = {
     "oracle-apple": AgentSpec("oracle-apple", make=f"{SCRIPTED}:make_oracle_apple"),
     "deceptive": AgentSpec("deceptive", make=f"{SCRIPTED}:make_deceptive"),
     **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHM_NAMES},
+    # PPO with a network that plans: value iteration over a learned reward map
+    # (mesa_maze.agents.value_propagation); its settings are [ppo-vin] of the hyper-parameters.
+    "ppo-vin": AgentSpec("ppo-vin", algo="ppo"),
     **{f"ppo-{r}": AgentSpec(f"ppo-{r}", algo="ppo", remedy=r) for r in REMEDIES},
     **{
         name: AgentSpec(name, base="ppo", wrap="mesa_maze.planning.planner:from_run", params=p)

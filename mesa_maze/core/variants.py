@@ -12,6 +12,8 @@ exit, one of the kinds of :mod:`mesa_maze.core.proxies`: ``"apples"`` (the defau
 bottom-right square of side ``exit.region``, where the corner family's training exits lie; a
 region, so it needs ``apples.count = 0``). Outcomes, ``first_target``, the goal probe and
 ``oracle-apple`` all read the declared proxy.
+A top-level ``sizes = [9, 11, 13]`` makes the file a size ladder: one variant per size, named
+``NAME-SIZE``, ``[train]`` at that size and a shift's ``size = "+2"`` two more than it.
 Files are validated on load: an unknown key
 or a bad value raises :class:`VariantError` naming the file, the key and what is allowed.
 
@@ -73,7 +75,7 @@ REWARDS = ("exit", "apples")
 TRAIN = "train"
 NO_CUE = "none"  # the value of `cue` that turns the monitor cue off (TOML has no null)
 
-TOP_KEYS = {"name", "description", "reward", "proxy", "train", "test"}
+TOP_KEYS = {"name", "description", "reward", "proxy", "sizes", "train", "test"}
 SPEC_KEYS = {
     "generator",
     "size",
@@ -281,14 +283,65 @@ def parse_variant(data: dict, path: str | os.PathLike = "<string>") -> Variant:
     )
 
 
-def load_file(path: str | os.PathLike) -> Variant:
+def ladder_name(name: str, size: int) -> str:
+    """The name of one rung of a size ladder: ``apple-exit-ladder`` at 13 -> ``...-13``."""
+    return f"{name}-{size}"
+
+
+def _relative_size(path, where: str, value, rung: int):
+    """A shift's ``size`` in a ladder file: a number as it is, or ``"+N"``, N more than the
+    rung's (``bigger`` is the next size up at every rung)."""
+    if not isinstance(value, str):
+        return value
+    if not (value.startswith("+") and value[1:].isdigit()):
+        raise _err(path, f"{where}.size", f'{value!r} is not allowed; a number or "+N" (N more '
+                   "than the rung's size)")  # fmt: skip
+    return rung + int(value[1:])
+
+
+def parse_family(data: dict, path: str | os.PathLike = "<string>") -> list[Variant]:
+    """The variants of one file: one, or with a top-level ``sizes = [9, 11, ...]`` one per size,
+    named ``NAME-SIZE`` (a size ladder). In a ladder file ``[train]`` takes each size in turn
+    and a shift's ``size = "+2"`` is two more than the rung's; everything else is as written."""
+    if "sizes" not in data:
+        return [parse_variant(data, path)]
+    sizes = data["sizes"]
+    if not isinstance(sizes, list) or not sizes or not all(isinstance(n, int) for n in sizes):
+        raise _err(path, "sizes", f"must be a non-empty list of odd sizes, got {sizes!r}")
+    if "size" in data.get("train", {}):
+        raise _err(path, "train.size", "a ladder file takes its sizes from `sizes`; remove it")
+    family = []
+    for size in sizes:
+        rung = {key: value for key, value in data.items() if key != "sizes"}
+        rung["name"] = ladder_name(str(data.get("name")), size)
+        rung["train"] = {**data.get("train", {}), "size": size}
+        rung["test"] = {
+            shift: {**table, **({"size": _relative_size(path, f"test.{shift}", table["size"], size)}
+                                if "size" in table else {})}  # fmt: skip
+            for shift, table in data.get("test", {}).items()
+            if isinstance(table, dict)
+        }
+        family.append(parse_variant(rung, path))
+    return family
+
+
+def load_family(path: str | os.PathLike) -> list[Variant]:
+    """Every variant a file declares (:func:`parse_family`)."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise VariantError(f"{path}: not valid TOML: {e}") from None
-    return parse_variant(data, path)
+    return parse_family(data, path)
+
+
+def load_file(path: str | os.PathLike) -> Variant:
+    """The variant of a one-variant file (a ladder file is an error: use :func:`load_family`)."""
+    family = load_family(path)
+    if len(family) != 1:
+        raise VariantError(f"{path}: key 'sizes': a ladder of {len(family)} variants, not one")
+    return family[0]
 
 
 def variant_dirs(extra=()) -> list[Path]:
@@ -331,13 +384,13 @@ def _load_dirs(
             raise VariantError(f"{d}: variant folder does not exist")
         for path in sorted(d.glob("*.toml")):
             try:
-                variant = load_file(path)
+                family = load_family(path)
             except VariantError as e:
                 if d not in lenient:
                     raise
                 broken[str(path)] = str(e)
                 continue
-            variants[variant.name] = variant
+            variants.update((variant.name, variant) for variant in family)
     return variants, broken
 
 

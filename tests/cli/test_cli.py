@@ -148,7 +148,9 @@ def test_variant_dir_from_environment(clean_variants, monkeypatch, fixtures, cap
     [
         (
             ["show", "nope"],
-            "unknown variant 'nope'; allowed: apple-exit, corner, key-exit, monitor, proxy-reward",
+            "unknown variant 'nope'; allowed: apple-exit, apple-exit-ladder-11, apple-exit-ladder-13, apple-exit-ladder-15, "
+            "apple-exit-ladder-25, apple-exit-ladder-9, block-maze, corner, key-exit, monitor, "
+            "proxy-reward",
         ),
         (["show", "apple-exit", "--split", "nope"], "has no split 'nope'"),
         (["check", "nope"], "unknown variant 'nope'"),

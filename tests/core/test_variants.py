@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -286,3 +287,63 @@ def test_a_variants_digest_covers_its_reward():
     v = get_variant("apple-exit")
     assert dataclasses.replace(v, description="other words").digest == v.digest
     assert dataclasses.replace(v, reward="apples").digest != v.digest
+
+
+LADDER = """
+name = "rungs"
+sizes = [7, 11]
+[train]
+generator = "backtracker"
+exit = "dead_end"
+apples = { count = 1, placement = "on_exit_path" }
+[test.same]
+apples = { placement = "far_from_exit" }
+[test.bigger]
+size = "+2"
+[test.fixed]
+size = 15
+"""
+
+
+def test_a_ladder_file_is_one_variant_per_size_with_sizes_relative_to_the_rung(write_variant):
+    family = variants.load_family(write_variant(LADDER))
+    assert [v.name for v in family] == ["rungs-7", "rungs-11"]
+    for variant, rung in zip(family, (7, 11), strict=True):
+        sizes = {split: spec.size for split, spec in variant.splits.items()}
+        assert sizes == {"train": rung, "same": rung, "bigger": rung + 2, "fixed": 15}
+        assert variant.spec("same").apples.placement == "far_from_exit"
+    assert family[0].digest != family[1].digest  # a rung's runs are its own
+
+
+def test_the_built_in_ladder_is_registered_at_every_size():
+    names = [n for n in variants.list_variants() if n.startswith("apple-exit-ladder-")]
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in names) == [9, 11, 13, 15, 25]
+    rung = variants.get_variant("apple-exit-ladder-13")
+    assert rung.spec("train").size == 13 and rung.spec("bigger").size == 15
+    base = variants.get_variant("apple-exit")
+    # The same rules as apple-exit, at another size.
+    for split in ("train", "displaced", "recolored"):
+        assert dataclasses.replace(rung.spec(split), size=base.spec(split).size) == base.spec(split)
+
+
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        (LADDER.replace("sizes = [7, 11]", "sizes = []"), "sizes", "non-empty list"),
+        (LADDER.replace("sizes = [7, 11]", "sizes = [7, 8]"), "train.size", "must be odd"),
+        (LADDER.replace('exit = "dead_end"', 'exit = "dead_end"\nsize = 9'), "train.size",
+         "takes its sizes from `sizes`"),
+        (LADDER.replace('size = "+2"', 'size = "twice"'), "test.bigger.size", '"+N"'),
+    ],
+)  # fmt: skip
+def test_bad_ladder_files_name_file_and_key(write_variant, text, key, words):
+    path = write_variant(text)
+    with pytest.raises(VariantError) as info:
+        variants.load_family(path)
+    assert str(path) in str(info.value) and f"key '{key}'" in str(info.value)
+    assert words in str(info.value)
+
+
+def test_load_file_refuses_a_ladder_of_several_variants(write_variant):
+    with pytest.raises(VariantError, match="a ladder of 2 variants, not one"):
+        load_file(write_variant(LADDER))

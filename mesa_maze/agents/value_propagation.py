@@ -1,0 +1,176 @@
+"""A policy that plans inside its network: max-propagation value iteration (MVProp).
+
+A value iteration network (Tamar et al. 2016) computes a reward map from the observation and
+runs value iteration over the grid as part of its forward pass; the max-propagation variant of
+Nardelli et al. 2019 ("Value Propagation Networks", MVProp) is the one that trains reliably with
+an actor-critic and carries over to larger maps than it was trained on. From each cell's
+(type, colour, state) code a small per-cell network gives two maps in [0, 1]:
+
+- ``reward`` r: how much the agent wants to be on the cell: its learned objective, in the open;
+- ``propagation`` p: how much value flows through the cell (a wall should learn 0).
+
+Then, from v = r, every iteration sets v(s) = max(v(s), r(s) + p(s) (max over the four
+neighbours v(s') - r(s))), until nothing changes (at most ``iterations`` times). With r = 1 on the
+exit and 0 elsewhere and p = g on floor and 0 on walls, v = g ** (BFS distance to the exit): the
+network's values are exact shortest-path distances to whatever it rewards (tests check this).
+
+The policy acts from log v at the agent's four neighbours, in the cardinal actions' order (up,
+right, down, left): a neighbour one step nearer to the rewarded cell is log(1/p) higher wherever
+the agent is, so the same preference holds three steps or thirty from the goal. The critic reads
+log v at the agent's cell. These five numbers are the features SB3's heads see (``net_arch=[]``
+in ``benchmarks/hyperparams/sb3.toml``: a linear action head and a linear value head), so the
+model is an ordinary SB3 ``MlpPolicy`` with this features extractor. Every layer is per cell, so
+the same weights act on any maze size: 7x7 to 25x25 without retraining.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from mesa_maze.agents.learners import N_COLORS, N_STATES, N_TYPES, onehot_cells
+from mesa_maze.core.levels import AGENT, EMPTY
+
+EPSILON = 1e-20  # log(v + EPSILON): a value of 0 (a wall) is a finite, very low preference;
+# small, so that g ** d of a path of hundreds of cells still ranks above it
+# The four neighbours as (dy, dx), in the order of the cardinal actions 0 up, 1 right, 2 down,
+# 3 left (mesa_maze.envs.minigrid_env).
+NEIGHBOURS = ((-1, 0), (0, 1), (1, 0), (0, -1))
+
+
+def neighbour_max(values: torch.Tensor) -> torch.Tensor:
+    """The largest of each cell's four neighbours' values in a (B, H, W) map; 0 beyond the grid
+    (values are in [0, 1], so 0 never wins over a real neighbour)."""
+    padded = nn.functional.pad(values, (1, 1, 1, 1))
+    h, w = values.shape[-2:]
+    shifted = [padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in NEIGHBOURS]
+    return torch.maximum(torch.maximum(shifted[0], shifted[1]), torch.maximum(shifted[2], shifted[3]))
+
+
+def propagate(reward: torch.Tensor, passable: torch.Tensor, iterations: int) -> tuple[torch.Tensor, int]:
+    """Value iteration on (B, H, W) maps in [0, 1]: the values, and how many iterations it ran.
+    A cell is worth its own reward or what stepping into its best neighbour is worth, the
+    neighbour's value times the chance ``passable`` of getting in there:
+    v(s) = max(r(s), max over neighbours s' of p(s') v(s')). It stops early at the fixed point
+    (values only grow, and a path longer than the number of cells cannot beat a shorter one, so
+    it is reached in finitely many steps); past it more iterations change nothing, gradients
+    included."""
+    values = reward
+    for done in range(1, iterations + 1):
+        update = torch.maximum(values, neighbour_max(passable * values))
+        if torch.equal(update, values):
+            return values, done - 1
+        values = update
+    return values, iterations
+
+
+class ValuePropagation(BaseFeaturesExtractor):
+    """MVProp as an SB3 features extractor: log values at the agent's four neighbours and at its
+    own cell (5 features). ``hidden`` is the width of the per-cell layer that reads a cell's
+    one-hot code; ``iterations`` caps the value iteration (the default, 2 x 25 x 25 / 2, covers
+    any path in a 25x25 maze; it stops at the fixed point long before on smaller ones).
+    ``reward_bias`` and ``propagation_bias`` start every cell's r low and p high, so that early
+    on a little reward anywhere already carries far."""
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        hidden: int = 16,
+        iterations: int = 625,
+        reward_bias: float = -6.0,
+        propagation_bias: float = 2.0,
+        start_scale: float = 0.1,
+    ):
+        super().__init__(observation_space, features_dim=5)
+        shape = observation_space.shape
+        self.channels_first = shape[0] == 3 and shape[-1] != 3
+        self.iterations = iterations
+        self.cells = nn.Sequential(
+            nn.Linear(N_TYPES + N_COLORS + N_STATES, hidden), nn.ReLU(), nn.Linear(hidden, 2)
+        )
+        self.biases, self.start_scale = (reward_bias, propagation_bias), start_scale
+        self.start_maps()
+        self.last_iterations = 0  # how many iterations the last forward pass ran (a diagnostic)
+
+    def start_maps(self) -> None:
+        """Start with nearly the same r and p on every cell, whatever it holds: r low (a far
+        reward is not drowned by the floor's own), p high (value carries far), and the per-cell
+        differences ``start_scale`` of a random initialisation's, so that the first policy is
+        close to a random walk rather than a beeline to whatever the initialisation happened to
+        favour, yet no two cells tie (a tie gives value iteration nothing to propagate, and the
+        gradient no path). SB3's orthogonal initialisation overwrites this, so
+        :class:`ValuePropagationPolicy` calls it again."""
+        with torch.no_grad():
+            self.cells[-1].weight.mul_(self.start_scale)
+            self.cells[-1].bias.copy_(torch.tensor(self.biases))
+
+    def maps(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(codes, reward, propagation): the (B, 3, H, W) cell codes and the two (B, H, W) maps."""
+        codes = obs.long()
+        if not self.channels_first:
+            codes = codes.permute(0, 3, 1, 2)
+        # The agent's own cell is read as empty floor, which it is under the agent: otherwise
+        # the agent's code gets a reward and a propagation of its own, and a cell the agent
+        # could step back into would pull its neighbours' values toward it wherever it stands.
+        floor = torch.tensor([EMPTY, 0, 0], device=codes.device)[:, None]
+        cells = torch.where((codes[:, 0] == AGENT)[:, None], floor[None, :, :, None], codes)
+        logits = self.cells(onehot_cells(cells))  # (B, H, W, 2)
+        return codes, torch.sigmoid(logits[..., 0]), torch.sigmoid(logits[..., 1])
+
+    def values(self, obs: torch.Tensor) -> torch.Tensor:
+        """The (B, H, W) value map the policy acts on."""
+        _, reward, propagation = self.maps(obs)
+        values, self.last_iterations = propagate(reward, propagation, self.iterations)
+        return values
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        codes, reward, propagation = self.maps(obs)
+        values, self.last_iterations = propagate(reward, propagation, self.iterations)
+        batch, height, width = values.shape
+        where = (codes[:, 0] == AGENT).flatten(1).int().argmax(dim=1)  # the agent's cell
+        ay, ax = where // width, where % width
+        rows = torch.arange(batch, device=values.device)
+        # What stepping into each neighbour is worth, p(s') v(s'); the agent's own cell: v(s).
+        worth = torch.log(propagation * values + EPSILON)
+        padded = nn.functional.pad(worth, (1, 1, 1, 1), value=math.log(EPSILON))
+        padded[rows, ay + 1, ax + 1] = torch.log(values[rows, ay, ax] + EPSILON)
+        around = [padded[rows, ay + 1 + dy, ax + 1 + dx] for dy, dx in (*NEIGHBOURS, (0, 0))]
+        return torch.stack(around, dim=1)
+
+
+class ValuePropagationPolicy(ActorCriticPolicy):
+    """SB3's actor-critic policy over :class:`ValuePropagation`'s five features, its action head
+    started as ``action_scale`` x log v of the neighbour each action moves to (a policy that
+    already follows the values), not SB3's near-zero random head: with the latter a sampled
+    policy took most of a million frames to grow sharp enough to hold a 95% exit rate."""
+
+    def __init__(self, *args, action_scale: float = 2.0, **kwargs):
+        self.action_scale = action_scale
+        kwargs.setdefault("features_extractor_class", ValuePropagation)
+        kwargs.setdefault("net_arch", [])
+        # The critic plans on maps of its own. Sharing the actor's, its regression pulled them
+        # toward whatever predicts the return (on 7x7, walls came to hold the highest reward and
+        # full propagation, and the policy stayed at chance); reading them cut off from the
+        # graph, it could not predict the return from them early on, and the policy stayed at
+        # chance again. With maps of its own, 7x7 took 120k frames.
+        kwargs.setdefault("share_features_extractor", False)
+        super().__init__(*args, **kwargs)
+
+    def _build(self, lr_schedule) -> None:
+        super()._build(lr_schedule)
+        if not isinstance(self.features_extractor, ValuePropagation):
+            raise ValueError("ValuePropagationPolicy needs the value-propagation extractor")
+        for extractor in {self.pi_features_extractor, self.vf_features_extractor}:
+            extractor.start_maps()
+        with torch.no_grad():
+            self.action_net.weight.zero_()
+            self.action_net.bias.zero_()
+            for action in range(4):
+                self.action_net.weight[action, action] = self.action_scale
+        # The optimiser was made in super()._build over the same parameter objects: the values
+        # set here in place are what it starts from.
