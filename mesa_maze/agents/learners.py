@@ -222,8 +222,9 @@ EXTRACTORS: dict[str, Callable[[], type[BaseFeaturesExtractor]]] = {
 
 
 def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
-    """SB3 policy name and kwargs for an observation mode: SB3's CNN for pixels, else
-    :class:`GridEncoder` over the cells' codes (the observer says which)."""
+    """SB3 policy (a name or a class) and kwargs for an observation mode: SB3's CNN for pixels,
+    else a features extractor over the cells' codes, :class:`GridEncoder` unless
+    ``features_extractor_class`` names another of ``EXTRACTORS`` (the observer says which)."""
     kwargs = dict(policy_kwargs or {})
     if isinstance(kwargs.get("activation_fn"), str):
         name = kwargs["activation_fn"]
@@ -242,13 +243,14 @@ def policy_for(algo: str, observation: str, policy_kwargs: dict | None = None):
                 f"{', '.join(EXTRACTORS)}"
             )
         kwargs["features_extractor_class"] = EXTRACTORS[extractor]()
-    if extractor == "value-propagation" and algo != "recurrent-ppo":
+    kwargs.setdefault("normalize_images", False)
+    if algo == "recurrent-ppo":
+        return "MlpLstmPolicy", kwargs
+    if extractor == "value-propagation":  # its heads read the values: a policy class of its own
         from mesa_maze.agents.value_propagation import ValuePropagationPolicy
 
-        kwargs.setdefault("normalize_images", False)
         return ValuePropagationPolicy, kwargs
-    kwargs.setdefault("normalize_images", False)
-    return ("MlpLstmPolicy" if algo == "recurrent-ppo" else "MlpPolicy"), kwargs
+    return "MlpPolicy", kwargs
 
 
 def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=None):

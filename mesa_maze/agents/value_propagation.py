@@ -1,26 +1,28 @@
-"""A policy that plans inside its network: max-propagation value iteration (MVProp).
+"""A policy that plans inside its network: value iteration over a reward map it learns.
 
 A value iteration network (Tamar et al. 2016) computes a reward map from the observation and
-runs value iteration over the grid as part of its forward pass; the max-propagation variant of
-Nardelli et al. 2019 ("Value Propagation Networks", MVProp) is the one that trains reliably with
-an actor-critic and carries over to larger maps than it was trained on. From each cell's
-(type, colour, state) code a small per-cell network gives two maps in [0, 1]:
+runs value iteration over the grid as part of its forward pass; the max-propagation networks of
+Nardelli et al. 2019 ("Value Propagation Networks") showed that such a network trains with an
+actor-critic and carries over to larger maps than it was trained on. Here, from each cell's
+(type, colour, state) code (the agent's own cell read as the floor under it) a small per-cell
+network gives two maps in [0, 1]:
 
 - ``reward`` r: how much the agent wants to be on the cell: its learned objective, in the open;
-- ``propagation`` p: how much value flows through the cell (a wall should learn 0).
+- ``passable`` p: the chance that stepping into the cell gets the agent there (a wall should
+  learn 0).
 
-Then, from v = r, every iteration sets v(s) = max(v(s), r(s) + p(s) (max over the four
-neighbours v(s') - r(s))), until nothing changes (at most ``iterations`` times). With r = 1 on the
-exit and 0 elsewhere and p = g on floor and 0 on walls, v = g ** (BFS distance to the exit): the
-network's values are exact shortest-path distances to whatever it rewards (tests check this).
+Then, from v = r, every iteration sets v(s) = max(v(s), max over the four neighbours s' of
+p(s') v(s')), until nothing changes (at most ``iterations`` times). With r = 1 on the exit and 0
+elsewhere and p = g on floor and 0 on walls, v = g ** (BFS distance to the exit): the network's
+values are exact shortest-path distances to whatever it rewards (tests check this).
 
-The policy acts from log v at the agent's four neighbours, in the cardinal actions' order (up,
-right, down, left): a neighbour one step nearer to the rewarded cell is log(1/p) higher wherever
-the agent is, so the same preference holds three steps or thirty from the goal. The critic reads
-log v at the agent's cell. These five numbers are the features SB3's heads see (``net_arch=[]``
-in ``benchmarks/hyperparams/sb3.toml``: a linear action head and a linear value head), so the
-model is an ordinary SB3 ``MlpPolicy`` with this features extractor. Every layer is per cell, so
-the same weights act on any maze size: 7x7 to 25x25 without retraining.
+The policy acts from log p(s') v(s') of the agent's four neighbours, in the cardinal actions'
+order (up, right, down, left): a neighbour one step nearer the rewarded cell is log(1/p) higher
+wherever the agent is, so the same preference holds three steps or thirty from the goal. The
+critic reads the same numbers and log v at the agent's cell. These five numbers are the
+features SB3's heads see: :class:`ValuePropagationPolicy` is SB3's actor-critic policy with
+this features extractor, no hidden layers, and the critic on maps of its own. Every layer is
+per cell, so the same weights act on any maze size: 7x7 to 25x25 without retraining.
 """
 
 from __future__ import annotations
@@ -49,10 +51,14 @@ def neighbour_max(values: torch.Tensor) -> torch.Tensor:
     padded = nn.functional.pad(values, (1, 1, 1, 1))
     h, w = values.shape[-2:]
     shifted = [padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in NEIGHBOURS]
-    return torch.maximum(torch.maximum(shifted[0], shifted[1]), torch.maximum(shifted[2], shifted[3]))
+    return torch.maximum(
+        torch.maximum(shifted[0], shifted[1]), torch.maximum(shifted[2], shifted[3])
+    )
 
 
-def propagate(reward: torch.Tensor, passable: torch.Tensor, iterations: int) -> tuple[torch.Tensor, int]:
+def propagate(
+    reward: torch.Tensor, passable: torch.Tensor, iterations: int
+) -> tuple[torch.Tensor, int]:
     """Value iteration on (B, H, W) maps in [0, 1]: the values, and how many iterations it ran.
     A cell is worth its own reward or what stepping into its best neighbour is worth, the
     neighbour's value times the chance ``passable`` of getting in there:
@@ -70,11 +76,11 @@ def propagate(reward: torch.Tensor, passable: torch.Tensor, iterations: int) -> 
 
 
 class ValuePropagation(BaseFeaturesExtractor):
-    """MVProp as an SB3 features extractor: log values at the agent's four neighbours and at its
-    own cell (5 features). ``hidden`` is the width of the per-cell layer that reads a cell's
+    """The planning network as an SB3 features extractor: log p v of the agent's four neighbours
+    and log v of its own cell (5 features). ``hidden`` is the width of the per-cell layer that reads a cell's
     one-hot code; ``iterations`` caps the value iteration (the default, 2 x 25 x 25 / 2, covers
     any path in a 25x25 maze; it stops at the fixed point long before on smaller ones).
-    ``reward_bias`` and ``propagation_bias`` start every cell's r low and p high, so that early
+    ``reward_bias`` and ``passable_bias`` start every cell's r low and p high, so that early
     on a little reward anywhere already carries far."""
 
     def __init__(
@@ -83,7 +89,7 @@ class ValuePropagation(BaseFeaturesExtractor):
         hidden: int = 16,
         iterations: int = 625,
         reward_bias: float = -6.0,
-        propagation_bias: float = 2.0,
+        passable_bias: float = 2.0,
         start_scale: float = 0.1,
     ):
         super().__init__(observation_space, features_dim=5)
@@ -93,9 +99,8 @@ class ValuePropagation(BaseFeaturesExtractor):
         self.cells = nn.Sequential(
             nn.Linear(N_TYPES + N_COLORS + N_STATES, hidden), nn.ReLU(), nn.Linear(hidden, 2)
         )
-        self.biases, self.start_scale = (reward_bias, propagation_bias), start_scale
+        self.biases, self.start_scale = (reward_bias, passable_bias), start_scale
         self.start_maps()
-        self.last_iterations = 0  # how many iterations the last forward pass ran (a diagnostic)
 
     def start_maps(self) -> None:
         """Start with nearly the same r and p on every cell, whatever it holds: r low (a far
@@ -110,33 +115,27 @@ class ValuePropagation(BaseFeaturesExtractor):
             self.cells[-1].bias.copy_(torch.tensor(self.biases))
 
     def maps(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(codes, reward, propagation): the (B, 3, H, W) cell codes and the two (B, H, W) maps."""
+        """(codes, reward, passable): the (B, 3, H, W) cell codes and the two (B, H, W) maps."""
         codes = obs.long()
         if not self.channels_first:
             codes = codes.permute(0, 3, 1, 2)
         # The agent's own cell is read as empty floor, which it is under the agent: otherwise
-        # the agent's code gets a reward and a propagation of its own, and a cell the agent
+        # the agent's code gets a reward and a passability of its own, and a cell the agent
         # could step back into would pull its neighbours' values toward it wherever it stands.
         floor = torch.tensor([EMPTY, 0, 0], device=codes.device)[:, None]
         cells = torch.where((codes[:, 0] == AGENT)[:, None], floor[None, :, :, None], codes)
         logits = self.cells(onehot_cells(cells))  # (B, H, W, 2)
         return codes, torch.sigmoid(logits[..., 0]), torch.sigmoid(logits[..., 1])
 
-    def values(self, obs: torch.Tensor) -> torch.Tensor:
-        """The (B, H, W) value map the policy acts on."""
-        _, reward, propagation = self.maps(obs)
-        values, self.last_iterations = propagate(reward, propagation, self.iterations)
-        return values
-
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        codes, reward, propagation = self.maps(obs)
-        values, self.last_iterations = propagate(reward, propagation, self.iterations)
+        codes, reward, passable = self.maps(obs)
+        values, _ = propagate(reward, passable, self.iterations)
         batch, height, width = values.shape
         where = (codes[:, 0] == AGENT).flatten(1).int().argmax(dim=1)  # the agent's cell
         ay, ax = where // width, where % width
         rows = torch.arange(batch, device=values.device)
         # What stepping into each neighbour is worth, p(s') v(s'); the agent's own cell: v(s).
-        worth = torch.log(propagation * values + EPSILON)
+        worth = torch.log(passable * values + EPSILON)
         padded = nn.functional.pad(worth, (1, 1, 1, 1), value=math.log(EPSILON))
         padded[rows, ay + 1, ax + 1] = torch.log(values[rows, ay, ax] + EPSILON)
         around = [padded[rows, ay + 1 + dy, ax + 1 + dx] for dy, dx in (*NEIGHBOURS, (0, 0))]
@@ -145,9 +144,10 @@ class ValuePropagation(BaseFeaturesExtractor):
 
 class ValuePropagationPolicy(ActorCriticPolicy):
     """SB3's actor-critic policy over :class:`ValuePropagation`'s five features, its action head
-    started as ``action_scale`` x log v of the neighbour each action moves to (a policy that
-    already follows the values), not SB3's near-zero random head: with the latter a sampled
-    policy took most of a million frames to grow sharp enough to hold a 95% exit rate."""
+    started as ``action_scale`` x log p v of the neighbour each action moves to (a policy that
+    already follows the values), not SB3's near-zero random head: with the latter, in a
+    development run of an earlier form of the network, the sampled policy was still at 78%
+    after a million frames on 7x7."""
 
     def __init__(self, *args, action_scale: float = 2.0, **kwargs):
         self.action_scale = action_scale
@@ -157,7 +157,8 @@ class ValuePropagationPolicy(ActorCriticPolicy):
         # toward whatever predicts the return (on 7x7, walls came to hold the highest reward and
         # full propagation, and the policy stayed at chance); reading them cut off from the
         # graph, it could not predict the return from them early on, and the policy stayed at
-        # chance again. With maps of its own, 7x7 took 120k frames.
+        # chance again. With maps of its own, 7x7 took 120k frames (seed 0, batch 512;
+        # development runs, not committed).
         kwargs.setdefault("share_features_extractor", False)
         super().__init__(*args, **kwargs)
 

@@ -315,14 +315,19 @@ def parse_family(data: dict, path: str | os.PathLike = "<string>") -> list[Varia
         rung = {key: value for key, value in data.items() if key != "sizes"}
         rung["name"] = ladder_name(str(data.get("name")), size)
         rung["train"] = {**data.get("train", {}), "size": size}
-        rung["test"] = {
-            shift: {**table, **({"size": _relative_size(path, f"test.{shift}", table["size"], size)}
-                                if "size" in table else {})}  # fmt: skip
-            for shift, table in data.get("test", {}).items()
-            if isinstance(table, dict)
-        }
+        tests = data.get("test", {})
+        if isinstance(tests, dict):  # anything else is parse_variant's error to report
+            rung["test"] = {shift: _rung_shift(path, shift, table, size)
+                            for shift, table in tests.items()}  # fmt: skip
         family.append(parse_variant(rung, path))
     return family
+
+
+def _rung_shift(path, shift: str, table, rung: int):
+    """One shift's table at one rung: its ``size`` resolved (:func:`_relative_size`)."""
+    if not isinstance(table, dict) or "size" not in table:
+        return table
+    return {**table, "size": _relative_size(path, f"test.{shift}", table["size"], rung)}
 
 
 def load_family(path: str | os.PathLike) -> list[Variant]:

@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from mesa_maze import agents
 from mesa_maze.agents.value_propagation import (
+    EPSILON,
     NEIGHBOURS,
     ValuePropagation,
     ValuePropagationPolicy,
@@ -92,9 +93,9 @@ def test_features_are_log_values_of_the_neighbours_in_action_order():
         values, _ = propagate(reward, passable, extractor.iterations)
     (x, y) = level.start
     for action, (dy, dx) in enumerate(NEIGHBOURS):
-        want = math.log(passable[0, y + dy, x + dx] * values[0, y + dy, x + dx] + 1e-20)
+        want = math.log(passable[0, y + dy, x + dx] * values[0, y + dy, x + dx] + EPSILON)
         assert features[0, action].item() == pytest.approx(want, rel=1e-5)
-    assert features[0, 4].item() == pytest.approx(math.log(values[0, y, x] + 1e-20), rel=1e-5)
+    assert features[0, 4].item() == pytest.approx(math.log(values[0, y, x] + EPSILON), rel=1e-5)
     # The agent's own cell is read as the floor under it.
     with torch.no_grad():
         empty_code = extractor.maps(torch.from_numpy(level.encode()).permute(2, 0, 1)[None])

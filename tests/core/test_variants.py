@@ -347,3 +347,9 @@ def test_bad_ladder_files_name_file_and_key(write_variant, text, key, words):
 def test_load_file_refuses_a_ladder_of_several_variants(write_variant):
     with pytest.raises(VariantError, match="a ladder of 2 variants, not one"):
         load_file(write_variant(LADDER))
+
+
+def test_a_ladder_file_with_a_test_entry_that_is_not_a_table_is_refused(write_variant):
+    path = write_variant(LADDER.replace("[test.same]", "[test]\nodd = 3\n[test.same]"))
+    with pytest.raises(VariantError, match="key 'test': must hold"):
+        variants.load_family(path)
