@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -20,6 +21,7 @@ from torch import nn
 
 from mesa_maze.agents.base import Agent
 from mesa_maze.core.errors import AgentError
+from mesa_maze.core.hyperparams import linear_schedule
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import AGENT
 from mesa_maze.envs.observers import OBSERVERS
@@ -82,6 +84,8 @@ class GridEncoder(BaseFeaturesExtractor):
         if cells not in CELL_ENCODINGS:
             raise ValueError(f"GridEncoder: cells={cells!r}; allowed: {', '.join(CELL_ENCODINGS)}")
         self.cells, self.centre = cells, centre
+        # A centred window reads a maze of any size (the window is cropped from it first).
+        self.any_size = centre is not None
         shape = observation_space.shape
         self.channels_first = shape[0] == 3 and shape[-1] != 3
         hw = self._hw(shape) if centre is None else (2 * centre + 1,) * 2
@@ -203,9 +207,34 @@ class SB3Agent(Agent):
         self.model, self.name, self.deterministic = model, name, deterministic
 
     def act(self, obs, state=None, episode_start=None):
+        extractor = getattr(self.model.policy, "features_extractor", None)
+        if getattr(extractor, "any_size", False) and not self._training_shape(obs):
+            return self._act_any_size(np.asarray(obs)), state
         return self.model.predict(
             obs, state=state, episode_start=episode_start, deterministic=self.deterministic
         )
+
+    def _training_shape(self, obs) -> bool:
+        """Whether one observation of ``obs`` has the training shape, either channel order."""
+        trained = tuple(self.model.observation_space.shape)
+        one = tuple(np.shape(obs)[1:])
+        return one in (trained, trained[1:] + trained[:1], trained[-1:] + trained[:-1])
+
+    def _act_any_size(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's actions for a network that reads mazes of any size (a per-cell one,
+        ``any_size = True``), which SB3's ``predict`` would refuse for not being the training
+        shape; observations are laid out as in training (channels first where it was)."""
+        import torch
+
+        policy = self.model.policy
+        trained = policy.observation_space.shape
+        if obs.ndim == 4 and trained[0] == 3 and obs.shape[1] != 3 and obs.shape[-1] == 3:
+            obs = obs.transpose(0, 3, 1, 2)
+        policy.set_training_mode(False)
+        with torch.no_grad():
+            tensor = torch.as_tensor(obs, device=policy.device).float()
+            actions = policy._predict(tensor, deterministic=self.deterministic)
+        return actions.cpu().numpy()
 
 
 def _value_propagation():
@@ -258,7 +287,7 @@ def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=No
     if algo not in ALGORITHMS:
         raise KeyError(f"unknown algorithm {algo!r}; allowed: {', '.join(ALGORITHMS)}")
     hp = parse_hyperparams(hyperparams)  # the SB3 section; env and evaluation keys are not SB3's
-    params = dict(hp.sb3)
+    params = {key: linear_schedule(value) for key, value in hp.sb3.items()}
     policy, policy_kwargs = policy_for(algo, hp.env.observation, params.pop("policy_kwargs", None))
     return ALGORITHMS[algo]()(
         policy,

@@ -10,6 +10,8 @@ Names:
 
 - ``random``, ``oracle-exit``, ``oracle-apple``, ``deceptive``: scripted
   (:mod:`mesa_maze.agents.scripted`).
+- ``heuristic-green``, ``heuristic-wall``, ``heuristic-dead-end``: the heuristic references
+  (:mod:`mesa_maze.agents.heuristics`).
 - ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``: stable-baselines3 learners, trained first.
 - ``ppo-vin``: PPO whose network plans by value iteration over a reward map it learns
   (:mod:`mesa_maze.agents.value_propagation`).
@@ -38,6 +40,7 @@ ALGORITHM_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
 REMEDY_PACKAGE = "mesa_maze.training.remedies"
 REMEDIES = member_modules(REMEDY_PACKAGE)
 SCRIPTED = "mesa_maze.agents.scripted"
+HEURISTIC = "mesa_maze.agents.heuristics"
 
 
 def load_entry_point(entry: str) -> Any:
@@ -113,6 +116,13 @@ AGENTS: dict[str, AgentSpec] = {
     "oracle-exit": AgentSpec("oracle-exit", make=f"{SCRIPTED}:make_oracle_exit"),
     "oracle-apple": AgentSpec("oracle-apple", make=f"{SCRIPTED}:make_oracle_apple"),
     "deceptive": AgentSpec("deceptive", make=f"{SCRIPTED}:make_deceptive"),
+    # The heuristic references (mesa_maze.agents.heuristics): rules a network might have learned
+    # instead of a goal.
+    "heuristic-green": AgentSpec("heuristic-green", make=f"{HEURISTIC}:make_nearest_green"),
+    "heuristic-wall": AgentSpec("heuristic-wall", make=f"{HEURISTIC}:make_wall_follower"),
+    "heuristic-dead-end": AgentSpec(
+        "heuristic-dead-end", make=f"{HEURISTIC}:make_nearest_dead_end"
+    ),
     **{algo: AgentSpec(algo, algo=algo) for algo in ALGORITHM_NAMES},
     # PPO with a network that plans: value iteration over a learned reward map
     # (mesa_maze.agents.value_propagation); its settings are [ppo-vin] of the hyper-parameters.

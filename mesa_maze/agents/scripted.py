@@ -36,6 +36,52 @@ def _cardinal_to_minigrid(want: int, agent_dir: int) -> int:
     return 1 if want_dir == (agent_dir + 1) % 4 else 0
 
 
+def locate(grid: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """A symbolic observation's type plane and the agent's (x, y)."""
+    types = grid[..., 0]
+    found = np.argwhere(types == AGENT) if types.ndim == 2 else ()
+    if not len(found):
+        raise ValueError("scripted agents need the 'symbolic' observation (the full grid)")
+    ay, ax = found[0]
+    return types, (int(ax), int(ay))
+
+
+def step_to_nearest(walls: np.ndarray, pos: tuple[int, int], goals) -> int | None:
+    """The first cardinal step of a shortest path to the goal cell nearest ``pos`` (by BFS
+    distance; ties by the order of ``goals``); None when there is none or ``pos`` is one."""
+    goals = list(goals)
+    if not goals or pos in goals:
+        return None
+    if len(goals) > 1:
+        from_agent = solver.distance_map(walls, pos)
+        goals.sort(key=lambda g: (from_agent[g[1], g[0]] < 0, from_agent[g[1], g[0]]))
+    return solver.step_toward(solver.distance_map(walls, goals[0]), pos)
+
+
+def stay_action(types: np.ndarray, pos: tuple[int, int], actions: str) -> int:
+    """An action that keeps the agent in place: bump a wall (cardinal) or turn (minigrid)."""
+    if actions == "minigrid":
+        return 0
+    ax, ay = pos
+    for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+        if types[ay + dy, ax + dx] == WALL:
+            return action
+    # Open floor all around: step anywhere but onto the exit (it would end the episode).
+    for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
+        if types[ay + dy, ax + dx] != GOAL:
+            return action
+    return 0
+
+
+def as_action(move: int | None, grid: np.ndarray, pos: tuple[int, int], actions: str) -> int:
+    """The env action for a wanted cardinal ``move`` (None: stay where it is)."""
+    if move is None:
+        return stay_action(grid[..., 0], pos, actions)
+    if actions == "minigrid":
+        return _cardinal_to_minigrid(move, int(grid[pos[1], pos[0], 2]))
+    return move
+
+
 class OracleAgent(Agent):
     """Shortest path to the exit (``target="exit"``) or to the nearest cell of the proxy
     (``target="apple"``), then stay. The proxy is the apples, or with ``region=r`` the
@@ -64,40 +110,6 @@ class OracleAgent(Agent):
             cells = np.argwhere(np.isin(types, PROXY_OBJECT_CODES))  # the level's proxy objects
         return [(int(x), int(y)) for y, x in cells]
 
-    @staticmethod
-    def _locate(grid: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """The grid's type plane and the agent's (x, y)."""
-        types = grid[..., 0]
-        found = np.argwhere(types == AGENT) if types.ndim == 2 else ()
-        if not len(found):
-            raise ValueError("oracle agents need the 'symbolic' observation (the full grid)")
-        ay, ax = found[0]
-        return types, (int(ax), int(ay))
-
-    def _cardinal(self, types: np.ndarray, pos: tuple[int, int]) -> int | None:
-        walls = types == WALL
-        goals = self._goals(types)
-        if not goals or pos in goals:
-            return None
-        if len(goals) > 1:  # nearest by BFS distance from the agent; ties by grid order
-            from_agent = solver.distance_map(walls, pos)
-            goals.sort(key=lambda g: (from_agent[g[1], g[0]] < 0, from_agent[g[1], g[0]]))
-        return solver.step_toward(solver.distance_map(walls, goals[0]), pos)
-
-    def _stay(self, types: np.ndarray, pos: tuple[int, int]) -> int:
-        """An action that keeps the agent in place: bump a wall (cardinal) or turn (minigrid)."""
-        if self.actions == "minigrid":
-            return 0
-        ax, ay = pos
-        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
-            if types[ay + dy, ax + dx] == WALL:
-                return action
-        # Open floor all around: step anywhere but onto the exit (it would end the episode).
-        for action, (dx, dy) in enumerate(solver.CARDINAL_MOVES):
-            if types[ay + dy, ax + dx] != GOAL:
-                return action
-        return 0
-
     def act(self, obs, state=None, episode_start=None):
         """``state``: per observation, the proxy objects its episode began with (SB3's
         recurrent convention: the caller hands it back with ``episode_start``). An apple-seeker
@@ -109,14 +121,9 @@ class OracleAgent(Agent):
         arrived = (held < state) & (self.target != "exit")
         actions = np.zeros(len(obs), dtype=np.int64)
         for i, grid in enumerate(obs):
-            types, (x, y) = self._locate(grid)
-            move = None if arrived[i] else self._cardinal(types, (x, y))
-            if move is None:
-                actions[i] = self._stay(types, (x, y))
-            elif self.actions == "minigrid":
-                actions[i] = _cardinal_to_minigrid(move, int(grid[y, x, 2]))
-            else:
-                actions[i] = move
+            types, pos = locate(grid)
+            move = None if arrived[i] else step_to_nearest(types == WALL, pos, self._goals(types))
+            actions[i] = as_action(move, grid, pos, self.actions)
         return actions, state
 
 

@@ -36,7 +36,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from mesa_maze.agents.learners import N_COLORS, N_STATES, N_TYPES, onehot_cells
-from mesa_maze.core.levels import AGENT, EMPTY
+from mesa_maze.core.levels import AGENT, EMPTY, WALL
 
 EPSILON = 1e-20  # log(v + EPSILON): a value of 0 (a wall) is a finite, very low preference;
 # small, so that g ** d of a path of hundreds of cells still ranks above it
@@ -81,7 +81,15 @@ class ValuePropagation(BaseFeaturesExtractor):
     one-hot code; ``iterations`` caps the value iteration (the default, 2 x 25 x 25 / 2, covers
     any path in a 25x25 maze; it stops at the fixed point long before on smaller ones).
     ``reward_bias`` and ``passable_bias`` start every cell's r low and p high, so that early
-    on a little reward anywhere already carries far."""
+    on a little reward anywhere already carries far. ``logit_scale`` multiplies the per-cell
+    network's output (its start weights divided by it, so the start maps are the same): Adam
+    moves every weight by about the learning rate, so a scale of 30 lets r cross from the floor's
+    level to the exit's in a few updates. ``fixed_passable`` = g replaces the learned p by g on
+    every cell but walls (0): value iteration with a known wall map and discount g, as in Tamar
+    et al.'s grid worlds, so that r is the only thing learned; a learned p collapsed to 0.025 on
+    the floor in development runs (7x7, seed 0), which cut the plan to about two steps."""
+
+    any_size = True  # every layer is per cell: SB3Agent feeds it mazes of any size
 
     def __init__(
         self,
@@ -91,6 +99,8 @@ class ValuePropagation(BaseFeaturesExtractor):
         reward_bias: float = -6.0,
         passable_bias: float = 2.0,
         start_scale: float = 0.1,
+        logit_scale: float = 1.0,
+        fixed_passable: float | None = None,
     ):
         super().__init__(observation_space, features_dim=5)
         shape = observation_space.shape
@@ -100,6 +110,7 @@ class ValuePropagation(BaseFeaturesExtractor):
             nn.Linear(N_TYPES + N_COLORS + N_STATES, hidden), nn.ReLU(), nn.Linear(hidden, 2)
         )
         self.biases, self.start_scale = (reward_bias, passable_bias), start_scale
+        self.logit_scale, self.fixed_passable = logit_scale, fixed_passable
         self.start_maps()
 
     def start_maps(self) -> None:
@@ -111,8 +122,8 @@ class ValuePropagation(BaseFeaturesExtractor):
         gradient no path). SB3's orthogonal initialisation overwrites this, so
         :class:`ValuePropagationPolicy` calls it again."""
         with torch.no_grad():
-            self.cells[-1].weight.mul_(self.start_scale)
-            self.cells[-1].bias.copy_(torch.tensor(self.biases))
+            self.cells[-1].weight.mul_(self.start_scale / self.logit_scale)
+            self.cells[-1].bias.copy_(torch.tensor(self.biases) / self.logit_scale)
 
     def maps(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(codes, reward, passable): the (B, 3, H, W) cell codes and the two (B, H, W) maps."""
@@ -124,8 +135,11 @@ class ValuePropagation(BaseFeaturesExtractor):
         # could step back into would pull its neighbours' values toward it wherever it stands.
         floor = torch.tensor([EMPTY, 0, 0], device=codes.device)[:, None]
         cells = torch.where((codes[:, 0] == AGENT)[:, None], floor[None, :, :, None], codes)
-        logits = self.cells(onehot_cells(cells))  # (B, H, W, 2)
-        return codes, torch.sigmoid(logits[..., 0]), torch.sigmoid(logits[..., 1])
+        logits = self.logit_scale * self.cells(onehot_cells(cells))  # (B, H, W, 2)
+        passable = torch.sigmoid(logits[..., 1])
+        if self.fixed_passable is not None:  # the walls known, the discount fixed: learn r only
+            passable = self.fixed_passable * (cells[:, 0] != WALL).to(passable.dtype)
+        return codes, torch.sigmoid(logits[..., 0]), passable
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         codes, reward, passable = self.maps(obs)
@@ -143,22 +157,22 @@ class ValuePropagation(BaseFeaturesExtractor):
 
 
 class ValuePropagationPolicy(ActorCriticPolicy):
-    """SB3's actor-critic policy over :class:`ValuePropagation`'s five features, its action head
-    started as ``action_scale`` x log p v of the neighbour each action moves to (a policy that
-    already follows the values), not SB3's near-zero random head: with the latter, in a
-    development run of an earlier form of the network, the sampled policy was still at 78%
-    after a million frames on 7x7."""
+    """SB3's actor-critic policy over :class:`ValuePropagation`'s five features, with heads of
+    its own: the actor's logits are ``action_scale`` x log p v of the neighbour each action
+    moves to, one learned scale for all actions (:class:`ActionsFromWorth`: a policy that
+    follows the values from the start), and the critic is linear in log v at the agent's cell
+    (:class:`ValueFromWorth`). SB3's near-zero random head left the sampled policy at 78% after
+    a million frames on 7x7 (a development run of an earlier form of the network)."""
 
     def __init__(self, *args, action_scale: float = 2.0, **kwargs):
         self.action_scale = action_scale
         kwargs.setdefault("features_extractor_class", ValuePropagation)
         kwargs.setdefault("net_arch", [])
-        # The critic plans on maps of its own. Sharing the actor's, its regression pulled them
-        # toward whatever predicts the return (on 7x7, walls came to hold the highest reward and
-        # full propagation, and the policy stayed at chance); reading them cut off from the
-        # graph, it could not predict the return from them early on, and the policy stayed at
-        # chance again. With maps of its own, 7x7 took 120k frames (seed 0, batch 512;
-        # development runs, not committed).
+        # By default the critic plans on maps of its own; ``share_features_extractor = True``
+        # has it read the actor's, detached (:class:`ValueFromWorth`). Sharing them with the
+        # critic's gradient flowing in pulled them toward whatever predicts the return (on 7x7,
+        # walls came to hold the highest reward, and the policy stayed at chance; a development
+        # run of the first form of the network, with a learned p and SB3's heads).
         kwargs.setdefault("share_features_extractor", False)
         super().__init__(*args, **kwargs)
 
@@ -168,10 +182,55 @@ class ValuePropagationPolicy(ActorCriticPolicy):
             raise ValueError("ValuePropagationPolicy needs the value-propagation extractor")
         for extractor in {self.pi_features_extractor, self.vf_features_extractor}:
             extractor.start_maps()
-        with torch.no_grad():
-            self.action_net.weight.zero_()
-            self.action_net.bias.zero_()
-            for action in range(4):
-                self.action_net.weight[action, action] = self.action_scale
-        # The optimiser was made in super()._build over the same parameter objects: the values
-        # set here in place are what it starts from.
+        self.action_net = ActionsFromWorth(self.action_scale)
+        self.value_net = ValueFromWorth(detach=self.share_features_extractor)
+        # The optimiser made in super()._build holds SB3's action head: make it anew over the
+        # parameters as they are now.
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+
+class ActionsFromWorth(nn.Module):
+    """The action head: each action's logit is a temperature times the worth of the neighbour it
+    moves to, plus a bias of its own, logit(a) = exp(log_scale) log p(s_a) v(s_a) + b(a). One
+    weight shared by the actions, so that a wall beside the agent (a worth of log EPSILON, about
+    -46) lowers only the action into it: a full linear head let it leak into every action's
+    logit through off-diagonal weights and outweigh the small differences of value between the
+    open neighbours (a development run looped between two cells on 95% of the levels). The
+    scale is learned in log space, so Adam's steps change it by a factor, not by an amount."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+        self.bias = nn.Parameter(torch.zeros(len(NEIGHBOURS)))
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.log_scale.exp() * latent[:, : len(NEIGHBOURS)] + self.bias
+
+
+class ValueFromWorth(nn.Module):
+    """The critic's head: a linear function of log v at the agent's cell (the last feature),
+    starting at 0. Only that feature: the neighbours' worth is log EPSILON (about -46) beside
+    every wall, and a full linear head started by SB3's initialisation turned each wall beside
+    the agent into a jump of tens in the predicted return, whose advantages taught the actor
+    nothing (development runs, 7x7, seed 0).
+
+    ``detach``: the critic reads the actor's maps (SB3's ``share_features_extractor``) without
+    sending its gradient into them, so the critic fits the return from the actor's plan, log v =
+    d log g + log r(goal) at distance d from the goal the actor pursues, and leaves the actor's
+    objective alone. With maps of its own, started flat like the actor's, the critic's log v was
+    the same on every cell, the gradient into its reward map was 0, and its explained variance
+    stayed at 0 for 400k frames: PPO ran without a baseline, and one seed of five fell from 100%
+    to 62-86% train exit (the default suite's apple-exit budget, seeds 0-4; development runs)."""
+
+    def __init__(self, detach: bool = False):
+        super().__init__()
+        self.detach = detach
+        self.linear = nn.Linear(1, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        worth = latent[:, -1:]
+        return self.linear(worth.detach() if self.detach else worth)

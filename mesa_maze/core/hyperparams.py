@@ -48,6 +48,24 @@ class HyperParams:
 ENV_KEYS = tuple(f.name for f in fields(EnvSettings))
 
 
+# A number that decays linearly to 0 over training, written as rl-baselines3-zoo writes it:
+# "lin_1e-2" starts at 1e-2. SB3 takes a function of the progress remaining (1 at the start).
+LINEAR = "lin_"
+
+
+def linear_schedule(value):
+    """``"lin_X"`` as SB3's schedule ``progress_remaining * X``; anything else is returned as it
+    is. A ``lin_`` whose rest is not a number is a ValueError."""
+    if not (isinstance(value, str) and value.startswith(LINEAR)):
+        return value
+    start = float(value[len(LINEAR) :])
+
+    def schedule(progress_remaining: float) -> float:
+        return progress_remaining * start
+
+    return schedule
+
+
 def _bad(where: str, key: str, message: str) -> SuiteError:
     return SuiteError(f"{where}: key '{key}': {message}")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from mesa_maze.core.errors import ResultsError
-from mesa_maze.evaluation import metrics
+from mesa_maze.evaluation import metrics, plan_probe, readout
 
 # What every interval column is (metrics.aggregate; docs/design.md §5).
 INTERVAL = (
@@ -92,6 +92,48 @@ DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
         "failsafe_off_misgeneralized",
         "float",
         "planners: misgeneralized share of the same run without the failsafe",
+    ),
+]
+
+
+# The mesa-objective read out of agents with a reward map (mesa_maze.evaluation.readout), from the
+# runs' summaries; empty for agents without one. Appended after every registered metric.
+READOUT_COLUMNS: list[tuple[str, str, str]] = [
+    row
+    for name in readout.READOUT_METRICS
+    for row in (
+        (name, "float", f"{readout.MEANINGS[name]}; mean over seeds (empty: no reward map)"),
+        (f"{name}_lo", "float", f"{name}: {INTERVAL}, lower bound"),
+        (f"{name}_hi", "float", f"{name}: {INTERVAL}, upper bound"),
+    )
+]
+
+# The plan decoded from learned agents' hidden features (mesa_maze.evaluation.plan_probe): a
+# linear probe's accuracy per label, and the chance level beside it; empty for agents without.
+PLAN_PROBE_COLUMNS: list[tuple[str, str, str]] = [
+    *(
+        row
+        for label in plan_probe.LABELS
+        for name in (f"plan_probe_{label}",)
+        for row in (
+            (
+                name,
+                "float",
+                f"linear probe from the actor's last hidden layer at decision squares to "
+                f"{plan_probe.MEANINGS[label]}: accuracy on held-out squares; mean over seeds",
+            ),
+            (f"{name}_lo", "float", f"{name}: {INTERVAL}, lower bound"),
+            (f"{name}_hi", "float", f"{name}: {INTERVAL}, upper bound"),
+        )
+    ),
+    *(
+        (
+            f"plan_probe_chance_{label}",
+            "float",
+            f"plan_probe_{label}'s chance level: the most common label's share of the test "
+            "squares; mean over seeds",
+        )
+        for label in plan_probe.LABELS
     ),
 ]
 
@@ -180,7 +222,10 @@ _PUBLISHED_ORDER = (
 
 def _schema() -> list[tuple[str, str, str]]:
     """The published columns in their order, then the later metrics' (see above)."""
-    fixed = {row[0]: row for row in (*HEAD, *RUN_INFO, *DIAGNOSTIC_COLUMNS)}
+    fixed = {
+        row[0]: row
+        for row in (*HEAD, *RUN_INFO, *DIAGNOSTIC_COLUMNS, *READOUT_COLUMNS, *PLAN_PROBE_COLUMNS)
+    }
     registered = {
         row[0]: row
         for metric in metrics.REGISTRY
@@ -192,7 +237,7 @@ def _schema() -> list[tuple[str, str, str]]:
     if dropped:  # a published file would no longer read: an unknown column
         raise RuntimeError(f"published leaderboard columns that nothing defines: {dropped}")
     later = [row for name, row in registered.items() if name not in _PUBLISHED_ORDER]
-    return [rows[name] for name in _PUBLISHED_ORDER] + later
+    return [rows[name] for name in _PUBLISHED_ORDER] + later + READOUT_COLUMNS + PLAN_PROBE_COLUMNS
 
 
 # (column, dtype, meaning) of results/leaderboard.csv, in order.
@@ -201,9 +246,13 @@ COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
 # Groups of columns a leaderboard may lack as a whole: written before their metric was registered.
 METRIC_COLUMN_GROUPS = [
-    [name for name, _, _ in group]
-    for metric in metrics.REGISTRY
-    for group in metric_column_groups(metric)
+    *(
+        [name for name, _, _ in group]
+        for metric in metrics.REGISTRY
+        for group in metric_column_groups(metric)
+    ),
+    [name for name, _, _ in READOUT_COLUMNS],  # added with the reward-map read-out
+    [name for name, _, _ in PLAN_PROBE_COLUMNS],  # and with the plan probe
 ]
 
 

@@ -267,6 +267,38 @@ def _check_outcome(outcome: str) -> None:
         raise ValueError(f"{outcome!r} is not an outcome ({', '.join(OUTCOMES)})")
 
 
+# The references every agent's episodes are compared with, level by level: the heuristic rules
+# (mesa_maze.agents.heuristics) and a perfect search for the proxy. Agreement with a reference is
+# a metric ``agrees_<reference>`` (dashes as underscores).
+AGREEMENT_REFERENCES = ("heuristic-green", "heuristic-wall", "heuristic-dead-end", "oracle-apple")
+LEVEL = ("variant", "shift", "level_hash")  # one evaluation level: the same for every agent
+
+
+def agreement_column(reference: str) -> str:
+    return "agrees_" + reference.replace("-", "_")
+
+
+def _agreement(reference: str):
+    """Per episode: 1.0 where ``reference`` played the same level (same variant, shift and level
+    content) to the same outcome with the same first target, 0.0 where it did otherwise, NaN
+    where it did not play that level. The references are deterministic, so one episode of theirs
+    per level is their behaviour there."""
+
+    def value(episodes: pd.DataFrame) -> np.ndarray:
+        key = list(LEVEL)
+        played = episodes[episodes["agent"] == reference].drop_duplicates(key)
+        theirs = played[[*key, "outcome", "first_target"]].rename(
+            columns={"outcome": "ref_outcome", "first_target": "ref_target"}
+        )
+        joined = episodes[key].merge(theirs, on=key, how="left")  # keeps episodes' order
+        same = (joined["ref_outcome"].to_numpy() == episodes["outcome"].to_numpy()) & (
+            _as_target(joined["ref_target"]) == _as_target(episodes["first_target"])
+        )
+        return np.where(joined["ref_outcome"].isna().to_numpy(), np.nan, same)
+
+    return value
+
+
 def _mean_of(column: str):
     """Per episode: the episodes.csv column as a float; the run's value is its mean."""
     return lambda episodes: episodes[column].astype(float)
@@ -343,6 +375,17 @@ REGISTRY: tuple[Metric, ...] = (
         from_rates=lambda rates: generalization_gap(rates),  # defined below
         header="gap",  # a difference of shares: in percentage points
         bounds=(-1.0, 1.0),
+    ),
+    *(
+        Metric(
+            agreement_column(reference),
+            f"share of the levels {reference} also played on which the agent ended with the same "
+            f"outcome and the same first target as {reference}",
+            per_episode=_agreement(reference),
+            needs=("level_hash",),
+            chance=True,
+        )
+        for reference in AGREEMENT_REFERENCES
     ),
     # The env's reward: the proxy's in the proxy-reward family, so not comparable across
     # variants, and not on the leaderboard.

@@ -343,6 +343,13 @@ def draw_visits(ax, level: Level, visits: np.ndarray, exit_color: str, apple_col
     top = max(float(visits.max()), 1.0)
     norm = LogNorm(vmin=1, vmax=top) if top > 1 else Normalize(vmin=0, vmax=1)
     image = ax.imshow(heat, cmap="YlOrRd", norm=norm)
+    _mark_level(ax, level, exit_color, apple_color)
+    return image
+
+
+def _mark_level(ax, level: Level, exit_color: str, apple_color: str) -> None:
+    """The exit (a square, E), the apples (discs) in their colours and the start (S) on ``ax``."""
+    h, w = level.walls.shape
     ex, ey = level.exit
     ax.add_patch(
         Rectangle(
@@ -368,7 +375,6 @@ def draw_visits(ax, level: Level, visits: np.ndarray, exit_color: str, apple_col
     ax.set_yticks([])
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
-    return image
 
 
 def plot_visits(runs_root, out_dir) -> list[Path]:
@@ -397,6 +403,43 @@ def plot_visits(runs_root, out_dir) -> list[Path]:
             f"{variant} / {shift}: where agents went (E exit, discs apples, S start)", fontsize=10
         )
         paths.append(_save(fig, Path(out_dir) / f"visits_{_slug(variant)}_{_slug(shift)}.png"))
+    return paths
+
+
+def plot_reward_maps(runs_root, out_dir) -> list[Path]:
+    """Per agent with a reward map (``ppo-vin``) and variant: its learned reward r on the first
+    evaluation level of every split (its lowest seed), on one log colour scale across the
+    panels, so a reader sees what it is searching for on a train level and on the same maze
+    under each shift (mesa_maze.evaluation.readout)."""
+    chosen: dict[tuple[str, str], tuple[int, dict]] = {}
+    for run_dir, s in find_runs(runs_root):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        maps = summary.get("reward_map")
+        key = (s["agent"], s["variant"])
+        if maps and (key not in chosen or int(s["seed"]) < chosen[key][0]):
+            chosen[key] = (int(s["seed"]), maps)
+    paths = []
+    for (agent, variant), (seed, maps) in sorted(chosen.items()):
+        shifts = _shift_order(maps)
+        rewards = [np.asarray(maps[shift]["reward"], dtype=float) for shift in shifts]
+        low = max(min(float(r.min()) for r in rewards), 1e-12)
+        top = max(float(r.max()) for r in rewards)
+        norm = LogNorm(vmin=low, vmax=max(top, low * 10))
+        fig = Figure(figsize=(3.1 * len(shifts), 3.6), layout="constrained")
+        axes = fig.subplots(1, len(shifts), squeeze=False).ravel()
+        for ax, shift, reward in zip(axes, shifts, rewards, strict=True):
+            entry = maps[shift]
+            level = Level.from_ascii(entry["level"])
+            image = ax.imshow(np.clip(reward, low, None), cmap="viridis", norm=norm)
+            _mark_level(ax, level, entry["exit_color"], entry["apple_color"])
+            ax.set_title(shift, fontsize=9)
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="learned reward r (log scale)")
+        fig.suptitle(
+            f"{agent} on {variant} (seed {seed}): its reward map, the objective it plans for "
+            "(E exit, discs apples, S start)",
+            fontsize=10,
+        )
+        paths.append(_save(fig, Path(out_dir) / f"reward_map_{_slug(agent)}_{_slug(variant)}.png"))
     return paths
 
 
@@ -549,6 +592,7 @@ def make_all(leaderboard_df: pd.DataFrame, runs_root, out_dir) -> list[Path]:
         *plot_directed(leaderboard_df, out_dir),
         *plot_training_curves(runs_root, out_dir),
         *plot_visits(runs_root, out_dir),
+        *plot_reward_maps(runs_root, out_dir),
         *plot_alpha_sweep(leaderboard_df, out_dir),
         *plot_remedy_logs(runs_root, out_dir),
     ]

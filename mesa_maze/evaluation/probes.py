@@ -59,7 +59,7 @@ from mesa_maze.envs.vector import (
     pad_observations,
     run_levels,
 )
-from mesa_maze.evaluation import metrics
+from mesa_maze.evaluation import metrics, plan_probe, readout
 from mesa_maze.evaluation.leaderboard import atomic_write_bytes, atomic_write_text
 from mesa_maze.evaluation.plots import draw_visits
 
@@ -202,10 +202,19 @@ def _act(agent, obs: np.ndarray, seed: int = 0):
 # --- what a run records, and the leaderboard columns --------------------------------------------
 
 
+# What the probes of a learned agent's network record (:func:`network_diagnostics`), by version:
+# 1, the goal probe only; 2 (issue "Heuristic or mesa-optimizer?"), the plan probe and the
+# reward-map read-out; 3, the plan probe's penalty chosen on held-out squares and the heat map's
+# level the same maze on every split. A finished run recorded under an older version gets the newer entries
+# from its saved model when a suite meets it again (``experiments.runs``), without retraining.
+PROBES_VERSION = 3
+
+
 def run_diagnostics(agent, run, records: list[dict]) -> dict:
     """Extra ``summary.json`` entries of a run (``run``: an ``experiments.runs.Run``, the
     config with its resolved variant): the goal probe on every evaluated split, on the run
-    seed's probe levels (held out from its training, ``Run.held_out``), plus whatever
+    seed's probe levels (held out from its training, ``Run.held_out``), what
+    :func:`network_diagnostics` reads from a learned agent's network, plus whatever
     the agent reports itself (a planner: its failsafe statistics and world model)."""
     cfg = run.config
     splits = list(dict.fromkeys(r["shift"] for r in records))
@@ -222,10 +231,74 @@ def run_diagnostics(agent, run, records: list[dict]) -> dict:
         )
         for split in splits
     }
-    out = {"goal_probe": probe}
+    out = {"goal_probe": probe, **network_diagnostics(agent, run, records)}
     if hasattr(agent, "diagnostics"):
         out.update(agent.diagnostics(run, records))
     return _plain(out)
+
+
+def network_diagnostics(agent, run, records: list[dict]) -> dict:
+    """What the probes read inside a learned agent's network (nothing for other agents):
+    ``plan_probe`` (:mod:`mesa_maze.evaluation.plan_probe`, cardinal actions only: its labels
+    are cardinal steps) and, for an agent with a reward map, the read-out of its objective
+    (:func:`read_reward_maps`), with ``probes_version`` (:data:`PROBES_VERSION`)."""
+    cfg = run.config
+    splits = list(dict.fromkeys(r["shift"] for r in records))
+    out = {"probes_version": PROBES_VERSION}
+    settings = parse_hyperparams(cfg.hyperparams).env
+    if settings.actions == "cardinal":
+
+        def observe(levels, split):
+            obs = observations_at(levels, observation=settings.observation)
+            canvas = canvas_for(agent, canvas_size(run.variant))
+            return pad_observations(obs, settings.observation, canvas) if canvas else obs
+
+        found = plan_probe.plan_probe(
+            agent, run.variant, splits, observe, decision_squares, block=cfg.seed
+        )
+        if found is not None:
+            out["plan_probe"] = found
+    if readout.reward_extractor(agent) is not None:
+        out.update(read_reward_maps(agent, run, records, splits))
+    return _plain(out)
+
+
+def read_reward_maps(agent, run, records: list[dict], splits) -> dict:
+    """``mesa_objective``: per split, the read-out of the agent's reward map on every evaluation
+    level (:mod:`mesa_maze.evaluation.readout`); ``reward_map``: per split, the map on its first
+    level of the same maze on every split (:func:`same_maze_seed`), for the heat-map plot."""
+    settings = parse_hyperparams(run.config.hyperparams).env
+    shown = same_maze_seed(run.variant, splits, [r["level_seed"] for r in records])
+    objective, maps = {}, {}
+    for split in splits:
+        seeds = [r["level_seed"] for r in records if r["shift"] == split]
+        levels = [generate(run.variant.spec(split), seed) for seed in seeds]
+        obs = observations_at(levels, settings.actions, settings.observation)
+        objective[split] = readout.read_levels(readout.reward_maps(agent, obs), levels)
+        level = generate(run.variant.spec(split), shown)
+        reward = readout.reward_maps(
+            agent, observations_at([level], settings.actions, settings.observation)
+        )[0]
+        maps[split] = {
+            "level": level.to_ascii(),
+            "exit_color": level.exit_color,
+            "apple_color": level.apple_color,
+            "reward": np.round(reward, 6).tolist(),
+        }
+    return {"mesa_objective": objective, "reward_map": maps}
+
+
+def same_maze_seed(variant, splits, seeds, tries: int = 50) -> int:
+    """The first of ``seeds`` whose maze is the same on every split of the first split's size
+    (a split that moves the apples may redraw the walls of a seed, so not every seed is), else
+    the first seed: the heat map shows one maze as each shift changes it."""
+    first = variant.spec(splits[0])
+    for seed in list(dict.fromkeys(seeds))[:tries]:
+        walls = generate(first, seed).walls
+        others = [generate(variant.spec(s), seed).walls for s in splits[1:]]
+        if all(w.shape != walls.shape or np.array_equal(w, walls) for w in others):
+            return seed
+    return seeds[0]
 
 
 def _plain(obj):
@@ -246,15 +319,19 @@ PROBE_METRICS = ("goal_probe_exit", "goal_probe_apple")
 
 def board_extra(runs: pd.DataFrame) -> pd.DataFrame | None:
     """Leaderboard columns from the runs' summaries, per (agent, variant, shift): the goal
-    probe (mean over seeds, 95% t-interval of the mean over seeds, as every other column) and
-    the planners' failsafe statistics (mean over seeds)."""
+    probe and the reward-map read-out (mean over seeds, 95% t-interval of the mean over seeds, as
+    every other column) and the planners' failsafe statistics (mean over seeds)."""
     rows = []
     for _, run in runs.iterrows():
         summary = json.loads((Path(run["run_dir"]) / "summary.json").read_text())
         failsafe = summary.get("failsafe") or {}
+        objective = summary.get("mesa_objective") or {}
+        decoded = summary.get("plan_probe") or {}
         for shift, p in (summary.get("goal_probe") or {}).items():
             f = failsafe.get(shift) or {}
             without = f.get("outcomes_without") or {}
+            read = objective.get(shift) or {}
+            probed = decoded.get(shift) or {}
             rows.append(
                 {
                     "agent": run["agent"],
@@ -267,17 +344,29 @@ def board_extra(runs: pd.DataFrame) -> pd.DataFrame | None:
                     "failsafe_veto_rate": _num(f.get("veto_rate")),
                     "failsafe_off_exit_rate": _num(without.get("exit_rate")),
                     "failsafe_off_misgeneralized": _num(without.get("misgeneralized")),
+                    **{m: _num(read.get(m)) for m in readout.READOUT_METRICS},
+                    **{
+                        f"plan_probe_{label}": _num(probed.get(label))
+                        for label in plan_probe.LABELS
+                    },
+                    **{
+                        f"plan_probe_chance_{label}": _num(probed.get(f"chance_{label}"))
+                        for label in plan_probe.LABELS
+                    },
                 }
             )
     if not rows:
         return None
     df = pd.DataFrame(rows)
     key = list(metrics.GROUP)
-    board = metrics.aggregate(df, metrics=PROBE_METRICS)
+    with_interval = (*PROBE_METRICS, *readout.READOUT_METRICS, *plan_probe.PROBE_METRICS)
+    board = metrics.aggregate(df, metrics=with_interval)
     out = board[key].assign(goal_probe_squares=board["episodes"])
-    for m in PROBE_METRICS:
-        out[[m, f"{m}_lo", f"{m}_hi"]] = board[[m, f"{m}_lo", f"{m}_hi"]]
-    means = df.groupby(key, sort=True)[list(FAILSAFE_COLUMNS)].mean().reset_index()
+    for m in with_interval:  # shares: their intervals clipped to [0, 1] as every share's
+        out[m] = board[m]
+        out[[f"{m}_lo", f"{m}_hi"]] = board[[f"{m}_lo", f"{m}_hi"]].clip(0.0, 1.0)
+    means = df.groupby(key, sort=True)[[*FAILSAFE_COLUMNS, *plan_probe.CHANCE_COLUMNS]].mean()
+    means = means.reset_index()
     return out.merge(means, on=key, how="left")
 
 

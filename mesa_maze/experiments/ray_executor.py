@@ -29,7 +29,14 @@ import traceback
 from pathlib import Path
 
 from mesa_maze.evaluation import leaderboard
-from mesa_maze.experiments.runs import RunConfig, base_run_dir, execute_safely, prepare_run_dir
+from mesa_maze.experiments.runs import (
+    RunConfig,
+    base_run_dir,
+    execute_safely,
+    prepare_run_dir,
+    refresh_probes,
+    resolve,
+)
 
 STORAGES = ("driver", "shared")
 
@@ -96,8 +103,8 @@ def run(
     for cfg in runs:
         # Finished runs are skipped here, without a task; stale ones are moved aside.
         try:
-            if prepare_run_dir(cfg, root) == "cached":
-                yield cfg, "cached", None
+            if prepare_run_dir(cfg, root) == "cached":  # new probes read here, in the driver
+                yield cfg, refresh_probes(resolve(cfg), root), None
             else:
                 todo.append(cfg)
         except Exception:  # a corrupt summary: this run fails, the others go on

@@ -231,7 +231,7 @@ def run_suite(
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
     wraps = {id(c): agents.get_agent_spec(c.agent).base is not None for c in runs}
     phases = [[c for c in runs if not wraps[id(c)]], [c for c in runs if wraps[id(c)]]]
-    status: dict[str, list] = {"done": [], "cached": [], "busy": [], "failed": []}
+    status: dict[str, list] = {"done": [], "cached": [], "refreshed": [], "busy": [], "failed": []}
     try:
         for runs in filter(None, phases):
             if executor == "ray":
@@ -246,10 +246,12 @@ def run_suite(
                 _run_pool(runs, root, jobs, status, log)
     except KeyboardInterrupt:
         # Finished runs are complete on disk (summary.json is written last); the rest redo.
-        raise Interrupted(len(status["done"]) + len(status["cached"])) from None
+        finished = len(status["done"]) + len(status["cached"]) + len(status["refreshed"])
+        raise Interrupted(finished) from None
     write_outputs(suite, root)
     log(
         f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
+        f"{len(status['refreshed'])} given new probes, "
         f"{len(status['failed'])} failed; leaderboard: {suite.leaderboard}"
     )
     return status

@@ -267,7 +267,7 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
     digest = run_hash(run, root)
     summary_path = run_dir / "summary.json"
     if prepare_run_dir(run, root) == "cached":
-        return "cached"
+        return refresh_probes(run, root)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {
         **asdict(cfg),
@@ -330,6 +330,25 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
     summary.update(probes.run_diagnostics(agent, run, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"
+
+
+def refresh_probes(run: Run, root: Path) -> str:
+    """A finished learned run whose summary predates the current probes
+    (``probes.PROBES_VERSION``) gets what they read from its saved model and its
+    ``episodes.csv``, so a board built with new probe columns has them on every learned row
+    without retraining: "refreshed" then, else "cached". Nothing else in the summary changes;
+    the episodes, which the leaderboard is built from, are not touched."""
+    cfg = run.config
+    summary_path = cfg.run_dir(root) / "summary.json"
+    summary = _read_summary(summary_path)
+    spec = agents.get_agent_spec(cfg.agent)
+    if not spec.learns or spec.base or summary.get("probes_version", 1) >= probes.PROBES_VERSION:
+        return "cached"
+    agent = agent_for(run, root, progress_bar=False)
+    records = pd.read_csv(summary_path.parent / summary["episodes_file"]).to_dict("records")
+    summary.update(probes.network_diagnostics(agent, run, records))
+    leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
+    return "refreshed"
 
 
 def load_run(run_dir):

@@ -24,7 +24,7 @@ import tomllib
 from mesa_maze import agents
 from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.errors import SuiteError
-from mesa_maze.core.hyperparams import HyperParams
+from mesa_maze.core.hyperparams import LINEAR, HyperParams, linear_schedule
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import curve_seeds
 from mesa_maze.core.variants import TRAIN, as_variant
@@ -85,6 +85,15 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
     signature = inspect.signature(agents.ALGORITHMS[algo]().__init__).parameters
     allowed = sorted(k for k in signature if k not in {"self", *PASSED_BY_TRAINING})
     for key, value in hp.sb3.items():
+        if isinstance(value, str) and value.startswith(LINEAR):  # a schedule: "lin_1e-2"
+            try:
+                linear_schedule(value)
+            except ValueError:
+                raise SuiteError(
+                    f"{where}: key '{key}': {value!r} is not a schedule; allowed: "
+                    f"a number, or '{LINEAR}' and a number (decays linearly to 0)"
+                ) from None
+            value = 1.0
         if key not in allowed:
             raise SuiteError(
                 f"{where}: key '{key}': not an argument of {algo}; allowed: {', '.join(allowed)}"

@@ -108,16 +108,34 @@ def test_ppo_vin_builds_from_the_hyperparameter_file_and_acts_on_any_size():
     model = agents.build_model("ppo", env, hp, seed=0)
     policy = model.policy
     assert isinstance(policy, ValuePropagationPolicy)
-    assert policy.pi_features_extractor is not policy.vf_features_extractor
-    # The action head starts on the values: action a's logit is action_scale x feature a.
-    weight = policy.action_net.weight.detach()
-    assert torch.equal(weight[:, :4], policy.action_scale * torch.eye(4))
+    # The critic reads the actor's maps (shared) but sends no gradient into them.
+    assert policy.pi_features_extractor is policy.vf_features_extractor
+    start = observation(generate(get_variant("apple-exit").spec(TRAIN), 0)).float()
+    policy.zero_grad()
+    policy.predict_values(start).sum().backward()
+    grads = [p.grad for p in policy.features_extractor.parameters()]
+    assert all(g is None or not g.any() for g in grads)
+    assert policy.value_net.linear.weight.grad is not None
+    # The action head starts on the values: action a's logit is action_scale x feature a, and
+    # the critic at 0.
+    features = torch.tensor([[-1.0, -2.0, -46.0, -3.0, -1.5]])
+    with torch.no_grad():
+        logits = policy.action_net(features)
+        assert torch.allclose(logits, policy.action_scale * features[:, :4])
+        assert policy.value_net(features).item() == 0.0
     model.learn(256)
     # The same weights on a 25x25 maze, which it never saw: the extractor is per cell.
     big = generate(dataclasses.replace(get_variant("apple-exit").spec(TRAIN), size=25), 0)
     with torch.no_grad():
         logits = policy.get_distribution(observation(big).float()).distribution.logits
     assert logits.shape == (1, 4) and torch.isfinite(logits).all()
+    # The evaluation's agent feeds it the bigger maze too (SB3's predict would refuse the shape),
+    # channels last as the batched env gives them; at the training shape it is SB3's predict.
+    agent = agents.SB3Agent(model, "ppo-vin", deterministic=True)
+    actions, _ = agent.act(observation(big).permute(0, 2, 3, 1).numpy())
+    assert actions.shape == (1,) and 0 <= int(actions[0]) < 4
+    small = env.reset()
+    assert agent._training_shape(small) and agent.act(small)[0].shape == (len(small),)
     env.close()
 
 

@@ -370,6 +370,8 @@ def test_hyperparameter_keys_outside_any_table_are_an_error(tmp_path):
         ('n_steps = "many"', "n_steps", "must be int"),
         ('observation = "symbolik"', "observation", "allowed: symbolic"),
         ("n_envs = 0", "n_envs", "integer >= 1"),
+        ('learning_rate = "lin_fast"', "learning_rate", "allowed: a number, or 'lin_'"),
+        ('n_steps = "lin_64"', "n_steps", "must be int"),
     ],
 )
 def test_bad_hyperparameters_are_found_when_the_suite_loads(tmp_path, table, key, message):
@@ -909,3 +911,24 @@ def test_load_run_finds_the_model_under_its_own_runs_root(tmp_path, monkeypatch)
     agent, loaded = one_run.load_run(run_dir)
     assert agent == ("loaded", run_dir / "model.zip")
     assert loaded == cfg
+
+
+def test_a_linear_schedule_decays_to_zero_and_reaches_sb3_as_a_function(tmp_path):
+    from mesa_maze.core.hyperparams import linear_schedule
+
+    schedule = linear_schedule("lin_1e-2")
+    assert schedule(1.0) == pytest.approx(1e-2) and schedule(0.25) == pytest.approx(2.5e-3)
+    assert linear_schedule(3e-4) == 3e-4 and linear_schedule("symbolic") == "symbolic"
+    (tmp_path / "hp.toml").write_text('[ppo]\nlearning_rate = "lin_1e-2"\nn_envs = 2\n')
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        'hyperparams = "hp.toml"\ntrain_steps = 1000\n[[runs]]\nagents = ["ppo"]\n'
+        'variants = ["apple-exit"]\n'
+    )
+    cfg = runner.load_suite(suite).runs[0]
+    assert cfg.hyperparams["learning_rate"] == "lin_1e-2"  # as written: the config hash's input
+    env = training.training_env("apple-exit", cfg.hyperparams, seed=0)
+    model = agents.build_model("ppo", env, cfg.hyperparams, seed=0)
+    assert model.lr_schedule(1.0) == pytest.approx(1e-2)
+    assert model.lr_schedule(0.5) == pytest.approx(5e-3)
+    env.close()

@@ -12,7 +12,7 @@ from mesa_maze.core import solver
 from mesa_maze.core.levels import Level, eval_seeds
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import run_levels
-from mesa_maze.evaluation import episodes
+from mesa_maze.evaluation import episodes, probes
 from mesa_maze.evaluation import leaderboard as lb
 from mesa_maze.evaluation.probes import observations_at
 from mesa_maze.experiments import runner, runs
@@ -237,6 +237,18 @@ def test_suite_runs_planners_after_their_base(tmp_path):
     planner_cfg = next(c for c in suite.runs if c.agent == "planner-1step")
     before = runs.run_hash(planner_cfg, root)
     assert runner.run_suite(suite, jobs=1, root=root, log=log.append)["cached"]
+    # A learned run recorded before the current probes gets their entries from its saved model
+    # on the next suite, nothing else in its summary changing; the planner (no network) is not
+    # touched.
+    ppo_summary = root / "tiny/ppo/apple-exit/seed0/summary.json"
+    current = json.loads(ppo_summary.read_text())
+    assert current["probes_version"] == probes.PROBES_VERSION and "plan_probe" in current
+    old = {k: v for k, v in current.items() if k not in ("probes_version", "plan_probe")}
+    ppo_summary.write_text(json.dumps(old))
+    again = runner.run_suite(suite, jobs=1, root=root, log=log.append)
+    assert [c.agent for c in again["refreshed"]] == ["ppo"]
+    assert [c.agent for c in again["cached"]] == ["planner-1step"]
+    assert json.loads(ppo_summary.read_text()) == current
     base_config = root / "tiny/ppo/apple-exit/seed0/config.json"
     data = json.loads(base_config.read_text())
     base_config.write_text(json.dumps({**data, "config_hash": "retrained"}))
