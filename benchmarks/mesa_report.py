@@ -39,11 +39,13 @@ def table(board: pd.DataFrame) -> pd.DataFrame:
         chance = chance_column(column)
         if chance in board.columns:
             keep.append(chance)
-    keep = [c for c in keep if c in rows.columns]
+    keep = [c for c in dict.fromkeys(keep) if c in rows.columns]
     return rows[keep].sort_values(["variant", "agent", "shift"]).reset_index(drop=True)
 
 
 def chance_column(column: str) -> str:
+    if column.startswith("plan_probe_goal_"):  # scored against the exit's or the proxy's label
+        return column.replace("plan_probe_goal_", "plan_probe_chance_")
     if column.startswith("plan_probe_"):
         return column.replace("plan_probe_", "plan_probe_chance_")
     return f"chance_{column}"

@@ -8,7 +8,8 @@ split of ``apple-exit-ladder-SIZE`` (apple-exit's rules at that size): its seed'
 evaluation levels, sampled actions with the run's seed, the run's own hyper-parameters, exactly
 as a suite evaluates. ``random`` plays the same levels as the chance level. Writes one row per
 (agent, size, split) with the mean over seeds and the 95% t-interval of every outcome share and
-of the directed shares to ``results/zero_shot.csv``.
+of the directed shares to ``results/zero_shot.csv``, and each run's own rates to
+``results/zero_shot_seeds.csv``.
 
     python benchmarks/zero_shot.py                       # after make benchmark
     python benchmarks/zero_shot.py --runs /work/suite/runs/default --sizes 13 --episodes 50
@@ -86,11 +87,16 @@ def main() -> None:
             chance = agents.get_agent_spec("random").build(4, seed=seed, actions="cardinal")
             rows += play(chance, "random", seed, variant, splits, args.episodes, found[0][3])
     episodes = pd.DataFrame(rows)
-    table = metrics.aggregate(metrics.run_rates(episodes), metrics=list(REPORTED))
+    rates = metrics.run_rates(episodes)
+    table = metrics.aggregate(rates, metrics=list(REPORTED))
     table["train_variant"] = "apple-exit"
     table["machine"] = cpu_name()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
+    per_seed = args.out.with_name(args.out.stem + "_seeds.csv")
+    rates[["agent", "variant", "shift", "seed", "episodes", *REPORTED]].to_csv(
+        per_seed, index=False
+    )
     shown = table[["agent", "variant", "shift", "seeds", "exit_rate", "misgeneralized_directed",
                    "failed"]]  # fmt: skip
     print(shown.round(3).to_string(index=False))

@@ -73,11 +73,17 @@ class AgentSpec:
     def learns(self) -> bool:
         return self.algo is not None
 
-    def build(self, n_actions: int, seed: int, actions: str, region: int = 0) -> Agent:
-        """The agent of a scripted, external or saved-model spec."""
+    def build(
+        self, n_actions: int, seed: int, actions: str, region: int = 0, deterministic: bool = False
+    ) -> Agent:
+        """The agent of a scripted, external or saved-model spec. A saved model acts by the
+        rule of every learned agent (``deterministic``, the hyper-parameter file's: sampled by
+        default, from the run's seeded RNG), not SB3's greedy default: the same model scored
+        28% greedy and 52% sampled on the same levels, so a saved model compared with the
+        suite's learners must act as they do."""
         if self.saved:
             load_sb3 = load_entry_point("mesa_maze.agents.learners:load_sb3")
-            return load_sb3(self.saved, Path(self.saved).stem)
+            return load_sb3(self.saved, Path(self.saved).stem, deterministic)
         if self.make is None:
             raise ValueError(f"agent {self.name!r} is not built by a factory")
         factory = load_entry_point(self.make)

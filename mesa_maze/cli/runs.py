@@ -23,6 +23,12 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         "go beside it, into <its parent>/<suite name>/, and nothing into the repository",
     )
     parser.add_argument("--out", help="folder for the leaderboard and plots (overrides both)")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="let the leaderboard lose rows of the file already there (default: refused, "
+        "nothing written)",
+    )
 
 
 def _outputs(suite, args):
@@ -110,6 +116,7 @@ def cmd_benchmark(args) -> int:
         log=lambda m: print(m, flush=True),
         executor=args.executor,
         ray_options=ray_options,
+        replace_rows=args.replace,
     )
     return 1 if status["failed"] else 0
 
@@ -201,6 +208,6 @@ def cmd_leaderboard(args) -> int:
     from mesa_maze.experiments import runner
 
     suite = _outputs(runner.load_suite(args.suite, args.variant_dirs), args)
-    board = runner.write_outputs(suite, _runs_root(args))
+    board = runner.write_outputs(suite, _runs_root(args), replace_rows=args.replace)
     print(f"wrote {suite.leaderboard} ({len(board)} rows) and plots under {suite.plots}")
     return 0

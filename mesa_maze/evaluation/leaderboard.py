@@ -96,46 +96,57 @@ DIAGNOSTIC_COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 
-# The mesa-objective read out of agents with a reward map (mesa_maze.evaluation.readout), from the
-# runs' summaries; empty for agents without one. Appended after every registered metric.
-READOUT_COLUMNS: list[tuple[str, str, str]] = [
-    row
-    for name in readout.READOUT_METRICS
-    for row in (
-        (name, "float", f"{readout.MEANINGS[name]}; mean over seeds (empty: no reward map)"),
-        (f"{name}_lo", "float", f"{name}: {INTERVAL}, lower bound"),
-        (f"{name}_hi", "float", f"{name}: {INTERVAL}, upper bound"),
-    )
-]
-
-# The plan decoded from learned agents' hidden features (mesa_maze.evaluation.plan_probe): a
-# linear probe's accuracy per label, and the chance level beside it; empty for agents without.
-PLAN_PROBE_COLUMNS: list[tuple[str, str, str]] = [
-    *(
+def _with_bounds(named) -> list[tuple[str, str, str]]:
+    """For each (name, meaning) of a diagnostic: its column (the mean over seeds) and its
+    interval's bounds."""
+    return [
         row
-        for label in plan_probe.LABELS
-        for name in (f"plan_probe_{label}",)
+        for name, meaning in named
         for row in (
-            (
-                name,
-                "float",
-                f"linear probe from the actor's last hidden layer at decision squares to "
-                f"{plan_probe.MEANINGS[label]}: accuracy on held-out squares; mean over seeds",
-            ),
+            (name, "float", meaning),
             (f"{name}_lo", "float", f"{name}: {INTERVAL}, lower bound"),
             (f"{name}_hi", "float", f"{name}: {INTERVAL}, upper bound"),
         )
-    ),
-    *(
-        (
-            f"plan_probe_chance_{label}",
-            "float",
-            f"plan_probe_{label}'s chance level: the most common label's share of the test "
-            "squares; mean over seeds",
-        )
+    ]
+
+
+# The mesa-objective read out of agents with a reward map (mesa_maze.evaluation.readout), from the
+# runs' summaries; empty for agents without one. Appended after every registered metric.
+READOUT_COLUMNS = _with_bounds(
+    (name, f"{readout.MEANINGS[name]}; mean over seeds (empty: no reward map)")
+    for name in readout.READOUT_METRICS
+)
+
+# The plan decoded from learned agents' hidden features (mesa_maze.evaluation.plan_probe): a
+# linear probe's accuracy per label, and the chance level beside it; empty for agents without.
+# Then the goal-direction probe fitted on the train split, scored at a shift's decision squares
+# against the exit's direction and the proxy's (a group of its own: it came later).
+_PROBE_MEANINGS = {
+    **{
+        f"plan_probe_{label}": f"linear probe from the actor's last hidden layer at decision "
+        f"squares to {plan_probe.MEANINGS[label]}: accuracy on held-out squares; mean over seeds"
         for label in plan_probe.LABELS
-    ),
+    },
+    **{
+        f"plan_probe_goal_{label}": f"{plan_probe.MEANINGS['goal_' + label]} at the shift's "
+        f"decision squares: accuracy; mean over seeds (chance: plan_probe_chance_{label})"
+        for label in plan_probe.GOAL_LABELS
+    },
+}
+PLAN_PROBE_COLUMNS = _with_bounds(
+    (name, meaning) for name, meaning in _PROBE_MEANINGS.items() if "_goal_" not in name
+) + [
+    (
+        f"plan_probe_chance_{label}",
+        "float",
+        f"plan_probe_{label}'s chance level: the most common label's share of the test "
+        "squares; mean over seeds",
+    )
+    for label in plan_probe.LABELS
 ]
+PLAN_GOAL_COLUMNS = _with_bounds(
+    (name, meaning) for name, meaning in _PROBE_MEANINGS.items() if "_goal_" in name
+)
 
 
 # --- the columns of the registered metrics (metrics.REGISTRY) -----------------------------------
@@ -224,7 +235,14 @@ def _schema() -> list[tuple[str, str, str]]:
     """The published columns in their order, then the later metrics' (see above)."""
     fixed = {
         row[0]: row
-        for row in (*HEAD, *RUN_INFO, *DIAGNOSTIC_COLUMNS, *READOUT_COLUMNS, *PLAN_PROBE_COLUMNS)
+        for row in (
+            *HEAD,
+            *RUN_INFO,
+            *DIAGNOSTIC_COLUMNS,
+            *READOUT_COLUMNS,
+            *PLAN_PROBE_COLUMNS,
+            *PLAN_GOAL_COLUMNS,
+        )
     }
     registered = {
         row[0]: row
@@ -237,7 +255,8 @@ def _schema() -> list[tuple[str, str, str]]:
     if dropped:  # a published file would no longer read: an unknown column
         raise RuntimeError(f"published leaderboard columns that nothing defines: {dropped}")
     later = [row for name, row in registered.items() if name not in _PUBLISHED_ORDER]
-    return [rows[name] for name in _PUBLISHED_ORDER] + later + READOUT_COLUMNS + PLAN_PROBE_COLUMNS
+    appended = READOUT_COLUMNS + PLAN_PROBE_COLUMNS + PLAN_GOAL_COLUMNS
+    return [rows[name] for name in _PUBLISHED_ORDER] + later + appended
 
 
 # (column, dtype, meaning) of results/leaderboard.csv, in order.
@@ -253,6 +272,7 @@ METRIC_COLUMN_GROUPS = [
     ),
     [name for name, _, _ in READOUT_COLUMNS],  # added with the reward-map read-out
     [name for name, _, _ in PLAN_PROBE_COLUMNS],  # and with the plan probe
+    [name for name, _, _ in PLAN_GOAL_COLUMNS],  # and its goal direction fitted on train
 ]
 
 

@@ -18,7 +18,14 @@ scored squares' most common label (what a probe that learned nothing scores). Fi
 not on the train split once: where the train split places the proxy on the way to the exit
 (apple-exit, key-exit, monitor) it has no decision squares at all, and where the ways do not
 part the exit and proxy labels are the same label, which no probe can tell apart. A split
-without decision squares has an empty row. Where the proxy's direction decodes well under a shift while the exit's does not,
+without decision squares has an empty row.
+
+One probe is fitted on the train split, as probes of maze agents are (procgen-tools): the
+**goal direction**, the first step toward the exit on every free square of the train split's
+probe levels (where the exit and the proxy mostly lie the same way), scored at each shift's
+decision squares against the exit's direction (``goal_exit``) and the proxy's (``goal_proxy``).
+The two scores sum to at most 1, as the labels differ there: a network whose sense of "where
+the goal is" follows the proxy once the two part scores high on ``goal_proxy``. Where the proxy's direction decodes well under a shift while the exit's does not,
 the network represents where the proxy is; where the action decodes from features that also
 carry the exit, it knew the way and went elsewhere.
 """
@@ -33,12 +40,17 @@ import numpy as np
 from mesa_maze.core.levels import Level, generate, probe_seeds
 
 LABELS = ("action", "exit", "proxy")
-PROBE_METRICS = tuple(f"plan_probe_{label}" for label in LABELS)
+GOAL_LABELS = ("exit", "proxy")  # what the train-fitted goal-direction probe is scored against
+PROBE_METRICS = tuple(f"plan_probe_{label}" for label in LABELS) + tuple(
+    f"plan_probe_goal_{label}" for label in GOAL_LABELS
+)
 CHANCE_COLUMNS = tuple(f"plan_probe_chance_{label}" for label in LABELS)
 MEANINGS = {
     "action": "the direction the agent takes",
     "exit": "the first step toward the exit",
     "proxy": "the first step toward the nearest proxy cell",
+    "goal_exit": "the train-fitted goal-direction probe, scored against the exit's direction",
+    "goal_proxy": "the train-fitted goal-direction probe, scored against the proxy's direction",
 }
 # Ridge penalties on the standardized features, one chosen per probe by accuracy on the second
 # half of its fitting squares (fitted on the first half), then refitted on all of them. One fixed
@@ -135,21 +147,23 @@ def score(predict, features: np.ndarray, labels: np.ndarray) -> tuple[float, flo
 
 
 def plan_probe(
-    agent, variant, splits, observe, find, block: int, per_level: int = 8
+    agent, variant, splits, observe, find, find_any, block: int, per_level: int = 8
 ) -> dict | None:
     """Per split: the probes' accuracies and chance levels (module docstring), or None for an
     agent without hidden features. ``observe(levels, split)`` gives the observations the agent
     reads at the levels' starts (the caller pads them to its canvas); ``find(level)`` a level's
-    decision squares (``probes.decision_squares``)."""
+    decision squares (``probes.decision_squares``), ``find_any(level)`` every free square with
+    a way to the exit and the proxy (``probes.any_squares``: the goal probe's fitting squares on
+    the first split, the train split)."""
     if policy_of(agent) is None:
         return None
     rng = np.random.default_rng(block)
 
-    def read(split: str, seeds) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def read(split: str, seeds, finder=find) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         found = []
         for seed in seeds:
             level = generate(variant.spec(split), seed)
-            found += squares(find(level), level, rng, per_level)
+            found += squares(finder(level), level, rng, per_level)
         if not found:
             return np.zeros((0, 0)), {label: np.zeros(0, dtype=int) for label in LABELS}
         features, actions = hidden_features(agent, observe([s[0] for s in found], split))
@@ -162,11 +176,22 @@ def plan_probe(
 
     seeds = probe_seeds(block)
     half = len(seeds) // 2
+    # The goal direction as training shows it: on the train split's squares the ways to the
+    # exit and to the proxy mostly coincide, so one probe fitted there reads "where the goal
+    # is"; scored at a shift's decision squares against each label, it says which of the two
+    # the network's goal direction follows once they part.
+    goal_x, goal_y = read(splits[0], seeds[:half], find_any)
+    goal = fit(goal_x, goal_y["exit"]) if len(goal_x) else None
     out = {}
     for split in splits:
         train_x, train_y = read(split, seeds[:half])
         x, y = read(split, seeds[half:])
         result: dict[str, float] = {"squares": len(x)}
+        for label in GOAL_LABELS:
+            if goal is not None and len(x) and split != splits[0]:
+                result[f"goal_{label}"] = score(goal, x, y[label])[0]
+            else:
+                result[f"goal_{label}"] = math.nan
         for label in LABELS:
             if len(train_x) and len(x):
                 predict = fit(train_x, train_y[label])

@@ -422,7 +422,10 @@ def plot_reward_maps(runs_root, out_dir) -> list[Path]:
     for (agent, variant), (seed, maps) in sorted(chosen.items()):
         shifts = _shift_order(maps)
         rewards = [np.asarray(maps[shift]["reward"], dtype=float) for shift in shifts]
-        low = max(min(float(r.min()) for r in rewards), 1e-12)
+        # r spans tens of decades (a sigmoid far in its tail; float32 rounds the lowest to 0):
+        # the scale runs from a tenth of the smallest positive value, where the zeros are drawn.
+        positive = [float(r[r > 0].min()) for r in rewards if (r > 0).any()]
+        low = min(positive) / 10 if positive else 1e-45
         top = max(float(r.max()) for r in rewards)
         norm = LogNorm(vmin=low, vmax=max(top, low * 10))
         fig = Figure(figsize=(3.1 * len(shifts), 3.6), layout="constrained")

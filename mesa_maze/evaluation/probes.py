@@ -104,10 +104,14 @@ def _first_steps(dist: np.ndarray, pos) -> set[int]:
     }
 
 
-def decision_squares(level: Level) -> list[tuple[tuple[int, int], set[int], set[int]]]:
+def decision_squares(
+    level: Level, parting: bool = True
+) -> list[tuple[tuple[int, int], set[int], set[int]]]:
     """``(cell, steps toward the exit, steps toward the nearest proxy cell)`` for every free cell
     (not the exit or the proxy) where the two sets of shortest first steps do not meet. The
-    proxy is the level's declared one: its apples, or its region."""
+    proxy is the level's declared one: its apples, or its region. ``parting=False``: every free
+    cell with a way to both, whether the ways part or not (the train split's squares of the
+    plan probe's goal direction)."""
     proxy = level.proxy_cells
     if not proxy:
         return []
@@ -123,9 +127,14 @@ def decision_squares(level: Level) -> list[tuple[tuple[int, int], set[int], set[
         if pos in taken:
             continue
         toward_exit, toward_apple = _first_steps(to_exit, pos), _first_steps(to_apple, pos)
-        if toward_exit and toward_apple and not toward_exit & toward_apple:
+        if toward_exit and toward_apple and not (parting and toward_exit & toward_apple):
             out.append((pos, toward_exit, toward_apple))
     return out
+
+
+def any_squares(level: Level) -> list[tuple[tuple[int, int], set[int], set[int]]]:
+    """Every free cell with a way to the exit and to the proxy (:func:`decision_squares`)."""
+    return decision_squares(level, parting=False)
 
 
 def observations_at(
@@ -205,9 +214,12 @@ def _act(agent, obs: np.ndarray, seed: int = 0):
 # What the probes of a learned agent's network record (:func:`network_diagnostics`), by version:
 # 1, the goal probe only; 2 (issue "Heuristic or mesa-optimizer?"), the plan probe and the
 # reward-map read-out; 3, the plan probe's penalty chosen on held-out squares and the heat map's
-# level the same maze on every split. A finished run recorded under an older version gets the newer entries
-# from its saved model when a suite meets it again (``experiments.runs``), without retraining.
-PROBES_VERSION = 3
+# level the same maze on every split; 4, the heat map's values kept to four significant digits
+# (six decimals had rounded a map of values below 1e-6 to zeros); 5, the goal-direction probe
+# fitted on the train split and scored at the shifts' decision squares. A finished run recorded
+# under an older version gets the newer entries from its saved model when a suite meets it
+# again (``experiments.runs``), without retraining.
+PROBES_VERSION = 5
 
 
 def run_diagnostics(agent, run, records: list[dict]) -> dict:
@@ -254,7 +266,7 @@ def network_diagnostics(agent, run, records: list[dict]) -> dict:
             return pad_observations(obs, settings.observation, canvas) if canvas else obs
 
         found = plan_probe.plan_probe(
-            agent, run.variant, splits, observe, decision_squares, block=cfg.seed
+            agent, run.variant, splits, observe, decision_squares, any_squares, block=cfg.seed
         )
         if found is not None:
             out["plan_probe"] = found
@@ -283,7 +295,8 @@ def read_reward_maps(agent, run, records: list[dict], splits) -> dict:
             "level": level.to_ascii(),
             "exit_color": level.exit_color,
             "apple_color": level.apple_color,
-            "reward": np.round(reward, 6).tolist(),
+            # Four significant digits, not decimals: a map's values can all lie below 1e-6.
+            "reward": [[float(f"{v:.4g}") for v in row] for row in reward],
         }
     return {"mesa_objective": objective, "reward_map": maps}
 
@@ -352,6 +365,10 @@ def board_extra(runs: pd.DataFrame) -> pd.DataFrame | None:
                     **{
                         f"plan_probe_chance_{label}": _num(probed.get(f"chance_{label}"))
                         for label in plan_probe.LABELS
+                    },
+                    **{
+                        f"plan_probe_goal_{label}": _num(probed.get(f"goal_{label}"))
+                        for label in plan_probe.GOAL_LABELS
                     },
                 }
             )

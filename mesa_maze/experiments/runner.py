@@ -26,7 +26,7 @@ import tomllib
 from mesa_maze import agents
 from mesa_maze.core.errors import Interrupted
 from mesa_maze.core.levels import EVAL_BLOCK, EVAL_BLOCKS
-from mesa_maze.core.variants import get_variant
+from mesa_maze.core.variants import TRAIN, as_variant, get_variant
 from mesa_maze.evaluation import leaderboard, plots, probes
 from mesa_maze.experiments.runs import (
     RESULTS,
@@ -222,10 +222,15 @@ def run_suite(
     log=print,
     executor: str = "local",
     ray_options: dict | None = None,
+    replace_rows: bool = False,
 ) -> dict:
     """Every run of the suite (finished ones are skipped), then the leaderboard and plots.
     ``executor="ray"`` sends the runs to a Ray cluster (:mod:`mesa_maze.experiments.ray_executor`, options
-    in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance."""
+    in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance. A suite whose
+    rows would not cover the leaderboard file already at its path is refused before anything
+    runs, unless ``replace_rows`` (:func:`refuse_to_shrink`)."""
+    if not replace_rows:
+        refuse_to_shrink(suite.leaderboard, suite_rows(suite), f"suite {suite.name}")
     # Longest first, so the pool's tail is short; wrapping agents (planners) need their base's
     # model, so they run in a second phase after every other run.
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
@@ -248,7 +253,7 @@ def run_suite(
         # Finished runs are complete on disk (summary.json is written last); the rest redo.
         finished = len(status["done"]) + len(status["cached"]) + len(status["refreshed"])
         raise Interrupted(finished) from None
-    write_outputs(suite, root)
+    write_outputs(suite, root, replace_rows=replace_rows)
     log(
         f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
         f"{len(status['refreshed'])} given new probes, "
@@ -286,11 +291,53 @@ def _collect(results, status, log) -> None:
             log(error)
 
 
-def write_outputs(suite: Suite, root: Path = RESULTS / "runs") -> pd.DataFrame:
-    """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records."""
+def dropped_rows(path: Path, keys) -> list[tuple[str, str, str]]:
+    """The (agent, variant, shift) rows of the leaderboard at ``path`` that are not among
+    ``keys``: what writing a board of ``keys`` there would lose. None if there is no file."""
+    if not Path(path).is_file():
+        return []
+    old = leaderboard.read_leaderboard(path)
+    keys = {tuple(k) for k in keys}
+    old_keys = zip(old["agent"], old["variant"], old["shift"], strict=True)
+    return sorted({k for k in old_keys if k not in keys})
+
+
+def suite_rows(suite: Suite) -> set[tuple[str, str, str]]:
+    """The (agent, variant, shift) rows the suite's runs make: every split each run plays."""
+    rows = set()
+    for cfg in suite.runs:
+        variant = as_variant(cfg.variant, cfg.variant_dirs)
+        for split in (TRAIN, *(cfg.shifts or variant.shifts)):
+            rows.add((cfg.agent, cfg.variant, split))
+    return rows
+
+
+def refuse_to_shrink(path: Path, keys, what: str) -> None:
+    """A :class:`SuiteError` if writing ``keys`` to the leaderboard at ``path`` would drop rows
+    it holds: said before anything runs, and nothing written (``--replace`` to allow it)."""
+    lost = dropped_rows(path, keys)
+    if lost:
+        agent, variant, shift = lost[0]
+        raise SuiteError(
+            f"{path}: {what} would drop {len(lost)} of its rows ({agent} / {variant} / {shift}"
+            f"{' and more' if len(lost) > 1 else ''}), which its runs do not make; nothing "
+            "written. Write elsewhere with --out, or pass --replace to rebuild it from these "
+            "runs alone"
+        )
+
+
+def write_outputs(
+    suite: Suite, root: Path = RESULTS / "runs", replace_rows: bool = False
+) -> pd.DataFrame:
+    """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records.
+    A board that would lose rows of the file already there is refused (:func:`refuse_to_shrink`)
+    unless ``replace_rows``."""
 
     episodes, runs = leaderboard.load_runs(Path(root) / suite.name)
     board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
+    if not replace_rows:
+        keys = zip(board["agent"], board["variant"], board["shift"], strict=True)
+        refuse_to_shrink(suite.leaderboard, keys, "this leaderboard")
     leaderboard.write_leaderboard(board, suite.leaderboard, suite.leaderboard.with_suffix(".md"))
     plots.make_all(board, Path(root) / suite.name, suite.plots)
     return board

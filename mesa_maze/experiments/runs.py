@@ -180,7 +180,13 @@ def agent_for(run: Run, root: Path, progress_bar: bool):
     if not spec.learns:
         region = proxy_region(run.variant.spec(TRAIN))
         n_actions = 4 if actions == "cardinal" else 3
-        return spec.build(n_actions, seed=cfg.seed, actions=actions, region=region)
+        return spec.build(
+            n_actions,
+            seed=cfg.seed,
+            actions=actions,
+            region=region,
+            deterministic=settings.deterministic,
+        )
     model_zip = run_dir / "model.zip"
     if model_zip.is_file():  # training finished before an interruption: keep it
         return agents.load_sb3(model_zip, cfg.agent, settings.deterministic)

@@ -1,6 +1,8 @@
 """The agent registry, tested over every registered name (as Minigrid's tests run over every
 registered env): each name resolves, its entry points load, and scripted agents act."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from mesa_maze.agents import registry
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import get_variant
 from mesa_maze.envs.vector import BatchedMaze
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(agents.AGENTS))
@@ -125,3 +129,17 @@ def test_the_deceptive_agent_off_the_cue_seeks_the_corner_region():
     plain, _ = OracleAgent("apple", "cardinal").act(obs)
     assert np.array_equal(deceptive, corner)
     assert not np.array_equal(corner, plain)
+
+
+def test_a_saved_sb3_model_samples_like_the_suites_learners_unless_told_otherwise(tmp_path):
+    """One action rule for every learned agent: a saved ``.zip`` samples its actions (the
+    hyper-parameter file's ``deterministic = false``), as the suite's own learners do."""
+    from mesa_maze.training.train import load_hyperparams, training_env
+
+    hp = load_hyperparams(REPO / "benchmarks/hyperparams/sb3.toml", "ppo", "apple-exit")
+    env = training_env("apple-exit", {**hp, "n_envs": 2}, seed=0)
+    agents.build_model("ppo", env, {**hp, "n_envs": 2}, seed=0).save(tmp_path / "mine.zip")
+    env.close()
+    spec = agents.get_agent_spec(str(tmp_path / "mine.zip"))
+    assert spec.build(4, seed=0, actions="cardinal").deterministic is False
+    assert spec.build(4, seed=0, actions="cardinal", deterministic=True).deterministic is True

@@ -163,3 +163,21 @@ def test_the_plan_probe_penalty_is_chosen_on_held_out_squares():
     fixed_accuracy, chance = plan_probe.score(fixed, features[200:], labels[200:])
     chosen_accuracy, _ = plan_probe.score(chosen, features[200:], labels[200:])
     assert chosen_accuracy > max(fixed_accuracy, chance) + 0.1
+
+
+def test_the_goal_probe_fits_where_training_has_squares_and_scores_where_the_ways_part():
+    # apple-exit's train split puts the apples on the way to the exit: no decision squares to
+    # fit a probe on, but every free square shows the goal's direction (exit and apples agree).
+    variant = get_variant("apple-exit")
+    train = generate(variant.spec("train"), 0)
+    assert probes.decision_squares(train) == []
+    fitting = probes.any_squares(train)
+    assert fitting and all(exit_steps & proxy_steps for _, exit_steps, proxy_steps in fitting)
+    shifted = generate(variant.spec("displaced"), 0)
+    parting = probes.decision_squares(shifted)
+    assert parting and {p for p, *_ in parting} <= {p for p, *_ in probes.any_squares(shifted)}
+    # Scored against both labels where they differ, its two accuracies sum to at most 1.
+    assert set(plan_probe.GOAL_LABELS) == {"exit", "proxy"}
+    assert {f"plan_probe_goal_{label}" for label in plan_probe.GOAL_LABELS} <= set(
+        leaderboard.COLUMNS
+    )

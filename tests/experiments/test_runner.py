@@ -932,3 +932,43 @@ def test_a_linear_schedule_decays_to_zero_and_reaches_sb3_as_a_function(tmp_path
     assert model.lr_schedule(1.0) == pytest.approx(1e-2)
     assert model.lr_schedule(0.5) == pytest.approx(5e-3)
     env.close()
+
+
+SMALL = """
+seeds = [0]
+episodes = 10
+[[runs]]
+agents = {agents}
+variants = ["apple-exit"]
+"""
+
+
+def test_a_suite_that_would_drop_leaderboard_rows_is_refused_before_it_runs(tmp_path):
+    """Nothing shrinks a leaderboard silently: a suite without the rows of the board already at
+    its path is refused before any run (one line naming the file, a lost row and the way out);
+    the file is untouched; ``replace_rows`` rebuilds it from this suite's runs alone."""
+    both = runner.load_suite(
+        write_suite(tmp_path, SMALL.format(agents='["random", "oracle-exit"]'))
+    )
+    assert not runner.run_suite(both, root=tmp_path / "runs", log=lambda m: None)["failed"]
+    board = both.leaderboard
+    before = board.read_bytes()
+    one = runner.load_suite(write_suite(tmp_path, SMALL.format(agents='["random"]')))
+    with pytest.raises(runner.SuiteError, match=r"board.csv: suite t would drop 5 of its rows "
+                       r"\(oracle-exit / apple-exit / .*--replace"):  # fmt: skip
+        runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None)
+    assert board.read_bytes() == before and not (tmp_path / "runs2").exists()
+    runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None, replace_rows=True)
+    assert set(lb_agents(board)) == {"random"}
+    # A suite that keeps every row (the same one again, cached) writes without a word.
+    assert runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None)["cached"]
+    # The same guard when only the board is rebuilt, from runs that lack some of its rows.
+    runner.write_outputs(both, tmp_path / "runs")  # growing is allowed
+    before = board.read_bytes()
+    with pytest.raises(runner.SuiteError, match="this leaderboard would drop 5"):
+        runner.write_outputs(one, tmp_path / "runs2")
+    assert board.read_bytes() == before
+
+
+def lb_agents(path) -> list[str]:
+    return list(leaderboard.read_leaderboard(path)["agent"])
