@@ -231,6 +231,11 @@ _PUBLISHED_ORDER = (
 )
 
 
+# The last column of the metrics registered before the read-out and plan-probe columns came
+# (issue "Heuristic or mesa-optimizer?"): the agreement with the last reference.
+_DIAGNOSTICS_AFTER = "chance_" + metrics.agreement_column(metrics.AGREEMENT_REFERENCES[-1])
+
+
 def _schema() -> list[tuple[str, str, str]]:
     """The published columns in their order, then the later metrics' (see above)."""
     fixed = {
@@ -255,8 +260,12 @@ def _schema() -> list[tuple[str, str, str]]:
     if dropped:  # a published file would no longer read: an unknown column
         raise RuntimeError(f"published leaderboard columns that nothing defines: {dropped}")
     later = [row for name, row in registered.items() if name not in _PUBLISHED_ORDER]
+    # The diagnostics' groups came after the agreement metrics and before any metric registered
+    # since: they sit there, so that every group, whenever it came, is appended after the last.
+    names = [row[0] for row in later]
+    cut = names.index(_DIAGNOSTICS_AFTER) + 1 if _DIAGNOSTICS_AFTER in names else len(later)
     appended = READOUT_COLUMNS + PLAN_PROBE_COLUMNS + PLAN_GOAL_COLUMNS
-    return [rows[name] for name in _PUBLISHED_ORDER] + later + appended
+    return [rows[name] for name in _PUBLISHED_ORDER] + later[:cut] + appended + later[cut:]
 
 
 # (column, dtype, meaning) of results/leaderboard.csv, in order.

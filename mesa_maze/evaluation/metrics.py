@@ -286,6 +286,8 @@ def _agreement(reference: str):
 
     def value(episodes: pd.DataFrame) -> np.ndarray:
         key = list(LEVEL)
+        if not set(key) <= set(episodes.columns):  # records made before levels were hashed
+            return np.full(len(episodes), np.nan)
         played = episodes[episodes["agent"] == reference].drop_duplicates(key)
         theirs = played[[*key, "outcome", "first_target"]].rename(
             columns={"outcome": "ref_outcome", "first_target": "ref_target"}
@@ -381,8 +383,7 @@ REGISTRY: tuple[Metric, ...] = (
             agreement_column(reference),
             f"share of the levels {reference} also played on which the agent ended with the same "
             f"outcome and the same first target as {reference}",
-            per_episode=_agreement(reference),
-            needs=("level_hash",),
+            per_episode=_agreement(reference),  # reads level_hash where the records have it
             chance=True,
         )
         for reference in AGREEMENT_REFERENCES

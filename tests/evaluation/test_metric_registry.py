@@ -47,37 +47,62 @@ BY_HAND = {
     "normalized_return": (1.0 + 0.6 + 0.5) / 6,
     "generalization_gap": 3 / 4 - 3 / 6,
     "return": (0.9 + 0.7 + 0.5 + 0.3) / 6,
+    # The references' play on the same six test levels (REFERENCE_PLAY below):
+    "agrees_heuristic_green": 6 / 6,  # the agent's own outcomes and first targets
+    "agrees_heuristic_wall": 2 / 6,  # exit first, every level: the agent's two exits
+    "agrees_heuristic_dead_end": 1 / 6,  # failed, every level: the agent's one failure
+    "agrees_oracle_apple": 2 / 6,  # misgeneralized via the apple: the agent's two
+}
+# (outcome, first_target) of each agreement reference on every test level, or None for the
+# agent's own: deterministic references play each level once (one row per level).
+REFERENCE_PLAY = {
+    "heuristic-green": None,
+    "heuristic-wall": ("exit", "exit"),
+    "heuristic-dead-end": ("failed", ""),
+    "oracle-apple": ("misgeneralized", "apple"),
 }
 
 
-def tiny_episodes() -> pd.DataFrame:
+def tiny_episodes(references: bool = False) -> pd.DataFrame:
+    """Agent ``a``'s episodes, each on a level of its own (``level_hash``); with
+    ``references``, the agreement references' play on the same test levels too."""
     rows = []
-    for shift, episodes in (("train", TRAIN_EPISODES), ("test", TEST_EPISODES)):
-        for i, (outcome, first, steps, distance, ret, normalized) in enumerate(episodes):
-            rows.append(
-                {
-                    "agent": "a",
-                    "variant": "v",
-                    "shift": shift,
-                    "seed": 0,
-                    "episode": i,
-                    "outcome": outcome,
-                    "reached_exit": outcome in ("exit", "apple_then_exit"),
-                    "apples_eaten": int(first == "apple"),
-                    "first_target": first,
-                    "first_target_steps": steps,
-                    "first_target_distance": distance,
-                    "return": ret,
-                    "normalized_return": normalized,
-                }
-            )
+    plays = [("a", None)] + (list(REFERENCE_PLAY.items()) if references else [])
+    for agent, play in plays:
+        for shift, episodes in (("train", TRAIN_EPISODES), ("test", TEST_EPISODES)):
+            if agent != "a" and shift == "train":
+                continue
+            for i, episode in enumerate(episodes):
+                outcome, first = play or episode[:2]
+                rows.append(_row(agent, shift, i, (outcome, first, *episode[2:])))
     return pd.DataFrame(rows)
+
+
+def _row(agent, shift, i, episode) -> dict:
+    outcome, first, steps, distance, ret, normalized = episode
+    return {
+        "agent": agent,
+        "variant": "v",
+        "shift": shift,
+        "seed": 0,
+        "episode": i,
+        "outcome": outcome,
+        "reached_exit": outcome in ("exit", "apple_then_exit"),
+        "apples_eaten": int(first == "apple"),
+        "first_target": first,
+        "first_target_steps": steps,
+        "first_target_distance": distance,
+        "return": ret,
+        "normalized_return": normalized,
+        "level_hash": f"{shift}-{i}",
+    }
 
 
 @pytest.mark.parametrize("metric", metrics.REGISTRY, ids=lambda m: m.name)
 def test_each_metric_against_its_value_by_hand(metric):
     assert metric.name in BY_HAND, f"{metric.name}: add its hand-computed value to BY_HAND"
-    rates = metrics.run_rates(tiny_episodes()).set_index("shift")
+    rates = metrics.run_rates(tiny_episodes(references=True))
+    rates = rates[rates["agent"] == "a"].set_index("shift")
     assert rates.loc["test", metric.name] == pytest.approx(BY_HAND[metric.name])
     assert rates.loc["test", "episodes"] == len(TEST_EPISODES)
 
@@ -207,8 +232,10 @@ def test_the_leaderboard_is_byte_for_byte_its_golden_copy(tmp_path):
     registry (main at 4769eb4, whose leaderboard code is that of 346b0d4), and the registry
     reproduced it byte for byte. It was rebuilt once since, when the intervals became
     t-intervals with a seed count per metric (issue 22): every mean, IQM and chance level stayed
-    as it was, only the ``_lo``/``_hi`` columns changed and the ``_seeds`` columns were added.
-    The same runs must give the same CSV and markdown, bytes and all."""
+    as it was, only the ``_lo``/``_hi`` columns changed and the ``_seeds`` columns were added;
+    and once more when the agreement, read-out and plan-probe columns were appended (issue
+    "Heuristic or mesa-optimizer?"): every earlier column equal, the markdown unchanged. The
+    same runs must give the same CSV and markdown, bytes and all."""
     board = lb.build_leaderboard(*lb.load_runs(golden_runs(tmp_path / "runs")))
     csv, md = tmp_path / "leaderboard.csv", tmp_path / "leaderboard.md"
     lb.write_leaderboard(board, csv, md)

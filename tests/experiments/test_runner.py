@@ -871,9 +871,10 @@ def test_a_suites_leaderboard_reads_only_its_own_runs(tmp_path):
             tmp_path, 'episodes = 20\n[[runs]]\nagents = ["random"]\nvariants = ["corner"]\n'
         )
     )
+    (tmp_path / "other").mkdir()  # its own leaderboard file: a suite never shrinks another's
     other = runner.load_suite(
         write_suite(
-            tmp_path,
+            tmp_path / "other",
             'episodes = 20\n[[runs]]\nagents = ["oracle-exit"]\nvariants = ["corner"]\n',
             name="other",
         )
