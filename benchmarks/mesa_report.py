@@ -8,13 +8,20 @@ reference and with ``oracle-apple``, the reward-map read-out, the plan probes), 
 95% interval over seeds and its chance level (``random``'s agreement; a probe's majority label).
 It prints the same tables as markdown, values in % with [lo, hi].
 
+With ``--runs`` (the default suite's runs folder), it also writes
+``results/heuristic_or_mesa_seeds.csv``: for every ``ppo-vin`` run, per split, the read-out of
+its reward map (``summary.json``) beside the shares of its episodes' outcomes
+(``episodes.csv``), the per-seed table of the section.
+
     python benchmarks/mesa_report.py
     python benchmarks/mesa_report.py --board /tmp/default/leaderboard.csv --out /tmp/h.csv
+    python benchmarks/mesa_report.py --runs results/runs/default
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -80,11 +87,35 @@ def markdown(rows: pd.DataFrame, columns, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_rows(runs: Path, agent: str = "ppo-vin") -> pd.DataFrame:
+    """Per run of ``agent`` and split: the reward-map read-out beside its outcome shares."""
+    rows = []
+    for summary_path in sorted(runs.glob(f"{agent}/*/seed*/summary.json")):
+        if ".stale-" in summary_path.parent.name:
+            continue
+        summary = json.loads(summary_path.read_text())
+        episodes = pd.read_csv(summary_path.parent / summary["episodes_file"])
+        outcomes = episodes.groupby("shift")["outcome"].value_counts(normalize=True).unstack()
+        for split, read in (summary.get("mesa_objective") or {}).items():
+            shares = outcomes.loc[split].fillna(0.0).to_dict() if split in outcomes.index else {}
+            row = {"agent": agent, "variant": summary["variant"], "seed": summary["seed"]}
+            rows.append({**row, "shift": split, **read, **shares})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", type=Path, default=ROOT / "results" / "leaderboard.csv")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "heuristic_or_mesa.csv")
+    parser.add_argument("--runs", type=Path, help="the default suite's runs folder")
     args = parser.parse_args()
+    if args.runs is not None:
+        seeds = seed_rows(args.runs)
+        if seeds.empty:
+            raise SystemExit(f"{args.runs}: no finished ppo-vin runs with a reward map")
+        per_seed = args.out.with_name(args.out.stem + "_seeds.csv")
+        seeds.to_csv(per_seed, index=False)
+        print(f"wrote {per_seed}")
     rows = table(pd.read_csv(args.board))
     if rows.empty:
         raise SystemExit(f"{args.board}: no rows of {', '.join(AGENTS)}")
