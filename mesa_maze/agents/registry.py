@@ -73,6 +73,21 @@ class AgentSpec:
     def learns(self) -> bool:
         return self.algo is not None
 
+    @property
+    def kind(self) -> str:
+        """What the agent is, in a few words (``mesa-maze agents``)."""
+        if self.base:
+            return f"planner around the {self.base} run of the same seed"
+        if self.remedy:
+            return f"learner: {self.algo} on the {self.remedy} remedy's training levels"
+        if self.algo:
+            return f"learner: {self.algo}" + (
+                " (its network plans)" if self.name == "ppo-vin" else ""
+            )
+        if self.make and self.make.startswith(HEURISTIC):
+            return "heuristic reference (scripted)"
+        return "scripted"
+
     def build(
         self, n_actions: int, seed: int, actions: str, region: int = 0, deterministic: bool = False
     ) -> Agent:

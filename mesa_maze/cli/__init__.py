@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 
+from mesa_maze import __version__
 from mesa_maze.cli import analysis, runs, variants
 from mesa_maze.cli.common import CliError
 from mesa_maze.core.errors import AgentError, Interrupted, ResultsError, SuiteError
@@ -33,6 +34,7 @@ from mesa_maze.core.variants import VariantError
 
 SUBCOMMANDS = {
     "variants": (variants.add_variants, "list every variant, its splits and their settings"),
+    "agents": (runs.add_agents, "list every registered agent name and what it is"),
     "show": (variants.add_show, "render one level to a PNG (or print it as ASCII)"),
     "play": (variants.add_play, "play a level with the keyboard (needs a display)"),
     "check": (variants.add_check, "check train/test overlap and level invariants"),
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="full tracebacks instead of one-line errors"
     )
+    parser.add_argument("--version", action="version", version=f"mesa-maze {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--variant-dir",

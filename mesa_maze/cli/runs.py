@@ -198,6 +198,22 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def add_agents(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=cmd_agents)
+
+
+def cmd_agents(args) -> int:
+    """Every registered agent name and its kind; a ``module:factory`` or an SB3 ``.zip`` is an
+    agent too (README, "Your own agent")."""
+    from mesa_maze import agents  # the registry: its package imports the learners (torch)
+
+    width = max(len(name) for name in agents.AGENTS)
+    for name, spec in agents.AGENTS.items():
+        print(f"{name:<{width}}  {spec.kind}")
+    print("also: a module:factory of your own, or a saved SB3 .zip (README, 'Your own agent')")
+    return 0
+
+
 def add_leaderboard(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="benchmarks/default.toml")
     _add_output_args(parser)

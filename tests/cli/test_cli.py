@@ -356,3 +356,18 @@ def test_benchmark_exits_1_when_any_run_failed(failed, tmp_path, monkeypatch, ca
     argv = ["benchmark", "--suite", str(tmp_path / "suites" / "s.toml"), "--jobs", "1"]
     argv += ["--runs-dir", str(tmp_path / "runs")]
     assert cli.main(argv) == (1 if failed else 0)
+
+
+def test_agents_lists_every_registered_name_with_its_kind_and_version_prints_it(capsys):
+    from mesa_maze import __version__, agents
+
+    assert cli.main(["agents"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0]: line for line in lines[:-1]}
+    assert set(listed) == set(agents.AGENTS)
+    assert "heuristic reference" in listed["heuristic-wall"]
+    assert "planner around the ppo run" in listed["planner-1step"]
+    assert "module:factory" in lines[-1]
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"mesa-maze {__version__}"
