@@ -73,14 +73,12 @@ class _Heuristic(Agent):
 
     def act(self, obs, state=None, episode_start=None):
         obs = np.asarray(obs)
-        fresh = (
-            np.ones(len(obs), dtype=bool)
-            if state is None
-            else np.asarray(
-                episode_start if episode_start is not None else np.zeros(len(obs)), dtype=bool
-            )
-        )
-        state = np.zeros(len(obs), dtype=np.int64) if state is None else np.array(state)
+        if state is None:  # every observation an episode's first
+            state, fresh = np.zeros(len(obs), dtype=np.int64), np.ones(len(obs), dtype=bool)
+        else:
+            state = np.array(state)
+            no_start = episode_start is None
+            fresh = np.zeros(len(obs), dtype=bool) if no_start else np.asarray(episode_start, bool)
         actions = np.zeros(len(obs), dtype=np.int64)
         for i, grid in enumerate(obs):
             types, pos = locate(grid)

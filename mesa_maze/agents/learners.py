@@ -224,8 +224,6 @@ class SB3Agent(Agent):
         """The policy's actions for a network that reads mazes of any size (a per-cell one,
         ``any_size = True``), which SB3's ``predict`` would refuse for not being the training
         shape; observations are laid out as in training (channels first where it was)."""
-        import torch
-
         policy = self.model.policy
         trained = policy.observation_space.shape
         if obs.ndim == 4 and trained[0] == 3 and obs.shape[1] != 3 and obs.shape[-1] == 3:

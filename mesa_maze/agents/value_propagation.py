@@ -136,10 +136,12 @@ class ValuePropagation(BaseFeaturesExtractor):
         floor = torch.tensor([EMPTY, 0, 0], device=codes.device)[:, None]
         cells = torch.where((codes[:, 0] == AGENT)[:, None], floor[None, :, :, None], codes)
         logits = self.logit_scale * self.cells(onehot_cells(cells))  # (B, H, W, 2)
-        passable = torch.sigmoid(logits[..., 1])
-        if self.fixed_passable is not None:  # the walls known, the discount fixed: learn r only
-            passable = self.fixed_passable * (cells[:, 0] != WALL).to(passable.dtype)
-        return codes, torch.sigmoid(logits[..., 0]), passable
+        reward = torch.sigmoid(logits[..., 0])
+        if self.fixed_passable is None:
+            passable = torch.sigmoid(logits[..., 1])
+        else:  # the walls known, the discount fixed: r is the only map learned
+            passable = self.fixed_passable * (cells[:, 0] != WALL).to(reward.dtype)
+        return codes, reward, passable
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         codes, reward, passable = self.maps(obs)

@@ -407,10 +407,10 @@ def plot_visits(runs_root, out_dir) -> list[Path]:
 
 
 def plot_reward_maps(runs_root, out_dir) -> list[Path]:
-    """Per agent with a reward map (``ppo-vin``) and variant: its learned reward r on the first
-    evaluation level of every split (its lowest seed), on one log colour scale across the
-    panels, so a reader sees what it is searching for on a train level and on the same maze
-    under each shift (mesa_maze.evaluation.readout)."""
+    """Per agent with a reward map (``ppo-vin``) and variant: its learned reward r on one maze of
+    every split (its lowest seed's ``reward_map``: ``probes.same_maze_seed``), on one log colour
+    scale across the panels, so a reader sees what it is searching for on a train level and on
+    the same maze under each shift (mesa_maze.evaluation.readout)."""
     chosen: dict[tuple[str, str], tuple[int, dict]] = {}
     for run_dir, s in find_runs(runs_root):
         summary = json.loads((run_dir / "summary.json").read_text())

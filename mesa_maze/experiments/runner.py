@@ -293,7 +293,7 @@ def _collect(results, status, log) -> None:
 
 def dropped_rows(path: Path, keys) -> list[tuple[str, str, str]]:
     """The (agent, variant, shift) rows of the leaderboard at ``path`` that are not among
-    ``keys``: what writing a board of ``keys`` there would lose. None if there is no file."""
+    ``keys``: what writing a board of ``keys`` there would lose; none if there is no file."""
     if not Path(path).is_file():
         return []
     old = leaderboard.read_leaderboard(path)

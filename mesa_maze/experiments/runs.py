@@ -348,7 +348,7 @@ def refresh_probes(run: Run, root: Path) -> str:
     summary_path = cfg.run_dir(root) / "summary.json"
     summary = _read_summary(summary_path)
     spec = agents.get_agent_spec(cfg.agent)
-    if not spec.learns or spec.base or summary.get("probes_version", 1) >= probes.PROBES_VERSION:
+    if not spec.learns or summary.get("probes_version", 1) >= probes.PROBES_VERSION:
         return "cached"
     agent = agent_for(run, root, progress_bar=False)
     records = pd.read_csv(summary_path.parent / summary["episodes_file"]).to_dict("records")

@@ -93,7 +93,7 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
                     f"{where}: key '{key}': {value!r} is not a schedule; allowed: "
                     f"a number, or '{LINEAR}' and a number (decays linearly to 0)"
                 ) from None
-            value = 1.0
+            value = 1.0  # a valid schedule stands for a float in the type check below
         if key not in allowed:
             raise SuiteError(
                 f"{where}: key '{key}': not an argument of {algo}; allowed: {', '.join(allowed)}"
