@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install test test-all lint benchmark benchmark-quick bench-throughput bench-learning clean test-ray benchmark-ray \
-	benchmark-remedies
+	benchmark-remedies test-browser
 
 install: $(STAMP)
 
@@ -28,6 +28,16 @@ test: $(STAMP)
 # `make test`.
 test-ray: $(STAMP)
 	$(BIN)/python -m pytest -q -m "ray and slow"
+
+# The static site (mesa-maze report) in headless Chromium: Debian's chromium (installed when
+# missing and we are root) driven by playwright (the extra mesa-maze[browser]).
+test-browser: $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "test-browser: needs /usr/bin/chromium (apt-get install chromium, as root)"; exit 1; fi; \
+	fi
+	$(BIN)/pip install -q playwright
+	$(BIN)/python -m pytest -q -m browser
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -3,16 +3,4 @@ Shared by the benchmark scripts (``throughput.py``, ``learning.py``)."""
 
 from __future__ import annotations
 
-import platform
-from pathlib import Path
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from mesa_maze.core.provenance import cpu_name  # noqa: F401  (the scripts import it from here)

@@ -20,13 +20,13 @@ from mesa_maze.agents.learners import (
     load_sb3,
     policy_cost,
     policy_for,
+    saved_settings,
 )
 from mesa_maze.agents.registry import (
     AGENTS,
     PLANNERS,
     AgentSpec,
     get_agent_spec,
-    is_external,
     load_entry_point,
     split_alpha,
 )
@@ -52,10 +52,10 @@ __all__ = [
     "count_macs",
     "cue_visible",
     "get_agent_spec",
-    "is_external",
     "load_entry_point",
     "load_sb3",
     "policy_cost",
     "policy_for",
+    "saved_settings",
     "split_alpha",
 ]

@@ -299,9 +299,9 @@ def build_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log=No
     )
 
 
-def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = True) -> SB3Agent:
-    """Load a saved SB3 model of any registered algorithm; a file that is not one gets an error
-    that says why (not a zip, no SB3 ``data`` entry, or what loading it raised)."""
+def check_sb3_zip(path: str | Path) -> None:
+    """An :class:`AgentError` saying why a file is not a saved SB3 model (not a zip, no SB3
+    ``data`` entry), before SB3 tries to load it."""
     import zipfile
 
     if not zipfile.is_zipfile(path):
@@ -309,6 +309,12 @@ def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = Tr
     with zipfile.ZipFile(path) as archive:
         if "data" not in archive.namelist():
             raise AgentError(f"{path}: not an SB3 model: the zip has no 'data' entry")
+
+
+def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = True) -> SB3Agent:
+    """Load a saved SB3 model of any registered algorithm; a file that is not one gets an error
+    that says why (not a zip, no SB3 ``data`` entry, or what loading it raised)."""
+    check_sb3_zip(path)
     errors = []
     for algo, cls in ALGORITHMS.items():
         try:
@@ -317,3 +323,54 @@ def load_sb3(path: str | Path, name: str | None = None, deterministic: bool = Tr
         except Exception as e:  # the zip does not say its algorithm; try each in turn
             errors.append(f"{algo}: {type(e).__name__}")
     raise AgentError(f"{path}: not a loadable SB3 model ({'; '.join(errors)})")
+
+
+def saved_settings(path: str | Path, observation: str | None = None) -> dict:
+    """The env settings a saved SB3 model was trained with, read from the spaces saved in its
+    zip, so that it is evaluated on the observation and actions it knows (a model trained on a
+    public gym id such as ``MesaMaze/apple-exit-train-v0`` saw its split's own grid, unpadded):
+
+    - ``Discrete(4)``: cardinal actions; ``Discrete(3)``: Minigrid's turn-and-forward;
+      ``Discrete(7)``: ``minigrid=True`` (Minigrid's actions and the egocentric image, as
+      ``ImgObsWrapper`` gives it);
+    - a grid of ``(H, W, 3)`` codes (either channel order): ``symbolic`` on an ``H``-cell canvas,
+      or, when its side is a multiple of the rgb tile and not a grid size, ``rgb``. A square of
+      ``VIEW_SIZE`` with cardinal actions reads as a 7x7 symbolic grid; ``observation`` names the
+      observer instead (``"egocentric"``) where that guess is wrong.
+
+    A dict observation (Minigrid's with its mission text) is refused: SB3 cannot train on it,
+    so such a model was trained through a wrapper whose output the zip's space shows."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    check_sb3_zip(path)
+    try:
+        data, _, _ = load_from_zip_file(str(path), device="cpu", load_data=True)
+    except Exception as e:  # not a zip, or not SB3's
+        raise AgentError(f"{path}: not an SB3 model ({type(e).__name__}: {e})") from None
+    obs_space, act_space = data.get("observation_space"), data.get("action_space")
+    if not isinstance(act_space, gym.spaces.Discrete) or int(act_space.n) not in (3, 4, 7):
+        raise AgentError(
+            f"{path}: action space {act_space}; allowed: Discrete(4) (cardinal), Discrete(3) "
+            "(turn left, turn right, forward) or Discrete(7) (minigrid=True)"
+        )
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 3:
+        raise AgentError(
+            f"{path}: observation space {obs_space}; allowed: an image Box (H, W, 3) or "
+            "(3, H, W), e.g. through minigrid's ImgObsWrapper for minigrid=True"
+        )
+    shape = obs_space.shape
+    side = shape[1] if shape[0] == 3 and shape[-1] != 3 else shape[0]
+    n = int(act_space.n)
+    if n == 7:  # what MesaMazeEnv(minigrid=True) sets: its actions, the egocentric image
+        return {"minigrid": True, "actions": "minigrid", "observation": "egocentric"}
+    settings = {"actions": "cardinal" if n == 4 else "minigrid"}
+    tile = OBSERVERS["rgb"].cell_pixels
+    if observation is None:
+        observation = "rgb" if side % tile == 0 and side // tile >= 5 else "symbolic"
+    if observation not in OBSERVERS:
+        raise AgentError(f"--observation {observation!r}; allowed: {', '.join(OBSERVERS)}")
+    settings["observation"] = observation
+    cell_pixels = OBSERVERS[observation].cell_pixels
+    if cell_pixels is not None:  # a full-grid observation: its canvas is what it was trained on
+        settings["canvas"] = side // cell_pixels
+    return settings

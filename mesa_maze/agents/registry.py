@@ -20,19 +20,22 @@ Names:
   imported: :func:`mesa_maze.core.plugins.member_modules`); ``ppo-dr@0.01`` sets the share α.
 - ``planner-*``: planning with the base objective around the PPO run of the same seed
   (:mod:`mesa_maze.planning.planner`, docs/design.md §7).
-- ``module:factory``: ``factory(seed=..., actions=...)`` returns an object with ``act``.
+- ``module:factory``: ``factory(seed=..., actions=...)`` returns an object with ``act``
+  (docs/agents.md); the working directory is on the import path for it.
 - a path to a saved SB3 ``.zip``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mesa_maze.agents.base import Agent
-from mesa_maze.core.errors import AgentError
+from mesa_maze.core.errors import ENTRY_ATTR, AgentError
 from mesa_maze.core.plugins import member_modules
 
 ALGORITHM_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
@@ -43,8 +46,16 @@ SCRIPTED = "mesa_maze.agents.scripted"
 HEURISTIC = "mesa_maze.agents.heuristics"
 
 
-def load_entry_point(entry: str) -> Any:
-    """The object an entry point ``"package.module:attribute"`` names (imported now)."""
+def load_entry_point(entry: str, user: bool = False) -> Any:
+    """The object an entry point ``"package.module:attribute"`` names (imported now).
+
+    ``user``: a ``module:factory`` typed by a user. Its module may sit in the working directory,
+    which ``python -m`` puts on ``sys.path`` but the installed ``mesa-maze`` script does not, so
+    the working directory is added, at the end (it never shadows an installed module)."""
+    if user:
+        cwd = os.getcwd()
+        if not {"", ".", cwd} & set(sys.path):
+            sys.path.append(cwd)
     module, _, attribute = entry.partition(":")
     return getattr(importlib.import_module(module), attribute)
 
@@ -101,16 +112,27 @@ class AgentSpec:
             return load_sb3(self.saved, Path(self.saved).stem, deterministic)
         if self.make is None:
             raise ValueError(f"agent {self.name!r} is not built by a factory")
-        factory = load_entry_point(self.make)
+        factory = load_entry_point(self.make, user=self.external)
         kwargs = {"region": region} if region else {}  # only agents that pursue a region use it
         try:
             if self.external:
-                return factory(seed=seed, actions=actions)
+                return _labelled(factory(seed=seed, actions=actions), self.name)
             return factory(n_actions=n_actions, seed=seed, actions=actions, **kwargs)
         except Exception as e:  # a user's factory: say whose, in one line
             raise AgentError(
                 f"agent {self.name!r}: its factory raised {type(e).__name__}: {e}"
             ) from e
+
+
+def _labelled(agent, entry: str):
+    """A user's agent, marked with the ``module:factory`` it came from, which its errors name
+    (:func:`mesa_maze.core.errors.agent_label`); an object that takes no new attribute is left
+    as it is (its errors name its class)."""
+    try:
+        setattr(agent, ENTRY_ATTR, entry)
+    except (AttributeError, TypeError):
+        pass
+    return agent
 
 
 # Planning with the base objective around the PPO of the same seed (docs/design.md §7): A = its
@@ -170,10 +192,6 @@ def split_alpha(name: str) -> tuple[str, float | None]:
     return base, alpha
 
 
-def is_external(name: str) -> bool:
-    return name.endswith(".zip") or (":" in name and not Path(name).exists())
-
-
 def get_agent_spec(name: str) -> AgentSpec:
     if name in AGENTS:
         return AGENTS[name]
@@ -190,7 +208,7 @@ def get_agent_spec(name: str) -> AgentSpec:
         return AgentSpec(name, saved=name)
     if ":" in name:
         try:
-            load_entry_point(name)
+            load_entry_point(name, user=True)
         except (ImportError, AttributeError) as e:
             module, _, factory = name.partition(":")
             raise KeyError(

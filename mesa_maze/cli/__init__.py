@@ -6,7 +6,9 @@ that declares its arguments, in the module of its command group:
 - ``cli.variants``: ``variants``, ``show``, ``play``, ``check`` (variant files and their levels;
   light: no torch);
 - ``cli.runs``: ``benchmark``, ``train``, ``evaluate``, ``leaderboard``;
+- ``cli.compare``: ``submit`` (an outside agent onto a suite's leaderboard);
 - ``cli.analysis``: ``deception``, ``probe``, ``attack``, ``tune``;
+- ``cli.report``: ``rollout``, ``report`` (an agent's episode as a GIF, the static site);
 - ``cli.common``: what they share (``CliError``, argument checks, the console).
 
 :func:`build_parser` registers them all from ``SUBCOMMANDS``, whose order is ``--help``'s. To
@@ -27,8 +29,8 @@ import os
 import sys
 
 from mesa_maze import __version__
-from mesa_maze.cli import analysis, runs, variants
-from mesa_maze.cli.common import CliError
+from mesa_maze.cli import analysis, compare, report, runs, variants
+from mesa_maze.cli.common import CliError, HelpFormatter
 from mesa_maze.core.errors import AgentError, Interrupted, ResultsError, SuiteError
 from mesa_maze.core.variants import VariantError
 
@@ -45,6 +47,10 @@ SUBCOMMANDS = {
     "train": (runs.add_train, "train one learning agent on a variant's train split"),
     "evaluate": (runs.add_evaluate, "train if needed, then evaluate one agent on every split"),
     "leaderboard": (runs.add_leaderboard, "rebuild a suite's leaderboard and plots from its runs"),
+    "submit": (
+        compare.add_submit,
+        "evaluate an outside agent under a suite's protocol; add its verified rows to the board",
+    ),
     "deception": (analysis.add_deception, "the deception toy: every strategy's apples, best first"),
     "probe": (
         analysis.add_probe,
@@ -54,6 +60,11 @@ SUBCOMMANDS = {
     "tune": (
         analysis.add_tune,
         "search a learning agent's hyper-parameters with Optuna (resumable)",
+    ),
+    "rollout": (report.add_rollout, "an agent playing one evaluation level, as an animated GIF"),
+    "report": (
+        report.add_report,
+        "the static leaderboard site (tables, plots, rollout animations) in results/site",
     ),
 }
 
@@ -87,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add, help_) in SUBCOMMANDS.items():
-        add(subparsers.add_parser(name, help=help_, description=help_, parents=[common]))
+        sub = subparsers.add_parser(
+            name, help=help_, description=help_, parents=[common], formatter_class=HelpFormatter
+        )
+        add(sub)
     return parser
 
 
@@ -99,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, VariantError, SuiteError, ResultsError, AgentError) as e:
+        if args.debug and isinstance(e, AgentError):  # an agent's bug: where it raised, chained
+            raise
         print(f"mesa-maze {args.command}: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mesa_maze.cli.common import CliError, split_of, variant_of, wide_console
 from mesa_maze.core.levels import PROBE_LEVELS, generate, probe_seeds
+from mesa_maze.core.resources import default_hyperparams
 from mesa_maze.core.variants import TRAIN, get_variant
 
 # --- deception toy -----------------------------------------------------------------------------
@@ -170,10 +171,11 @@ def add_tune(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-every", type=int, default=20_000, help="steps between checkpoints")
     parser.add_argument("--eval-episodes", type=int, default=100, help="levels per checkpoint")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hyperparams", default="benchmarks/hyperparams/sb3.toml",
+    parser.add_argument("--hyperparams", default=str(default_hyperparams()),
                         help="settings the search starts from (the agent's table)")  # fmt: skip
     parser.add_argument("--space", help="search-space TOML (default: the built-in space)")
-    parser.add_argument("--runs-dir", default="results/runs", help="the study goes under tune/")
+    parser.add_argument("--runs-dir", default="results/runs",
+                        help="the study goes under <runs-dir>/tune/ (relative to the working directory)")  # fmt: skip
     parser.set_defaults(func=cmd_tune)
 
 

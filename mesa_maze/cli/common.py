@@ -3,12 +3,27 @@ checks, the console, and looking up a variant or split named on the command line
 
 from __future__ import annotations
 
+import argparse
+import re
 from pathlib import Path
 
 from rich.console import Console
 
 from mesa_maze.core.levels import LevelSpec
 from mesa_maze.core.variants import Variant, get_variant
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with every option's default, as argparse's ``ArgumentDefaultsHelpFormatter``
+    shows it, except where there is nothing to show (no default, an empty list, a flag off) or
+    the help text already says it ("(default ...)", "(default: ...)", "(default)")."""
+
+    def _get_help_string(self, action):
+        said = re.search(r"\(default[ :)]", action.help or "")
+        empty = action.default is None or action.default is False or action.default in ([], ())
+        if empty or said:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class CliError(Exception):

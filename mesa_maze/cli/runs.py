@@ -12,15 +12,25 @@ from pathlib import Path
 from rich.table import Table
 
 from mesa_maze.cli.common import CliError, at_least, wide_console
+from mesa_maze.core.resources import DEFAULT_SUITE, default_hyperparams, suite_names
 
+# Relative to the working directory, as the outputs of a shipped suite run by name are
+# (mesa_maze.core.resources: ./results/<...>); a suite file of your own writes its leaderboard
+# and plots where its paths say, relative to the file.
 RUNS_DIR = "results/runs"
+SUITE_HELP = (
+    "a suite file, or the name of a shipped suite ({names}); a shipped suite installed from a "
+    "wheel writes its leaderboard and plots under ./results/, a file's own paths are relative "
+    "to it"
+)
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs-dir",
-        help=f"where run directories go (default {RUNS_DIR}); given, the leaderboard and plots "
-        "go beside it, into <its parent>/<suite name>/, and nothing into the repository",
+        help=f"where run directories go (default {RUNS_DIR}, relative to the working directory); "
+        "given, the leaderboard and plots go beside it, into <its parent>/<suite name>/, and "
+        "nothing into the repository",
     )
     parser.add_argument("--out", help="folder for the leaderboard and plots (overrides both)")
     parser.add_argument(
@@ -58,7 +68,8 @@ def _runs_root(args) -> Path:
 
 
 def add_benchmark(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", required=True, help="suite file, e.g. benchmarks/default.toml")
+    names = ", ".join(suite_names())
+    parser.add_argument("--suite", required=True, help=SUITE_HELP.format(names=names))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
     _add_output_args(parser)
     parser.add_argument(
@@ -124,12 +135,25 @@ def cmd_benchmark(args) -> int:
 def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("agent", help="registered agent, 'module:factory' or an SB3 .zip")
     parser.add_argument("variant")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=100_000, help="training budget")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (0..999)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=100_000,
+        help="training budget in env steps (SB3 trains whole rollouts: PPO 2048 at a time)",
+    )
     parser.add_argument("--episodes", type=int, default=500, help="episodes per split")
-    parser.add_argument("--hyperparams", default="benchmarks/hyperparams/sb3.toml")
+    parser.add_argument(
+        "--hyperparams",
+        default=str(default_hyperparams()),
+        help="hyper-parameter file, with a table for the agent",
+    )
     parser.add_argument("--suite-name", default="manual", help="run folder under --runs-dir")
-    parser.add_argument("--runs-dir", default="results/runs")
+    parser.add_argument(
+        "--runs-dir",
+        default=RUNS_DIR,
+        help="where run directories go, relative to the working directory",
+    )
 
 
 def _run_config(args):
@@ -166,8 +190,12 @@ def cmd_train(args) -> int:
         raise CliError(f"agent {cfg.agent!r} wraps {base!r}: train {base!r}, then evaluate it")
     run_dir = cfg.run_dir(_runs_root(args))
     run_dir.mkdir(parents=True, exist_ok=True)
-    training.train(runs.resolve(cfg), run_dir, progress_bar=sys.stdout.isatty())
+    model = training.train(runs.resolve(cfg), run_dir, progress_bar=sys.stdout.isatty()).model
     print(f"wrote {run_dir / 'model.zip'}")
+    if model.num_timesteps != cfg.train_steps:  # SB3 trains whole rollouts
+        print(
+            f"trained {model.num_timesteps:,} steps (--steps {cfg.train_steps:,}, in whole rollouts)"
+        )
     return 0
 
 
@@ -215,8 +243,16 @@ def cmd_agents(args) -> int:
 
 
 def add_leaderboard(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="benchmarks/default.toml")
+    names = ", ".join(suite_names())
+    parser.add_argument("--suite", default=DEFAULT_SUITE, help=SUITE_HELP.format(names=names))
     _add_output_args(parser)
+    parser.add_argument(
+        "--import",
+        dest="import_csv",
+        metavar="CSV",
+        help="add rows reported elsewhere (a leaderboard CSV of the same columns), marked "
+        "verified=false and kept in the suite's records; --replace replaces earlier imports",
+    )
     parser.set_defaults(func=cmd_leaderboard)
 
 
@@ -224,6 +260,10 @@ def cmd_leaderboard(args) -> int:
     from mesa_maze.experiments import runner
 
     suite = _outputs(runner.load_suite(args.suite, args.variant_dirs), args)
+    if args.import_csv:
+        added = runner.import_rows(suite, Path(args.import_csv), _runs_root(args), args.replace)
+        print(f"imported {added} unverified rows into {suite.leaderboard}")
+        return 0
     board = runner.write_outputs(suite, _runs_root(args), replace_rows=args.replace)
     print(f"wrote {suite.leaderboard} ({len(board)} rows) and plots under {suite.plots}")
     return 0

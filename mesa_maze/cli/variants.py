@@ -15,6 +15,7 @@ import time
 
 from rich.table import Table
 
+from mesa_maze import env_id
 from mesa_maze.cli.common import CliError, at_least, out_file, split_of, variant_of, wide_console
 from mesa_maze.core.levels import EVAL_BLOCK, LevelSpec
 from mesa_maze.core.overlap import check_variant
@@ -64,7 +65,8 @@ def add_variants(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_variants(args) -> int:
-    """One table per variant: its splits and their settings; a shift's changes are highlighted."""
+    """One table per variant: its splits, each split's gymnasium id (``MesaMaze/<variant>-<split>-v0``)
+    and settings; a shift's changes are highlighted."""
     console = wide_console()
     for name, variant in sorted(load_variants(args.variant_dirs).items()):
         train = split_settings(variant.spec(TRAIN))
@@ -84,6 +86,8 @@ def cmd_variants(args) -> int:
                 *(v if v == train[k] else f"[bold yellow]{v}[/]" for k, v in cells.items()),
             )
         console.print(table)
+        # gymnasium.make(id) after `import mesa_maze` (a --variant-dir variant: register_envs)
+        print("gym ids: " + ", ".join(env_id(name, split) for split in variant.splits))
         console.print()
     for error in broken_variants(args.variant_dirs).values():  # one line each
         print(f"not loaded: {error}", file=sys.stderr)

@@ -21,3 +21,16 @@ class Interrupted(Exception):
     def __init__(self, finished: int):
         super().__init__(f"interrupted: {finished} runs finished, rerun to resume")
         self.finished = finished
+
+
+# The attribute the agent registry sets on an agent built by a user's ``module:factory``: the
+# entry point as the user typed it, which errors name (the class alone may not say whose it is).
+ENTRY_ATTR = "mesa_maze_entry"
+
+
+def agent_label(agent) -> str:
+    """How an error names an agent: ``'name'`` (its ``name``, else its class), or, for an agent
+    built from a ``module:factory``, ``'module:factory' (name)``."""
+    name = getattr(agent, "name", None) or type(agent).__name__
+    entry = getattr(agent, ENTRY_ATTR, None)
+    return f"{entry!r} ({name})" if entry and entry != name else repr(name)

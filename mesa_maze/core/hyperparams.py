@@ -34,6 +34,29 @@ class EnvSettings:
     actions: str = "cardinal"
     observation: str = "symbolic"  # a name in mesa_maze.envs.observers.OBSERVERS
     num_levels: int | None = None  # None: the split's own (unlimited unless it says)
+    # Minigrid's conventions (``MesaMazeEnv(minigrid=True)``): its 7 actions, and the image of
+    # its dict observation (the egocentric view), as ``ImgObsWrapper`` gives it.
+    minigrid: bool = False
+    # The grid a full-grid observation is padded to; None: the variant's largest split
+    # (``envs.rendering.canvas_size``). A model trained on a public gym id saw its split's own size.
+    canvas: int | None = None
+
+    def canvas_of(self, variant) -> int:
+        """The grid full-grid observations are padded to on ``variant``: ``canvas``, else the
+        variant's largest split (Procgen-style, so one network sees every split)."""
+        return self.canvas or max(spec.size for spec in variant.splits.values())
+
+    def play_options(self, variant, variant_dirs=()) -> dict:
+        """The keyword arguments of ``envs.vector.run_levels`` that play ``variant`` (a
+        resolved Variant) the way an agent of these settings was trained."""
+        return {
+            "pad_to": self.canvas_of(variant),
+            "actions": self.actions,
+            "observation": self.observation,
+            "minigrid": self.minigrid,
+            "reward": variant.reward,
+            "variant_dirs": variant_dirs,
+        }
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,13 @@ def parse(params: dict, remedy_keys=(), where: str = "hyper-parameters") -> Hype
         raise _bad(where, "num_levels", f"must be an integer >= 0, got {levels!r}")
     if levels is not None and levels < 0:
         raise _bad(where, "num_levels", f"must be an integer >= 0, got {levels!r}")
+    if not isinstance(env.get("minigrid", False), bool):
+        raise _bad(where, "minigrid", f"must be true or false, got {env['minigrid']!r}")
+    canvas = env.get("canvas")
+    if canvas is not None and (
+        isinstance(canvas, bool) or not isinstance(canvas, int) or canvas < 1
+    ):
+        raise _bad(where, "canvas", f"must be an integer >= 1, got {canvas!r}")
     deterministic = params.get("deterministic", False)
     if not isinstance(deterministic, bool):
         raise _bad(where, "deterministic", f"must be true or false, got {deterministic!r}")

@@ -59,7 +59,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mesa_maze.core import solver
-from mesa_maze.core.errors import AgentError
+from mesa_maze.core.errors import AgentError, agent_label
 from mesa_maze.core.levels import (
     EMPTY,
     EVAL_SEED_OFFSET,
@@ -430,16 +430,16 @@ def checked_actions(agent, actions, n: int, n_actions: int) -> np.ndarray:
     A user's agent that returns anything else is an :class:`AgentError` naming it and what it
     returned (the env would otherwise index with it or fail far from the cause)."""
     arr = np.asarray(actions)
-    name = getattr(agent, "name", type(agent).__name__)
+    name = agent_label(agent)
     if arr.shape != (n,) or arr.dtype.kind not in "iu":
         raise AgentError(
-            f"agent {name!r}: act returned {arr.dtype} of shape {arr.shape}; expected {n} "
+            f"agent {name}: act returned {arr.dtype} of shape {arr.shape}; expected {n} "
             f"integer actions (shape ({n},))"
         )
     bad = (arr < 0) | (arr >= n_actions)
     if bad.any():
         raise AgentError(
-            f"agent {name!r}: act returned action {int(arr[bad][0])}; allowed: 0..{n_actions - 1}"
+            f"agent {name}: act returned action {int(arr[bad][0])}; allowed: 0..{n_actions - 1}"
         )
     return arr
 
@@ -491,8 +491,9 @@ def run_levels(
         try:
             actions, state = act(obs, state, episode_start)
         except Exception as e:  # whose act failed, in one line (the cause is chained)
-            name = getattr(agent, "name", type(agent).__name__)
-            raise AgentError(f"agent {name!r}: act raised {type(e).__name__}: {e}") from e
+            raise AgentError(
+                f"agent {agent_label(agent)}: act raised {type(e).__name__}: {e}"
+            ) from e
         actions = checked_actions(agent, actions, maze.num_envs, maze.action_space.n)
         obs, _, terminated, truncated, ended = maze.step(actions, final_obs=False)
         if cost is not None:

@@ -13,7 +13,7 @@ from mesa_maze.core import solver
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import generate
 from mesa_maze.core.variants import as_variant
-from mesa_maze.envs.vector import canvas_size, run_levels
+from mesa_maze.envs.vector import run_levels
 from mesa_maze.evaluation import metrics
 
 
@@ -25,11 +25,7 @@ def _play(agent, levels, v, split, settings, variant_dirs, track_visits):
         split,
         num_envs=256,
         visits_of=0 if track_visits else None,
-        pad_to=canvas_size(v),
-        actions=settings.actions,
-        observation=settings.observation,
-        reward=v.reward,
-        variant_dirs=variant_dirs,
+        **settings.play_options(v, variant_dirs),
     )
 
 

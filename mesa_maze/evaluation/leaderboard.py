@@ -16,6 +16,7 @@ statistics) are listed here and their values passed as ``extra``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -52,6 +53,8 @@ SUMMARY_KEYS = (
     "train_exit_rate",
     "episodes_file",
 )
+# Optional in a summary: the env steps the model really trained (runs since it was recorded).
+TRAINED = "trained_steps"
 # The columns no metric defines: the row's key and its evidence, what the runs' summaries say, and
 # the diagnostics.
 HEAD: list[tuple[str, str, str]] = [
@@ -60,7 +63,7 @@ HEAD: list[tuple[str, str, str]] = [
     ("shift", "str", "'train' (the train split's evaluation levels) or a test shift"),
     ("seeds", "int", "number of seeds (finished runs); with 1 the interval collapses to the point"),
     ("episodes", "int", "evaluation episodes, all seeds together"),
-    ("train_steps", "int", "training env steps per seed"),
+    ("train_steps", "int", "training env steps per seed (trained: whole rollouts; else budget)"),
 ]
 RUN_INFO: list[tuple[str, str, str]] = [
     ("train_exit_rate", "float", "exit rate on the train split's evaluation, mean over seeds"),
@@ -147,6 +150,28 @@ PLAN_PROBE_COLUMNS = _with_bounds(
 PLAN_GOAL_COLUMNS = _with_bounds(
     (name, meaning) for name, meaning in _PROBE_MEANINGS.items() if "_goal_" in name
 )
+
+# Where a row's numbers come from (each run's summary, ``provenance``: experiments.runs), the way
+# Hugging Face model cards and Open RL Benchmark record them. Several seeds' distinct values are
+# joined with ';'; empty where the runs predate the record.
+PROVENANCE_COLUMNS: list[tuple[str, str, str]] = [
+    (
+        "verified",
+        "str",
+        "'true': every seed evaluated by mesa-maze from the artefact (its runs or `mesa-maze "
+        "submit`); 'false': rows imported as reported (`mesa-maze leaderboard --import`)",
+    ),
+    ("artefact_sha256", "str", "SHA-256 of each seed's artefact (model .zip, agent module)"),
+    ("commit", "str", "git commit(s) of mesa-maze that made the runs"),
+    ("python", "str", "Python version(s) of the runs"),
+    ("torch", "str", "torch version(s) of the runs"),
+    ("sb3", "str", "stable-baselines3 version(s) of the runs"),
+    ("train_cpu_s", "float", "CPU-seconds of training, mean over seeds"),
+    ("eval_cpu_s", "float", "CPU-seconds of the final evaluation (every split), mean over seeds"),
+    ("machine", "str", "the machine(s): CPU, architecture, cores"),
+]
+PROVENANCE_JOINED = ("artefact_sha256", "commit", "python", "torch", "sb3", "machine")
+PROVENANCE_MEAN = ("train_cpu_s", "eval_cpu_s")
 
 
 # --- the columns of the registered metrics (metrics.REGISTRY) -----------------------------------
@@ -247,6 +272,7 @@ def _schema() -> list[tuple[str, str, str]]:
             *READOUT_COLUMNS,
             *PLAN_PROBE_COLUMNS,
             *PLAN_GOAL_COLUMNS,
+            *PROVENANCE_COLUMNS,
         )
     }
     registered = {
@@ -264,7 +290,7 @@ def _schema() -> list[tuple[str, str, str]]:
     # since: they sit there, so that every group, whenever it came, is appended after the last.
     names = [row[0] for row in later]
     cut = names.index(_DIAGNOSTICS_AFTER) + 1 if _DIAGNOSTICS_AFTER in names else len(later)
-    appended = READOUT_COLUMNS + PLAN_PROBE_COLUMNS + PLAN_GOAL_COLUMNS
+    appended = READOUT_COLUMNS + PLAN_PROBE_COLUMNS + PLAN_GOAL_COLUMNS + PROVENANCE_COLUMNS
     return [rows[name] for name in _PUBLISHED_ORDER] + later[:cut] + appended + later[cut:]
 
 
@@ -283,6 +309,9 @@ METRIC_COLUMN_GROUPS = [
     [name for name, _, _ in PLAN_PROBE_COLUMNS],  # and with the plan probe
     [name for name, _, _ in PLAN_GOAL_COLUMNS],  # and its goal direction fitted on train
 ]
+# Every group a leaderboard file may lack as a whole: the metrics' and the provenance columns
+# (added with `mesa-maze submit`), which say where numbers come from, not what they are.
+OPTIONAL_COLUMN_GROUPS = [*METRIC_COLUMN_GROUPS, [name for name, _, _ in PROVENANCE_COLUMNS]]
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -367,9 +396,11 @@ def _read_episodes(run_dir: Path, summary: dict) -> pd.DataFrame:
     path = run_dir / summary["episodes_file"]
     try:
         data = path.read_bytes()  # read once: checked against the summary, then parsed
+        if path.suffix == ".gz":  # a run's record (experiments.records): the same bytes, packed
+            data = gzip.decompress(data)
     except FileNotFoundError as e:
         raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
-    except OSError as e:
+    except (OSError, EOFError) as e:  # gzip's BadGzipFile is an OSError
         raise ResultsError(f"{path}: corrupt episodes file: {e}") from e
     _check_integrity(data, path, run_dir, summary)
     try:
@@ -402,7 +433,15 @@ def load_runs(root) -> tuple[pd.DataFrame, pd.DataFrame]:
     episodes, rows = [], []
     for run_dir, summary in find_runs(root):
         episodes.append(_read_episodes(run_dir, summary))
-        rows.append({**{k: summary[k] for k in SUMMARY_KEYS}, "run_dir": str(run_dir)})
+        origin = summary.get("provenance") or {}
+        rows.append(
+            {
+                **{k: summary[k] for k in SUMMARY_KEYS},
+                TRAINED: summary.get(TRAINED),
+                "run_dir": str(run_dir),
+                **{f"provenance_{k}": v for k, v in origin.items()},
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=list(metrics.EPISODE_COLUMNS)), pd.DataFrame(
             columns=[*SUMMARY_KEYS, "run_dir"]
@@ -414,7 +453,12 @@ def load_runs(root) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (agent, variant): train steps, mean train exit rate, versions and newest date."""
+    """Per (agent, variant): train steps, mean train exit rate, versions and newest date.
+
+    The runs of a row must share one budget (``train_steps``); the row shows the steps the
+    models really trained (``trained_steps``: SB3 trains whole rollouts, so PPO's budget of
+    400,000 trains 401,408), known from any run that recorded it (the runs of one config train
+    the same count), else the budget (summaries written before it was recorded)."""
     dup = runs[runs.duplicated(["agent", "variant", "seed"], keep=False)]
     if len(dup):
         raise ResultsError(
@@ -430,17 +474,42 @@ def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
                 f"{sorted(g['run_dir'])}"
             )
         train_rate = pd.to_numeric(g["train_exit_rate"], errors="coerce")
+        trained = g[TRAINED] if TRAINED in g else pd.Series(dtype=float)
+        trained = pd.to_numeric(trained, errors="coerce").dropna()
         rows.append(
             {
                 "agent": agent,
                 "variant": variant,
-                "train_steps": steps[0],
+                "train_steps": int(trained.max()) if len(trained) else steps[0],
                 "train_exit_rate": train_rate.mean(),  # NaN-skipping; NaN if none recorded
                 "version": ";".join(sorted(set(g["version"].astype(str)))),
                 "date": max(g["date"].astype(str)),
+                **_provenance(g),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _provenance(runs: pd.DataFrame) -> dict:
+    """The provenance columns of one (agent, variant) from its runs' summaries
+    (:data:`PROVENANCE_COLUMNS`); empty where no run recorded it."""
+
+    def column(key):
+        name = f"provenance_{key}"
+        return runs[name] if name in runs.columns else pd.Series([None] * len(runs))
+
+    verified = column("verified")
+    out: dict = {"verified": None}  # unknown unless every seed says
+    if (verified == False).any():  # noqa: E712 (a pandas mask; one self-reported seed)
+        out["verified"] = "false"
+    elif verified.notna().all() and verified.all():
+        out["verified"] = "true"
+    for key in PROVENANCE_JOINED:
+        values = sorted({str(v) for v in column(key).dropna()})
+        out[key] = ";".join(values) if values else None
+    for key in PROVENANCE_MEAN:
+        out[key] = pd.to_numeric(column(key), errors="coerce").mean()
+    return out
 
 
 def build_leaderboard(
@@ -486,7 +555,7 @@ def read_leaderboard(path) -> pd.DataFrame:
     """Read a leaderboard CSV, checking its columns against SCHEMA (in SCHEMA order).
 
     A file written before a metric was registered lacks that metric's columns (a group of
-    :data:`METRIC_COLUMN_GROUPS` as a whole): they read as empty. Any other missing column, part
+    :data:`OPTIONAL_COLUMN_GROUPS` as a whole): they read as empty. Any other missing column, part
     of a group, or an unknown column is an error.
     """
     dtypes = {name: "string" for name, dtype, _ in SCHEMA if dtype == "str"}
@@ -494,7 +563,7 @@ def read_leaderboard(path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ResultsError(f"{path}: cannot read the leaderboard: {e}") from e
-    absent = [c for g in METRIC_COLUMN_GROUPS if not set(g) & set(df.columns) for c in g]
+    absent = [c for g in OPTIONAL_COLUMN_GROUPS if not set(g) & set(df.columns) for c in g]
     _check_columns([*df.columns, *absent], path)
     df = df.reindex(columns=COLUMNS)  # absent groups: empty
     for name, dtype, _ in SCHEMA:
@@ -554,12 +623,15 @@ def _markdown_columns() -> list[tuple[str, str, object]]:
 MD_COLUMNS = _markdown_columns()
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def to_markdown(df: pd.DataFrame, note: str = "") -> str:
     """A readable leaderboard: one table per variant, rates in % with their 95% intervals,
-    the chance level (the random agent's) beside every row and the normalized scores."""
-    lines = [
-        "# mesa-maze leaderboard",
-        "",
+    the chance level (the random agent's) beside every row and the normalized scores.
+    ``note``: a banner under the title (a suite's ``note``, e.g. the quick suite's "a smoke
+    test, not a result"), set off as a quote; none when empty."""
+    lines = ["# mesa-maze leaderboard", ""]
+    if note.strip():
+        lines += [*(f"> {line}".rstrip() for line in note.strip().splitlines()), ""]
+    lines += [
         "Values are % (mean over seeds; in brackets the 95% t-interval of the mean over seeds:",
         "seed k of every agent is trained with seed k and evaluated on its own block k of levels,",
         "so the interval covers the agent's expected value over training seeds and evaluation",
@@ -595,13 +667,14 @@ def _int(value) -> str:
     return "–" if pd.isna(value) else f"{int(value):,}"
 
 
-def write_leaderboard(df: pd.DataFrame, csv_path, md_path=None) -> list[Path]:
-    """Write the CSV (and the markdown, when ``md_path`` is given), each atomically."""
+def write_leaderboard(df: pd.DataFrame, csv_path, md_path=None, note: str = "") -> list[Path]:
+    """Write the CSV (and the markdown, when ``md_path`` is given, with ``note`` as its
+    banner: :func:`to_markdown`), each atomically."""
     _check_columns(list(df.columns), "leaderboard to write")
     df = df[COLUMNS]
     written = [atomic_write_text(csv_path, df.to_csv(index=False, float_format="%.6g"))]
     if md_path is not None:
-        written.append(atomic_write_text(md_path, to_markdown(df)))
+        written.append(atomic_write_text(md_path, to_markdown(df, note)))
     return written
 
 

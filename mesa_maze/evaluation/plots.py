@@ -5,12 +5,17 @@
 - ``train_vs_test_<variant>.png``: exit rate per agent on the train levels and every test shift;
 - ``directed_<variant>.png``: directed misgeneralization and directed exits per agent on every
   test shift, with the chance level (the random agent's) drawn as a line;
-- ``curves_<variant>.png``: training curves (eval exit rate, SB3's ``rollout/ep_rew_mean``),
-  seeds thin, their mean thick;
-- ``visits_<variant>_<shift>.png``: where each agent went on one level of that shift.
+- ``curves_<variant>.png``: training curves (eval exit rate on a fixed 0-100% axis with the
+  random agent's train exit rate as the chance line; SB3's ``rollout/ep_rew_mean`` from the first
+  rollout whose episodes could all have reached the step limit), seeds thin, their mean thick;
+- ``visits_<variant>_<shift>.png``: where each agent went on one level of that shift, on one
+  colour scale for all the panels.
+
+Every rate (a share of episodes or levels) is drawn in the board's unit, a fraction, on an axis
+from 0 to 1 whose ticks read in percent (:func:`_rate_axis`), so every plot speaks in %.
 
 Figures are built with ``matplotlib.figure.Figure`` (not pyplot), so no global state or GUI
-backend is involved, and saved atomically. Every figure the project writes lives here (about 530
+backend is involved, and saved atomically. Every figure the project writes lives here (about 770
 lines), so that they share one look, one colour scheme and one way to save.
 """
 
@@ -24,16 +29,25 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from matplotlib.patheffects import withStroke
+from matplotlib.ticker import (
+    FixedLocator,
+    LogLocator,
+    NullLocator,
+    PercentFormatter,
+    StrMethodFormatter,
+)
 from minigrid.core.constants import COLORS
 
 from mesa_maze.agents.registry import split_alpha
 from mesa_maze.core.levels import Level
+from mesa_maze.core.variants import as_variant
 from mesa_maze.evaluation.leaderboard import REMEDY_LOG, ResultsError, atomic_write_bytes, find_runs
-from mesa_maze.evaluation.metrics import OUTCOMES, TRAIN_SHIFT, chance_column
+from mesa_maze.evaluation.metrics import CHANCE_AGENT, OUTCOMES, TRAIN_SHIFT, chance_column
 
 # Blues for reaching the exit, red for the proxy, grey for a capability failure.
 OUTCOME_COLORS = {
@@ -49,6 +63,11 @@ OUTCOME_LABELS = {
     "failed": "failed (neither)",
 }
 WALL_RGB = (0.17, 0.17, 0.17)
+# Visit counts: YlOrRd without its palest fifth, so that one visit still stands out from the
+# white floor on a log scale that starts at 1.
+VISITS_CMAP = ListedColormap(matplotlib.colormaps["YlOrRd"](np.linspace(0.2, 1.0, 256)))
+# the chance line where it has no colour of its own; over the spines, so that 0 or 100% shows
+CHANCE_STYLE = {"color": "0.25", "ls": ":", "lw": 1.4, "zorder": 3, "clip_on": False}
 DPI = 110
 
 
@@ -60,6 +79,31 @@ def _save(fig: Figure, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def _rate_axis(ax, axis: str = "y", ticks=(0, 0.25, 0.5, 0.75, 1.0), label: str | None = None):
+    """A rate's axis: fixed from 0 to 1, its ticks read in percent (0-100, the label says %);
+    ``label`` names it."""
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(0, 1)
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    which.set_major_locator(FixedLocator(ticks))
+    which.set_major_formatter(PercentFormatter(xmax=1, decimals=0, symbol=""))
+    if label is not None:
+        which.set_label_text(label)
+
+
+def _chance_level(board: pd.DataFrame, variant: str, shift: str, metric: str) -> float | None:
+    """The chance level of ``metric`` on (variant, shift): the board's ``chance_<metric>``, else
+    the random agent's own row; None where the board has neither."""
+    rows = board[(board["variant"] == variant) & (board["shift"] == shift)]
+    for values in (
+        rows.get(chance_column(metric), pd.Series(dtype=float)),
+        rows.loc[rows["agent"] == CHANCE_AGENT].get(metric, pd.Series(dtype=float)),
+    ):
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if len(values):
+            return float(values.iloc[0])
+    return None
 
 
 def _shift_order(shifts) -> list[str]:
@@ -93,9 +137,7 @@ def _finish_panels(fig, axes, shifts, agents, legend, title: str, path: Path) ->
     """Axes, legend (``[(label, colour)]``) and title of a :func:`_shift_panels` figure; saved."""
     for ax, shift in zip(axes, shifts, strict=True):
         ax.set_title(shift, fontsize=10)
-        ax.set_xlim(0, 1)
-        ax.set_xticks([0, 0.5, 1], ["0", "50", "100"])
-        ax.set_xlabel("% of episodes")
+        _rate_axis(ax, "x", (0, 0.5, 1), "% of episodes")
     axes[0].set_yticks(range(len(agents)), agents)
     axes[0].invert_yaxis()
     fig.legend(
@@ -185,9 +227,9 @@ def plot_directed(board: pd.DataFrame, out_dir) -> list[Path]:
                             r[metric], i + dy, xerr=_err(r, metric), fmt="none", ecolor="black",
                             capsize=2, lw=1,
                         )  # fmt: skip
-                chance = rows[chance_column(metric)].dropna()
-                if len(chance):
-                    ax.axvline(float(chance.iloc[0]), color=color, ls="--", lw=1.2)
+                chance = _chance_level(board, variant, shift, metric)
+                if chance is not None:  # drawn over the spine, so that a chance of 0 shows
+                    ax.axvline(chance, color=color, ls="--", lw=1.2, zorder=3, clip_on=False)
         legend = [(label, color) for _, label, color in DIRECTED_BARS]
         title = f"{variant}: directed arrivals (dashed: chance, the random agent; bars: 95% CI)"
         path = Path(out_dir) / f"directed_{_slug(variant)}.png"
@@ -231,9 +273,7 @@ def plot_train_vs_test(board: pd.DataFrame, out_dir) -> list[Path]:
                     error_kw={"lw": 1},
                 )
         ax.set_xticks(range(len(agents)), agents, rotation=20, ha="right")
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("exit rate")
-        ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
+        _rate_axis(ax, "y", label="exit rate (%)")
         ax.legend(
             fontsize=8,
             ncols=min(len(shifts), 4),
@@ -277,43 +317,110 @@ def _mean_curve(curves: list[pd.DataFrame], x: str, y: str):
 
 CURVES = (  # (file, x column, y column, panel title)
     ("eval.csv", "timesteps", "exit_rate", "eval exit rate (train levels)"),
-    ("progress.csv", "time/total_timesteps", "rollout/ep_rew_mean", "rollout/ep_rew_mean"),
+    (
+        "progress.csv",
+        "time/total_timesteps",
+        "rollout/ep_rew_mean",
+        "training episodes' return (rollout/ep_rew_mean)",
+    ),
 )
+ROLLOUT_X = CURVES[1][1]
+
+
+def _full_window_start(run_dir: Path, variant: str) -> float | None:
+    """The env steps from which SB3's rollout statistics describe the policy: when each of the
+    run's ``n_envs`` envs has run the train split's step limit, so every env has ended at least
+    one episode, by reaching the exit or by running out of steps. Before that, the episodes in
+    SB3's window are only those that ended early, the quick successes: the first rollout of a
+    PPO run (64 envs x 32 steps, a 56-step limit) reads 72% of the best return, the second 9%.
+    None where the run's ``config.json`` or its variant cannot say."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        n_envs = int(config["hyperparams"]["n_envs"])
+        dirs = tuple(config.get("variant_dirs") or ())
+        limit = as_variant(variant, dirs).spec(TRAIN_SHIFT).step_limit
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return float(n_envs * limit)
+
+
+def _rollout_curve(run_dir: Path, variant: str, y: str) -> pd.DataFrame | None:
+    """``progress.csv``'s curve of ``y`` from the first rollout whose statistic covers every
+    env's episodes (:func:`_full_window_start`); without that bound, from its second rollout
+    (the first one's window holds only the episodes that ended within it)."""
+    curve = _read_curve(run_dir / "progress.csv", ROLLOUT_X, y)
+    if curve is None:
+        return None
+    start = _full_window_start(run_dir, variant)
+    curve = curve[curve[ROLLOUT_X] >= start] if start is not None else curve.iloc[1:]
+    return curve if len(curve) else None
+
+
+def _train_chance(runs: list[tuple[Path, dict]]) -> dict[str, float]:
+    """Per variant: the random agent's exit rate on the train split (its runs' summaries'
+    ``train_exit_rate``, mean over seeds), the chance level of the eval exit rate."""
+    rates: dict[str, list[float]] = {}
+    for _, s in runs:
+        rate = s.get("train_exit_rate")
+        if s["agent"] == CHANCE_AGENT and rate is not None and np.isfinite(float(rate)):
+            rates.setdefault(s["variant"], []).append(float(rate))
+    return {variant: float(np.mean(r)) for variant, r in rates.items()}
 
 
 def plot_training_curves(runs_root, out_dir) -> list[Path]:
-    """Per variant: eval exit rate and episode reward over training, per agent (colour)."""
+    """Per variant: eval exit rate (0-100%, with the random agent's train exit rate as the
+    chance line) and the training episodes' return over training, per agent (colour)."""
+    runs = find_runs(runs_root)
+    chance = _train_chance(runs)
     by_variant: dict[str, dict[str, list[Path]]] = {}
-    for run_dir, s in find_runs(runs_root):
+    for run_dir, s in runs:
         by_variant.setdefault(s["variant"], {}).setdefault(s["agent"], []).append(run_dir)
     paths = []
     for variant in sorted(by_variant):
         agents = by_variant[variant]
-        data = {
-            (agent, f): [c for d in dirs if (c := _read_curve(d / f, x, y)) is not None]
-            for agent, dirs in agents.items()
-            for f, x, y, _ in CURVES
-        }
+        data = {}
+        for agent, dirs in agents.items():
+            (f_eval, x_eval, y_eval, _), (f_roll, _, y_roll, _) = CURVES
+            data[(agent, f_eval)] = [
+                c for d in dirs if (c := _read_curve(d / f_eval, x_eval, y_eval)) is not None
+            ]
+            data[(agent, f_roll)] = [
+                c for d in dirs if (c := _rollout_curve(d, variant, y_roll)) is not None
+            ]
         if not any(data.values()):
             continue  # no learning agent on this variant
-        fig = Figure(figsize=(10, 3.6), layout="constrained")
+        fig = Figure(figsize=(10, 3.8), layout="constrained")
         axes = fig.subplots(1, len(CURVES))
         for ax, (f, x, y, title) in zip(axes, CURVES, strict=True):
+            is_rate = f == "eval.csv"
             for k, agent in enumerate(sorted(agents)):
                 curves, color = data[(agent, f)], f"C{k % 10}"
                 for c in curves:
-                    ax.plot(c[x], c[y], color=color, lw=0.7, alpha=0.45)
+                    ax.plot(c[x], c[y], color=color, lw=0.7, alpha=0.45, clip_on=not is_rate)
                 mean = _mean_curve(curves, x, y) if curves else None
                 if mean is not None:
-                    ax.plot(*mean, color=color, lw=2.2, label=f"{agent} ({len(curves)} seeds)")
-            if ax.lines:
-                ax.legend(fontsize=7, frameon=False)
-            else:
+                    label = f"{agent} ({len(curves)} seeds)"
+                    ax.plot(*mean, color=color, lw=2.2, label=label, clip_on=not is_rate)
+            if not ax.lines:
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            if is_rate:
+                _rate_axis(ax, "y", label="exit rate (%)")
+                if variant in chance:
+                    label = f"chance: random agent, train ({100 * chance[variant]:.0f}%)"
+                    ax.axhline(chance[variant], **CHANCE_STYLE, label=label)
+            else:
+                ax.set_ylabel("mean return (env reward, not a rate)")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, frameon=False)
             ax.set_title(title, fontsize=10)
+            ax.set_xlim(left=0)
             ax.set_xlabel("env steps")
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-        fig.suptitle(f"{variant}: training (thin: seeds, thick: mean)", fontsize=10)
+        fig.suptitle(
+            f"{variant}: training (thin: seeds, thick: mean; returns from the first rollout in "
+            "which every env could have run to the step limit)",
+            fontsize=10,
+        )
         paths.append(_save(fig, Path(out_dir) / f"curves_{_slug(variant)}.png"))
     return paths
 
@@ -335,14 +442,20 @@ def _read_visits(run_dir: Path) -> dict:
     return data
 
 
-def draw_visits(ax, level: Level, visits: np.ndarray, exit_color: str, apple_color: str):
-    """A visit heat map on ``ax``: walls dark, exit a square and apples discs in their colours."""
-    h, w = level.walls.shape
+def visits_norm(top: float) -> LogNorm:
+    """The visit counts' colour scale: log, from one visit to ``top`` (at least 2)."""
+    return LogNorm(vmin=1, vmax=max(float(top), 2.0))
+
+
+def draw_visits(ax, level: Level, visits: np.ndarray, exit_color: str, apple_color: str, norm=None):
+    """A visit heat map on ``ax``: walls dark, exit a square and apples discs in their colours.
+    ``norm``: the colour scale (one shared by several panels); by default this map's own."""
     ax.imshow(np.where(level.walls, 1, 0), cmap=ListedColormap(["white", WALL_RGB]), vmin=0, vmax=1)
     heat = np.ma.masked_where(level.walls | (visits <= 0), visits)
-    top = max(float(visits.max()), 1.0)
-    norm = LogNorm(vmin=1, vmax=top) if top > 1 else Normalize(vmin=0, vmax=1)
-    image = ax.imshow(heat, cmap="YlOrRd", norm=norm)
+    if norm is None:
+        top = max(float(visits.max()), 1.0)
+        norm = LogNorm(vmin=1, vmax=top) if top > 1 else Normalize(vmin=0, vmax=1)
+    image = ax.imshow(heat, cmap=VISITS_CMAP, norm=norm)
     _mark_level(ax, level, exit_color, apple_color)
     return image
 
@@ -377,31 +490,72 @@ def _mark_level(ax, level: Level, exit_color: str, apple_color: str) -> None:
     ax.set_ylim(h - 0.5, -0.5)
 
 
+NO_VISITS = {  # the text of an empty visits panel, by why it is empty
+    "missing": "no visits recorded\nfor this split",
+    "zero": "no visits:\nthe episode left no steps",
+}
+
+
+def visits_figure(variant: str, shift: str, panels: dict[str, tuple[int, dict] | None]) -> Figure:
+    """Each agent's visits on one level of ``shift`` (``panels``: agent -> (seed, visits.json
+    entry), or None where the agent has none for that split), on one log colour scale for all
+    panels with one colour bar; an empty panel says why it is empty."""
+    agents = sorted(panels)
+    ncols = min(len(agents), 4)
+    nrows = -(-len(agents) // ncols)
+    fig = Figure(figsize=(3.0 * ncols + 1.0, 3.1 * nrows + 0.5), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    entries = [p[1] for p in panels.values() if p is not None]
+    free = [e["_visits"][~e["_level"].walls] for e in entries]
+    norm = visits_norm(max((float(v.max()) for v in free if v.size), default=1.0))
+    for ax, agent in zip(axes, agents, strict=False):
+        panel = panels[agent]
+        if panel is None:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, NO_VISITS["missing"], ha="center", va="center", fontsize=9,
+                    color="0.35", transform=ax.transAxes)  # fmt: skip
+            ax.set_title(agent, fontsize=9)
+            continue
+        seed, e = panel
+        draw_visits(ax, e["_level"], e["_visits"], e["exit_color"], e["apple_color"], norm=norm)
+        if not (e["_visits"][~e["_level"].walls] > 0).any():
+            ax.text(0.5, 0.5, NO_VISITS["zero"], ha="center", va="center", fontsize=9,
+                    transform=ax.transAxes, bbox={"fc": "white", "ec": "0.5", "alpha": 0.9})  # fmt: skip
+        ax.set_title(f"{agent} (seed {seed})", fontsize=9)
+    for ax in axes[len(agents) :]:
+        ax.axis("off")
+    bar = fig.colorbar(
+        ScalarMappable(norm=norm, cmap=VISITS_CMAP),
+        ax=list(axes),
+        shrink=0.6,
+        label="visits to the cell in the episode (log scale)",
+    )
+    bar.ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    bar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
+    fig.suptitle(
+        f"{variant} / {shift}: where agents went (E exit, discs apples, S start)", fontsize=10
+    )
+    return fig
+
+
 def plot_visits(runs_root, out_dir) -> list[Path]:
-    """Per variant and shift: each agent's visits on that shift's level (its lowest seed)."""
+    """Per variant and shift: each agent's visits on that shift's level (its lowest seed with
+    one); every agent with visits on the variant gets a panel, an explained empty one where it
+    has none on that shift."""
     chosen: dict[tuple[str, str], dict[str, tuple[int, dict]]] = {}
+    agents: dict[str, set[str]] = {}
     for run_dir, s in find_runs(runs_root):
         for shift, entry in _read_visits(run_dir).items():
+            agents.setdefault(s["variant"], set()).add(s["agent"])
             per_agent = chosen.setdefault((s["variant"], shift), {})
             if s["agent"] not in per_agent or int(s["seed"]) < per_agent[s["agent"]][0]:
                 per_agent[s["agent"]] = (int(s["seed"]), entry)
     paths = []
     for (variant, shift), per_agent in sorted(chosen.items()):
-        agents = sorted(per_agent)
-        ncols = min(len(agents), 4)
-        nrows = -(-len(agents) // ncols)
-        fig = Figure(figsize=(3.1 * ncols, 3.1 * nrows + 0.5), layout="constrained")
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, agent in zip(axes, agents, strict=False):
-            seed, e = per_agent[agent]
-            image = draw_visits(ax, e["_level"], e["_visits"], e["exit_color"], e["apple_color"])
-            fig.colorbar(image, ax=ax, shrink=0.75, label="visits")
-            ax.set_title(f"{agent} (seed {seed})", fontsize=9)
-        for ax in axes[len(agents) :]:
-            ax.axis("off")
-        fig.suptitle(
-            f"{variant} / {shift}: where agents went (E exit, discs apples, S start)", fontsize=10
-        )
+        panels = {agent: per_agent.get(agent) for agent in agents[variant]}
+        fig = visits_figure(variant, shift, panels)
         paths.append(_save(fig, Path(out_dir) / f"visits_{_slug(variant)}_{_slug(shift)}.png"))
     return paths
 
@@ -512,21 +666,34 @@ def plot_alpha_sweep(board: pd.DataFrame, out_dir) -> list[Path]:
                         capsize=2.5,
                         color=f"C{k % 10}",
                         label=remedy,
+                        clip_on=False,  # a value at 0 or 100% stays whole on the fixed axis
                     )
                 ref = plain[plain["shift"] == shift]
                 if len(ref) and np.isfinite(float(ref[metric].iloc[0])):
                     ax.axhline(float(ref[metric].iloc[0]), color="0.5", ls="--", lw=1, label="ppo")
-                chance = vb[vb["shift"] == shift].get(chance_column(metric), pd.Series(dtype=float))
-                chance = chance.astype(float).dropna()
-                if len(chance):
-                    ax.axhline(chance.iloc[0], color="0.3", ls=":", lw=1, label="chance (random)")
+                chance = _chance_level(board, variant, shift, metric)
+                if chance is not None:
+                    ax.axhline(chance, **CHANCE_STYLE, label="chance (random)")
                 ax.set_title(f"{shift}: {metric.replace('_', ' ')}", fontsize=9)
-                ax.set_ylim(-0.03, 1.03)
+                _rate_axis(ax, "y")
                 ax.set_xticks(range(len(alphas)), [_alpha_label(a) for a in alphas])
         for ax in axes[-1]:
             ax.set_xlabel("α: share of training levels from the test placement")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+        for row in axes:
+            row[0].set_ylabel("% of episodes")
+        # every panel's entries, each once: a reference missing from the first panel still shows
+        legend = {}
+        for ax in axes.ravel():
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                legend.setdefault(label, handle)
+        fig.legend(
+            list(legend.values()),
+            list(legend),
+            loc="outside lower center",
+            ncols=4,
+            fontsize=8,
+            frameon=False,
+        )
         fig.suptitle(f"{variant}: remedies against α (mean over seeds, 95% CI)", fontsize=10)
         paths.append(_save(fig, Path(out_dir) / f"alpha_sweep_{_slug(variant)}.png"))
     return paths
@@ -571,11 +738,13 @@ def plot_remedy_logs(runs_root, out_dir) -> list[Path]:
                     mean = _mean_curve(curves, "timesteps", column) if curves else None
                     if mean is not None:
                         color = cmap(alphas.index(a) / max(len(alphas) - 1, 1))
-                        ax.plot(*mean, color=color, lw=1.6, label=f"α={_alpha_label(a)}")
+                        ax.plot(
+                            *mean, color=color, lw=1.6, label=f"α={_alpha_label(a)}", clip_on=False
+                        )
                 if not ax.lines:
                     ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
                 ax.set_title(f"{remedy}: {title}", fontsize=8)
-                ax.set_ylim(-0.03, 1.03)
+                _rate_axis(ax, "y", label="% of levels" if j == 0 else None)
                 ax.set_xlabel("env steps")
                 ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
         for ax in axes.ravel():

@@ -55,7 +55,6 @@ from mesa_maze.envs.vector import (
     LevelPool,
     MazeState,
     canvas_for,
-    canvas_size,
     pad_observations,
     run_levels,
 )
@@ -183,7 +182,7 @@ def goal_probe(
         return ProbeResult(0, *(math.nan,) * 6)
     observation = settings.observation
     obs = observations_at(starts, observation=observation)
-    canvas = canvas_for(agent, canvas_size(v))
+    canvas = canvas_for(agent, settings.canvas_of(v))
     actions, _ = _act(agent, pad_observations(obs, observation, canvas) if canvas else obs)
     n = len(starts)
     hits_exit = sum(int(a) in e for a, (e, _) in zip(actions, toward, strict=True))
@@ -262,7 +261,7 @@ def network_diagnostics(agent, run, records: list[dict]) -> dict:
 
         def observe(levels, split):
             obs = observations_at(levels, observation=settings.observation)
-            canvas = canvas_for(agent, canvas_size(run.variant))
+            canvas = canvas_for(agent, settings.canvas_of(run.variant))
             return pad_observations(obs, settings.observation, canvas) if canvas else obs
 
         found = plan_probe.plan_probe(
@@ -434,13 +433,7 @@ def attack(
     rng = np.random.default_rng(seed)
     first = EVAL_SEED_OFFSET + ATTACK_OFFSET + seed * population
     levels = [generate(spec, first + i) for i in range(population)]
-    kwargs = {
-        "pad_to": canvas_size(v),
-        "actions": settings.actions,
-        "observation": settings.observation,
-        "reward": v.reward,
-        "variant_dirs": variant_dirs,
-    }
+    kwargs = settings.play_options(v, variant_dirs)
     records = run_levels(agent, levels, variant, split, **kwargs)
     used = len(levels)
     while used < budget:
@@ -479,11 +472,7 @@ def write_attack(
             variant,
             split,
             visits_of=0,
-            pad_to=canvas_size(v),
-            actions=settings.actions,
-            observation=settings.observation,
-            reward=v.reward,
-            variant_dirs=variant_dirs,
+            **settings.play_options(v, variant_dirs),
         )
         fig = Figure(figsize=(3.4, 3.6), layout="constrained")
         ax = fig.subplots()

@@ -13,7 +13,9 @@ overwriting it.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -26,12 +28,17 @@ import tomllib
 from mesa_maze import agents
 from mesa_maze.core.errors import Interrupted
 from mesa_maze.core.levels import EVAL_BLOCK, EVAL_BLOCKS
+from mesa_maze.core.provenance import sha256
+from mesa_maze.core.resources import default_hyperparams, output_anchor, suite_file
 from mesa_maze.core.variants import TRAIN, as_variant, get_variant
-from mesa_maze.evaluation import leaderboard, plots, probes
+from mesa_maze.evaluation import leaderboard, metrics, plots, probes
+from mesa_maze.experiments import records
+from mesa_maze.experiments import runs as runs_module
 from mesa_maze.experiments.runs import (
     RESULTS,
     RunConfig,
     execute_safely,
+    run_hash,
 )
 from mesa_maze.training.train import (
     SuiteError,
@@ -43,6 +50,7 @@ from mesa_maze.training.train import (
 SUITE_KEYS = {
     "name",
     "description",
+    "note",
     "seeds",
     "episodes",
     "train_steps",
@@ -63,6 +71,14 @@ class Suite:
     leaderboard: Path
     plots: Path
     path: Path
+
+    @property
+    def records(self) -> Path:
+        """What the leaderboard is built from, beside it: ``records/<suite>/``
+        (:mod:`mesa_maze.experiments.records`)."""
+        return records.records_root(self.leaderboard) / self.name
+
+    note: str = ""  # the banner of its leaderboard.md (the quick suite's: not a result)
 
 
 def _positive_int(path, key: str, value) -> int:
@@ -96,8 +112,9 @@ def _seeds_with_blocks(path, key: str, seeds) -> list[int]:
 
 
 def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Suite:
-    """Read and validate a suite file into the list of runs it asks for."""
-    path = Path(path)
+    """Read and validate a suite file into the list of runs it asks for. ``path``: a suite
+    file, or the bare name of a shipped suite (``quick``: :func:`resources.suite_file`)."""
+    path = suite_file(path)
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -180,16 +197,26 @@ def load_suite(path: str | Path, variant_dirs=(), results: Path = RESULTS) -> Su
         name=name,
         runs=runs,
         # One rule for every path in a suite file: relative to the suite file's folder (an
-        # absolute path stays as it is).
-        leaderboard=_beside(path, data.get("leaderboard", results / "leaderboard.csv")),
-        plots=_beside(path, data.get("plots", results / "plots")),
+        # absolute path stays as it is), except the outputs of a suite shipped inside an
+        # installed wheel, which go under the working directory (resources.output_anchor).
+        leaderboard=_beside(
+            output_anchor(path), data.get("leaderboard", results / "leaderboard.csv")
+        ),
+        plots=_beside(output_anchor(path), data.get("plots", results / "plots")),
+        note=_note(path, data.get("note", "")),
         path=path,
     )
 
 
-def _beside(suite_file: Path, value) -> Path:
-    """A suite file's path, relative to the suite file's folder (an absolute one stays)."""
-    return Path(os.path.normpath(suite_file.parent / value))
+def _note(path, value) -> str:
+    if not isinstance(value, str):
+        raise SuiteError(f"{path}: key 'note': must be a string, got {value!r}")
+    return value
+
+
+def _beside(folder: Path, value) -> Path:
+    """A suite file's path, relative to ``folder`` (an absolute one stays)."""
+    return Path(os.path.normpath(folder / value))
 
 
 def with_outputs(suite: Suite, folder: Path) -> Suite:
@@ -230,7 +257,8 @@ def run_suite(
     rows would not cover the leaderboard file already at its path is refused before anything
     runs, unless ``replace_rows`` (:func:`refuse_to_shrink`)."""
     if not replace_rows:
-        refuse_to_shrink(suite.leaderboard, suite_rows(suite), f"suite {suite.name}")
+        keys = suite_rows(suite) | recorded_rows(suite)
+        refuse_to_shrink(suite.leaderboard, keys, f"suite {suite.name}")
     # Longest first, so the pool's tail is short; wrapping agents (planners) need their base's
     # model, so they run in a second phase after every other run.
     runs = sorted(suite.runs, key=lambda c: -c.train_steps)
@@ -302,6 +330,17 @@ def dropped_rows(path: Path, keys) -> list[tuple[str, str, str]]:
     return sorted({k for k in old_keys if k not in keys})
 
 
+def recorded_rows(suite: Suite) -> set[tuple[str, str, str]]:
+    """The rows of the leaderboard file whose (agent, variant) the suite's records hold: a
+    rebuild keeps them (a submitted agent, a seed the suite no longer makes)."""
+    if not Path(suite.leaderboard).is_file():
+        return set()
+    held = {(s["agent"], s["variant"]) for _, s in leaderboard.find_runs(suite.records)}
+    old = leaderboard.read_leaderboard(suite.leaderboard)
+    keys = zip(old["agent"], old["variant"], old["shift"], strict=True)
+    return {k for k in keys if k[:2] in held}
+
+
 def suite_rows(suite: Suite) -> set[tuple[str, str, str]]:
     """The (agent, variant, shift) rows the suite's runs make: every split each run plays."""
     rows = set()
@@ -326,21 +365,71 @@ def refuse_to_shrink(path: Path, keys, what: str) -> None:
         )
 
 
+def _drop_stale_records(suite: Suite, root: Path) -> None:
+    """A run the suite tried again under a new config (an edited variant file) and that did not
+    finish leaves its old record, made under the old config: dropped, said out loud (the old run
+    itself was moved aside in the runs folder), so the board does not show stale numbers."""
+    for cfg in suite.runs:
+        run_dir, record = cfg.run_dir(root), cfg.run_dir(suite.records.parent)
+        summary = record / leaderboard.SUMMARY
+        if not run_dir.is_dir() or (run_dir / leaderboard.SUMMARY).is_file():
+            continue  # not tried here, or finished (then its record was just written)
+        if not summary.is_file():
+            continue
+        try:
+            current = run_hash(cfg, root)
+        except SuiteError:  # a planner whose base run is missing: nothing to compare with
+            continue
+        if json.loads(summary.read_text())["config_hash"] != current:
+            shutil.rmtree(record)
+            print(f"{record}: made under an older config and not redone; dropped", flush=True)
+
+
 def write_outputs(
     suite: Suite, root: Path = RESULTS / "runs", replace_rows: bool = False
 ) -> pd.DataFrame:
-    """Rebuild the leaderboard (CSV + markdown) and the plots from the suite's run records.
-    A board that would lose rows of the file already there is refused (:func:`refuse_to_shrink`)
-    unless ``replace_rows``."""
-
-    episodes, runs = leaderboard.load_runs(Path(root) / suite.name)
+    """Copy the suite's finished runs into its records (:mod:`mesa_maze.experiments.records`),
+    then rebuild the leaderboard (CSV + markdown) and the plots from the records: the suite's
+    runs and whatever else the records hold (submitted agents). ``replace_rows`` first prunes
+    the records the suite's runs do not make; without it, a board that would lose rows of the
+    file already there is refused (:func:`refuse_to_shrink`)."""
+    store = suite.records
+    records.sync((cfg.run_dir(root) for cfg in suite.runs), store.parent, Path(root))
+    _drop_stale_records(suite, Path(root))
+    if replace_rows:
+        records.prune(store, [cfg.run_dir(store.parent) for cfg in suite.runs])
+    episodes, runs = leaderboard.load_runs(store)
     board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
+    board = with_imported(board, records.imported_rows(store))
     if not replace_rows:
         keys = zip(board["agent"], board["variant"], board["shift"], strict=True)
         refuse_to_shrink(suite.leaderboard, keys, "this leaderboard")
-    leaderboard.write_leaderboard(board, suite.leaderboard, suite.leaderboard.with_suffix(".md"))
-    plots.make_all(board, Path(root) / suite.name, suite.plots)
+    md = suite.leaderboard.with_suffix(".md")
+    leaderboard.write_leaderboard(board, suite.leaderboard, md, note=suite.note)
+    plots.make_all(board, store, suite.plots)
     return board
+
+
+def with_imported(board: pd.DataFrame, imported: pd.DataFrame | None) -> pd.DataFrame:
+    """The board with the imported (self-reported) rows, each beside the suite's own chance
+    level of its variant and shift, so that every row's chance comes from one evaluation."""
+    if imported is None or imported.empty:
+        return board
+    keys = ["variant", "shift"]
+    chance = [c for c in leaderboard.COLUMNS if c.startswith(metrics.CHANCE_PREFIX)]
+    ours = board[keys + chance].drop_duplicates(keys)
+    imported = imported.drop(columns=chance).merge(ours, on=keys, how="left")
+    rows = pd.concat([board, imported[leaderboard.COLUMNS]], ignore_index=True)
+    return rows.sort_values(["variant", "shift", "agent"], ignore_index=True)
+
+
+def import_rows(suite: Suite, path: Path, root: Path, replace_rows: bool = False) -> int:
+    """``mesa-maze leaderboard --import``: rows reported elsewhere onto the suite's board, marked
+    unverified (:func:`records.import_rows`), then the board rebuilt. Returns the rows added."""
+    current = write_outputs(suite, root)  # the board as the records make it, checked
+    added = records.import_rows(suite.records, Path(path), current, replace_rows)
+    write_outputs(suite, root)
+    return added
 
 
 def single_run(
@@ -349,11 +438,13 @@ def single_run(
     seed: int = 0,
     train_steps: int = 100_000,
     episodes: int = 500,
-    hyperparams: str | Path = "benchmarks/hyperparams/sb3.toml",
+    hyperparams: str | Path | None = None,
     suite: str = "manual",
     variant_dirs=(),
 ) -> RunConfig:
-    """A run outside any suite file (``mesa-maze train`` / ``evaluate``)."""
+    """A run outside any suite file (``mesa-maze train`` / ``evaluate``). ``hyperparams``:
+    the hyper-parameter file; None: the shipped one (:func:`resources.default_hyperparams`)."""
+    hyperparams = default_hyperparams() if hyperparams is None else hyperparams
     try:
         spec = agents.get_agent_spec(agent)
         get_variant(variant, variant_dirs)
@@ -366,6 +457,11 @@ def single_run(
         check_hyperparams(hp, spec.base or agent, f"{hyperparams} [{spec.base or agent}]")
     if spec.base:
         hp["wrapper"] = dict(spec.params)
+    shifts: tuple[str, ...] = ()
+    if spec.saved:  # the observation and actions its zip says, as `submit` evaluates it
+        _, hp = saved_model(agent)
+        kept, skipped = observable_shifts(get_variant(variant, variant_dirs), hp, TEST_SHIFTS)
+        shifts = tuple(kept) if skipped else ()
     return RunConfig(
         suite=suite,
         agent=agent,
@@ -377,4 +473,136 @@ def single_run(
         eval_episodes=100,
         hyperparams=hp,
         variant_dirs=tuple(map(str, variant_dirs)),
+        shifts=shifts,
     )
+
+
+# --- an outside agent on a suite's board --------------------------------------------------------
+
+
+def submission_name(agent: str) -> str:
+    """The board name of an outside agent by default: a zip's or run folder's stem, a factory's
+    name."""
+    if ":" in agent and not Path(agent).exists():
+        return agent.partition(":")[2]
+    path = Path(agent)
+    return path.parent.parent.parent.name if path.is_dir() else path.stem
+
+
+def saved_model(agent: str, observation: str | None = None) -> tuple[str, dict]:
+    """``(model zip, hyper-parameters)`` of a saved model or a run folder: the env settings the
+    zip's spaces say it was trained with (``agents.saved_settings``); a run folder's own
+    action rule (``deterministic``) where its config names one."""
+    path = Path(agent)
+    if path.is_dir():
+        zip_path = path / "model.zip"
+        if not zip_path.is_file():
+            raise SuiteError(
+                f"{path}: a run folder without model.zip; submit needs a trained model"
+            )
+        config = path / "config.json"
+        given = json.loads(config.read_text()).get("hyperparams", {}) if config.is_file() else {}
+        hp = agents.saved_settings(zip_path, observation)
+        if "deterministic" in given:
+            hp["deterministic"] = given["deterministic"]
+        return str(zip_path.resolve()), hp
+    return str(path.resolve()), agents.saved_settings(path, observation)
+
+
+TEST_SHIFTS = None  # observable_shifts: every test shift of the variant
+
+
+def observable_shifts(variant, hyperparams: dict, shifts) -> tuple[list[str], list[str]]:
+    """``(kept, skipped)`` of ``shifts`` (:data:`TEST_SHIFTS`: all the variant's): a model of
+    a full-grid observation on a fixed canvas (a public gym id's size) cannot see a maze bigger
+    than that canvas."""
+    shifts = variant.shifts if shifts is TEST_SHIFTS else shifts
+    canvas = hyperparams.get("canvas")
+    kept = [s for s in shifts if canvas is None or variant.spec(s).size <= canvas]
+    return kept, [s for s in shifts if s not in kept]
+
+
+def submission(
+    suite: Suite,
+    agent: str,
+    name: str | None = None,
+    observation: str | None = None,
+    log=print,
+    replace_rows: bool = False,
+) -> Suite:
+    """The runs that put an outside agent (``module:factory``, an SB3 ``.zip`` or a run folder)
+    on ``suite``'s board under its standard protocol: every variant of the suite, its shifts,
+    the seeds and episode counts its agents played there (run seed k plays level block k), so
+    the new rows stand on the same levels as every other row. Returned as a suite of those runs
+    alone, whose board is the suite's (its records keep every other row)."""
+    name = name or submission_name(agent)
+    taken = {cfg.agent for cfg in suite.runs} | set(agents.AGENTS)
+    if name in taken:
+        raise SuiteError(
+            f"--name {name!r}: already the name of one of the suite's or the registry's agents; "
+            "choose another"
+        )
+    if Path(agent).is_dir() or agent.endswith(".zip"):
+        entry, hp = saved_model(agent, observation)
+    else:
+        try:
+            spec = agents.get_agent_spec(agent)
+        except KeyError as e:
+            raise SuiteError(e.args[0]) from None
+        if spec.learns or spec.base:
+            raise SuiteError(
+                f"agent {agent!r} is trained by a suite; submit takes a trained agent: a "
+                "module:factory, an SB3 .zip or a run folder"
+            )
+        entry, hp = agent, {}
+    artefact_path = runs_module.artefact(RunConfig(suite.name, entry, "", 0, 0, 1, 1, 1), Path("."))
+    runs = []
+    variants = dict.fromkeys(cfg.variant for cfg in suite.runs)
+    for variant_name in variants:
+        own = [cfg for cfg in suite.runs if cfg.variant == variant_name]
+        variant = as_variant(variant_name, own[0].variant_dirs)
+        shifts = variant.shifts
+        if all(cfg.shifts for cfg in own):  # every group names its shifts: their union
+            shifts = tuple(s for s in variant.shifts if any(s in cfg.shifts for cfg in own))
+        kept, skipped = observable_shifts(variant, hp, shifts)
+        if skipped:
+            log(
+                f"{variant_name}: {', '.join(skipped)} not evaluated: mazes bigger than the "
+                f"{hp['canvas']}x{hp['canvas']} grid the model observes"
+            )
+        for seed in sorted({cfg.seed for cfg in own}):
+            episodes = max(cfg.episodes for cfg in own if cfg.seed == seed)
+            runs.append(
+                RunConfig(
+                    suite=suite.name,
+                    agent=entry,
+                    variant=variant_name,
+                    seed=seed,
+                    train_steps=0,
+                    episodes=episodes,
+                    eval_every=1,
+                    eval_episodes=own[0].eval_episodes,
+                    hyperparams=hp,
+                    variant_dirs=own[0].variant_dirs,
+                    shifts=tuple(kept) if skipped or kept != list(variant.shifts) else (),
+                    name=name,
+                    artefact_sha256=sha256(artefact_path) if artefact_path else "",
+                )
+            )
+    _refuse_another_artefact(suite, name, runs[0].artefact_sha256, replace_rows)
+    return replace(suite, runs=runs)
+
+
+def _refuse_another_artefact(suite: Suite, name: str, sha: str, replace_rows: bool) -> None:
+    """A name on the board stands for one artefact: submitting another file under a name the
+    records hold replaces those rows, so it needs ``replace_rows`` (said, not done silently)."""
+    held = suite.records / name
+    if replace_rows or not held.is_dir():
+        return
+    for _, summary in leaderboard.find_runs(held):
+        old = (summary.get("provenance") or {}).get("artefact_sha256") or ""
+        if old != sha:
+            raise SuiteError(
+                f"{held}: the board's {name!r} rows come from another artefact (sha256 "
+                f"{old[:12] or 'none'}); pass --replace to replace them, or choose another --name"
+            )

@@ -16,10 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import shutil
+import time
 import traceback
+import zipfile
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import cached_property
@@ -32,9 +36,12 @@ from mesa_maze.core.hyperparams import HyperParams
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import final_eval_seeds, proxy_region
 from mesa_maze.core.overlap import held_out_hashes
+from mesa_maze.core.provenance import git_commit, machine, sha256, versions
 from mesa_maze.core.variants import TRAIN, Variant, as_variant
 from mesa_maze.evaluation import leaderboard, probes
 from mesa_maze.evaluation.episodes import exit_rate, run_episodes
+from mesa_maze.evaluation.metrics import PROXY_TARGETS
+from mesa_maze.evaluation.probes import wilson
 from mesa_maze.training.train import HELD_OUT_LOG, SuiteError, train
 
 RESULTS = Path("results")
@@ -58,6 +65,16 @@ class RunConfig:
     hyperparams: dict = field(default_factory=dict)
     variant_dirs: tuple[str, ...] = ()
     shifts: tuple[str, ...] = ()  # test shifts to evaluate (empty: all); train is always evaluated
+    # The display name on the board (``mesa-maze submit --name``); empty: ``agent`` itself.
+    name: str = ""
+    # An outside agent's SHA-256 (its zip or module file), so that a changed file at the same
+    # path is evaluated again rather than read from the cache; empty for the suite's own agents.
+    artefact_sha256: str = ""
+
+    @property
+    def label(self) -> str:
+        """The agent's name on the board, in its episodes and in its run folder's path."""
+        return self.name or self.agent
 
     def config_hash(self, variant: Variant | None = None) -> str:
         """Hash of everything that changes the run's numbers (not where it is written): the
@@ -74,7 +91,9 @@ class RunConfig:
         payload = {
             k: v
             for k, v in asdict(self).items()
-            if k not in ("suite", "variant_dirs") and not (k in defaults and v == defaults[k])
+            # where and under which name a run is shown do not change its numbers
+            if k not in ("suite", "variant_dirs", "name")
+            and not (k in defaults and v == defaults[k])
         }
         payload["variant_digest"] = as_variant(variant or self.variant, self.variant_dirs).digest
         payload["level_protocol"] = LEVEL_PROTOCOL
@@ -82,8 +101,10 @@ class RunConfig:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def run_dir(self, root: Path) -> Path:
-        agent = Path(self.agent).stem if agents.is_external(self.agent) else self.agent
-        agent = agent.replace(":", "-").replace("/", "-")
+        agent = self.name or self.agent
+        if not self.name and self.agent.endswith(".zip"):  # a saved model: its file's stem
+            agent = Path(self.agent).stem
+        agent = agent.replace(":", "-").replace("/", "-")  # module:factory -> module-factory
         return Path(root) / self.suite / agent / self.variant / f"seed{self.seed}"
 
 
@@ -285,7 +306,10 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         run_dir / "config.json", json.dumps(config, indent=2, default=str)
     )
 
+    trained_before = (run_dir / "model.zip").is_file()  # training finished before a kill
+    started = time.process_time()
     agent = agent_for(run, root, progress_bar)
+    train_cpu = time.process_time() - started
     variant = run.variant
     rows, visits_out = [], {}
     splits = [TRAIN, *(cfg.shifts or variant.shifts)]
@@ -307,15 +331,16 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
             "apple_color": levels[0].apple_color,
             "visits": visits.tolist(),
         }
+    eval_cpu = time.process_time() - started - train_cpu
     episodes = pd.DataFrame(rows)
     episodes.insert(0, "seed", cfg.seed)
     episodes.insert(0, "variant", cfg.variant)
-    episodes.insert(0, "agent", cfg.agent)
+    episodes.insert(0, "agent", cfg.label)
     episodes_text = episodes.to_csv(index=False)
     leaderboard.atomic_write_text(run_dir / "episodes.csv", episodes_text)
     leaderboard.atomic_write_text(run_dir / "visits.json", json.dumps(visits_out))
     summary = {
-        "agent": cfg.agent,
+        "agent": cfg.label,
         "variant": cfg.variant,
         "seed": cfg.seed,
         "suite": cfg.suite,
@@ -330,12 +355,139 @@ def _execute(cfg: RunConfig, root: Path, progress_bar: bool) -> str:
         "episodes_count": len(episodes),
         "episodes_sha1": hashlib.sha1(episodes_text.encode("utf-8")).hexdigest(),
     }
+    trained = trained_steps(cfg, root)
+    if trained is not None:
+        summary["trained_steps"] = trained
     held_out = run_dir / HELD_OUT_LOG  # a learner's: the held-out levels training left out
     if held_out.is_file():
         summary["held_out"] = json.loads(held_out.read_text())
     summary.update(probes.run_diagnostics(agent, run, rows))
+    summary["provenance"] = provenance(
+        cfg, root, train_cpu=None if trained_before else train_cpu, eval_cpu=eval_cpu
+    )
+    leaderboard.atomic_write_text(run_dir / MODEL_CARD, model_card(cfg, summary, rows))
     leaderboard.atomic_write_text(summary_path, json.dumps(summary, indent=2))
     return "done"
+
+
+def artefact(cfg: RunConfig, root: Path) -> Path | None:
+    """The file whose bytes are the agent: a saved or trained model, a planner's base model,
+    the module of a ``module:factory``; None for a built-in scripted agent (the code's commit
+    names it)."""
+    spec = agents.get_agent_spec(cfg.agent)
+    if spec.saved:
+        return Path(spec.saved)
+    if spec.external:
+        module = importlib.import_module(spec.make.partition(":")[0])
+        source = inspect.getsourcefile(module)
+        return Path(source) if source else None
+    if spec.learns:
+        return cfg.run_dir(root) / "model.zip"
+    if spec.base:
+        return base_run_dir(cfg, root) / "model.zip"
+    return None
+
+
+def provenance(cfg: RunConfig, root: Path, train_cpu, eval_cpu, verified: bool = True) -> dict:
+    """Where a run's numbers come from (the leaderboard's provenance columns): evaluated by
+    the suite from the artefact (``verified``), the artefact's SHA-256, the code and library
+    versions, the CPU-seconds of training (None when the model was trained by an earlier,
+    interrupted process) and of evaluation, and the machine."""
+    path = artefact(cfg, root)
+    return {
+        "verified": verified,
+        "artefact": None if path is None else path.name,
+        "artefact_sha256": None if path is None or not path.is_file() else sha256(path),
+        "mesa_maze": __version__,
+        "commit": git_commit(),
+        **versions(),
+        "train_cpu_s": None if train_cpu is None else round(train_cpu, 2),
+        "eval_cpu_s": round(eval_cpu, 2),
+        "machine": machine(),
+    }
+
+
+MODEL_CARD = "README.md"
+
+
+def model_card(cfg: RunConfig, summary: dict, rows: list[dict]) -> str:
+    """A run's model card (Hugging Face's layout, in plain markdown): the env ids, what it was
+    trained with, its rates on every split with their 95% intervals over episodes, and where
+    the numbers come from; so a run folder can be shared as it is."""
+    from mesa_maze import env_id  # the package root registers the gym ids
+
+    recorded = summary.get("provenance") or {}
+
+    def origin(key):  # a value the run did not record says so
+        value = recorded.get(key)
+        return "not recorded" if value is None else value
+
+    lines = [
+        f"# {cfg.label} on {cfg.variant}, seed {cfg.seed}",
+        "",
+        f"- env ids: {', '.join(f'`{env_id(cfg.variant, s)}`' for s in summary_splits(rows))}",
+        f"- suite: {cfg.suite}; config hash `{summary['config_hash']}`; "
+        f"variant digest `{summary['variant_digest']}`",
+        f"- training budget: {cfg.train_steps} env steps"
+        + ("" if cfg.train_steps else " (not trained by the suite)"),
+        f"- verified: {str(recorded.get('verified', False)).lower()} (evaluated by mesa-maze "
+        "from the artefact, not self-reported)",
+        f"- artefact: {origin('artefact')} (sha256 `{origin('artefact_sha256')}`)"
+        if recorded.get("artefact")
+        else "- artefact: a built-in agent (its code at the commit below)",
+        f"- mesa-maze {origin('mesa_maze')} at commit {origin('commit')}; python "
+        f"{origin('python')}, torch {origin('torch')}, stable-baselines3 "
+        f"{origin('sb3')}",
+        f"- CPU-seconds: training {origin('train_cpu_s')}, evaluation "
+        f"{origin('eval_cpu_s')}, on {origin('machine')}",
+        "",
+        "| split | episodes | exit rate | misgeneralized | proxy first |",
+        "|---|---|---|---|---|",
+    ]
+    episodes = pd.DataFrame(rows)
+    for split, g in episodes.groupby("shift", sort=False):
+        cells = [
+            _share(g["reached_exit"]),
+            _share(g["outcome"] == "misgeneralized"),
+            _share(g["first_target"].isin(PROXY_TARGETS)),
+        ]
+        lines.append(f"| {split} | {len(g)} | " + " | ".join(cells) + " |")
+    lines += ["", "Intervals: 95% Wilson intervals over this run's episodes.", ""]
+    if cfg.hyperparams:
+        lines += ["Hyper-parameters:", "", "```json", json.dumps(cfg.hyperparams, indent=2,
+                  default=str), "```", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def summary_splits(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["shift"] for r in rows))
+
+
+def _share(hits) -> str:
+    _, lo, hi = wilson(int(hits.sum()), len(hits))
+    return f"{100 * hits.mean():.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def trained_steps(cfg: RunConfig, root: Path) -> int | None:
+    """The env steps the run's model was trained for (SB3's ``num_timesteps``, read from its
+    ``model.zip``; a planner: its base run's), or None for an agent that does not learn.
+
+    Not ``train_steps``, the budget: SB3 trains whole rollouts (PPO: ``n_steps * n_envs``,
+    2048 with sb3.toml's [ppo]), so a budget of 400,000 trains 401,408 steps and one of 2,000
+    a whole rollout. The summary records it as ``trained_steps``, outside the config hash."""
+    spec = agents.get_agent_spec(cfg.agent)
+    if spec.base:
+        base = base_run_dir(cfg, root)
+        model = base / "model.zip" if base is not None else None
+    elif spec.learns:
+        model = cfg.run_dir(root) / "model.zip"
+    else:
+        return None
+    try:
+        with zipfile.ZipFile(model) as z:
+            return int(json.loads(z.read("data"))["num_timesteps"])
+    except (OSError, TypeError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def refresh_probes(run: Run, root: Path) -> str:

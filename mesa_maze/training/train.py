@@ -117,7 +117,9 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
 
     ``inherit = "<agent>"`` in a table starts it from that agent's settings (its ``by_variant``
     included). ``<agent>@<α>`` (a remedy's sweep, e.g. ``ppo-dr@0.01``) reads ``<agent>``'s
-    table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies.dr`)."""
+    table and sets ``alpha`` (see :mod:`mesa_maze.training.remedies.dr`). A file without the
+    agent's table is a :class:`SuiteError` naming the file, the table and the tables it has
+    (an agent trained on SB3's defaults would look like a result)."""
 
     if not path.is_file():
         raise SuiteError(f"{path}: hyper-parameter file not found")
@@ -129,6 +131,9 @@ def load_hyperparams(path: Path, agent: str, variant: str) -> dict:
                 f"{path}: key '{key}': outside any table; put it under [common] or [<agent>]"
             )
     name, alpha = split_alpha(agent)
+    if name not in table or name == "common":  # SB3's defaults would train, silently
+        tables = ", ".join(f"[{t}]" for t in table if t != "common") or "none"
+        raise SuiteError(f"{path}: no table [{name}] for agent {agent!r}; its tables: {tables}")
     chain = []  # the agent's table, then the one it inherits from, and so on
     while name is not None:
         if name in {n for n, _ in chain}:

@@ -30,7 +30,7 @@ import inspect
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomllib
@@ -39,6 +39,7 @@ from mesa_maze import agents
 from mesa_maze.core.hyperparams import parse as parse_hyperparams
 from mesa_maze.core.levels import EVAL_BLOCK, TUNE_OFFSET, eval_seeds
 from mesa_maze.core.overlap import level_hashes
+from mesa_maze.core.resources import default_hyperparams
 from mesa_maze.core.variants import TRAIN, get_variant
 from mesa_maze.evaluation import episodes
 from mesa_maze.evaluation.leaderboard import atomic_write_text
@@ -72,7 +73,7 @@ class TuneConfig:
     eval_every: int
     eval_episodes: int = 100
     seed: int = 0
-    hyperparams: Path = Path("benchmarks/hyperparams/sb3.toml")
+    hyperparams: Path = field(default_factory=default_hyperparams)  # the shipped sb3.toml
     space: Path | None = None
     runs_dir: Path = Path("results/runs")
     variant_dirs: tuple[str, ...] = ()

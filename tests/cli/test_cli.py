@@ -327,9 +327,22 @@ def test_with_a_runs_dir_nothing_goes_where_the_suite_file_says(tmp_path, out, c
 @pytest.mark.parametrize(
     "factory, status, message",
     [
-        ("dying_agents:float_actions", 2, "agent 'returns': act returned float64 of shape"),
-        ("dying_agents:out_of_range", 2, "agent 'returns': act returned action 9; allowed: 0..3"),
-        ("dying_agents:act_raises", 2, "agent 'returns': act raised ZeroDivisionError: act failed"),
+        # A user's agent is named by the module:factory typed, then its own name (or class).
+        (
+            "dying_agents:float_actions",
+            2,
+            "agent 'dying_agents:float_actions' (returns): act returned float64 of shape",
+        ),
+        (
+            "dying_agents:out_of_range",
+            2,
+            "agent 'dying_agents:out_of_range' (returns): act returned action 9; allowed: 0..3",
+        ),
+        (
+            "dying_agents:act_raises",
+            2,
+            "agent 'dying_agents:act_raises' (returns): act raised ZeroDivisionError: act failed",
+        ),
         ("dying_agents:factory_raises", 2, "its factory raised RuntimeError: a bug in the factory"),
     ],
 )
@@ -371,3 +384,91 @@ def test_agents_lists_every_registered_name_with_its_kind_and_version_prints_it(
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"mesa-maze {__version__}"
+
+
+def test_debug_shows_the_traceback_of_an_agent_error(tmp_path, capsys):
+    """Without --debug an agent's error is one line; with it, the error propagates with the
+    agent's own exception chained, so the traceback reaches the line in its act that raised."""
+    argv = ["evaluate", "dying_agents:act_raises", "apple-exit", "--runs-dir", str(tmp_path)]
+    argv += ["--episodes", "5"]
+    assert cli.main(argv) == 2
+    assert "(--debug: traceback)" not in capsys.readouterr().out
+    with pytest.raises(Exception) as raised:
+        cli.main(["--debug", *argv])
+    assert "act raised ZeroDivisionError" in str(raised.value)
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
+    frames = [
+        f.name for f in __import__("traceback").extract_tb(raised.value.__cause__.__traceback__)
+    ]
+    assert "boom" in frames  # the function in dying_agents.py that raised
+
+
+def test_variants_prints_every_splits_gym_id(capsys):
+    import gymnasium as gym
+
+    import mesa_maze
+
+    assert cli.main(["variants"]) == 0
+    out = capsys.readouterr().out
+    for name in ("apple-exit", "corner"):
+        for split in get_variant(name).splits:
+            gym_id = f"MesaMaze/{name}-{split}-v0"
+            assert gym_id == mesa_maze.env_id(name, split) and gym_id in out
+            assert gym_id in gym.registry
+
+
+def test_help_shows_the_defaults(capsys):
+    """Every subcommand's --help gives its options' defaults (ArgumentDefaultsHelpFormatter),
+    never a "(default: None)" nor a default said twice."""
+    import re
+
+    for command in cli.SUBCOMMANDS:
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "(default: None)" not in text and "(default: [])" not in text, command
+        assert "(default: False)" not in text, command
+        for option in re.findall(r"--[a-z-]+ [A-Z_]+ ([^-]*?)(?= --|$)", text):
+            assert len(re.findall(r"\(default[ :)]", option)) <= 1, (command, option)
+        if command in ("train", "evaluate"):
+            assert "(default: results/runs)" in text
+            assert "(default: 100000)" in text
+            assert f"(default: {cli.runs.default_hyperparams()})" in text
+        if command == "leaderboard":
+            assert "(default: default)" in text and "shipped suite" in text
+
+
+def test_a_module_in_the_working_directory_is_an_agent_of_the_installed_script(tmp_path):
+    """The console script (not `python -m`) does not put the working directory on sys.path;
+    the registry adds it for a module:factory, at the end, so no PYTHONPATH=. is needed."""
+    import subprocess
+
+    (tmp_path / "my_cwd_agent.py").write_text(
+        "from mesa_maze.agents import OracleAgent\n\n"
+        "def make(seed, actions):\n    return OracleAgent('exit', actions)\n"
+    )
+    script = Path(sys.executable).parent / "mesa-maze"
+    argv = [script, "evaluate", "my_cwd_agent:make", "apple-exit", "--episodes", "5"]
+    argv += ["--runs-dir", "runs"]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "runs" / "manual" / "my_cwd_agent-make" / "apple-exit" / "seed0").is_dir()
+
+
+def test_ppo_records_the_steps_it_trained_not_only_the_budget(tmp_path):
+    """SB3 trains whole rollouts (PPO: n_steps 32 x n_envs 64 = 2048): a budget of 2000 trains
+    2048 steps. The summary keeps the budget (`train_steps`, part of the config) and records
+    `trained_steps`; the leaderboard's train_steps column shows what was trained."""
+    import json
+
+    from mesa_maze.evaluation import leaderboard as lb
+
+    argv = ["evaluate", "ppo", "apple-exit", "--steps", "2000", "--episodes", "5"]
+    assert cli.main([*argv, "--runs-dir", str(tmp_path)]) == 0
+    run_dir = tmp_path / "manual" / "ppo" / "apple-exit" / "seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["train_steps"] == 2000 and summary["trained_steps"] == 2048
+    assert json.loads((run_dir / "config.json").read_text())["train_steps"] == 2000
+    _, runs = lb.load_runs(tmp_path / "manual")
+    assert lb._run_info(runs)["train_steps"].tolist() == [2048]

@@ -205,7 +205,7 @@ def _copy_checkout(dest: Path) -> Path:
     """What a build reads, copied: setuptools writes build/ and *.egg-info into the folder it
     builds, and a stale build/lib there would put modules that no longer exist into the wheel."""
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md", "mesa_maze", "envs"):
+    for name in ("pyproject.toml", "README.md", "mesa_maze", "envs", "benchmarks"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -226,6 +226,15 @@ def test_an_installed_wheel_has_the_built_in_variants(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"mesa_maze/variant_files/{p.name}" for p in (REPO / "envs").glob("*.toml")} <= names
+    # The suites and hyper-parameter files ship too (core/resources.py), the measurement
+    # scripts beside them (benchmarks/*.py) do not.
+    shipped = {f"mesa_maze/suites/{p.name}" for p in (REPO / "benchmarks").glob("*.toml")}
+    shipped |= {
+        f"mesa_maze/suites/hyperparams/{p.name}"
+        for p in (REPO / "benchmarks" / "hyperparams").glob("*.toml")
+    }
+    assert {"mesa_maze/suites/quick.toml", "mesa_maze/suites/hyperparams/sb3.toml"} <= shipped
+    assert {n for n in names if n.startswith("mesa_maze/suites/")} == shipped  # no .py
     # pyproject.toml lists the packages by hand: a new one left out would be missing here.
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "mesa_maze").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
@@ -239,6 +248,16 @@ def test_an_installed_wheel_has_the_built_in_variants(tmp_path):
         f"assert str(BUILTIN_DIR) == {str(site / 'mesa_maze' / 'variant_files')!r}, BUILTIN_DIR\n"
         f"assert {BUILT_INS} <= set(mesa_maze.list_variants())\n"
         "mesa_maze.make('corner', 'anywhere').reset(seed=0)\n"
+        # The shipped suites and hyper-parameters, away from any checkout: a run's config
+        # loads with the default hyper-parameters, a suite by name writes under ./results/.
+        "from pathlib import Path\n"
+        "from mesa_maze.core import resources\n"
+        "from mesa_maze.experiments import runner\n"
+        f"assert resources.suites_dir() == Path({str(site / 'mesa_maze' / 'suites')!r})\n"
+        "cfg = runner.single_run('ppo', 'apple-exit', train_steps=20_000)\n"
+        "assert cfg.hyperparams['n_steps'] == 32, cfg.hyperparams\n"
+        "suite = runner.load_suite('quick')\n"
+        "assert suite.leaderboard == Path('results/quick/leaderboard.csv'), suite.leaderboard\n"
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -270,6 +289,8 @@ def test_an_editable_install_reads_the_checkouts_envs_folder(tmp_path, fixtures)
         f"assert str(BUILTIN_DIR) == {str(checkout / 'envs')!r}, BUILTIN_DIR\n"
         f"assert {BUILT_INS} | {{'my-maze'}} <= set(mesa_maze.list_variants())\n"
         "mesa_maze.make('corner', 'anywhere').reset(seed=0)\n"
+        "from mesa_maze.core import resources\n"  # the suites too: the checkout's benchmarks/
+        f"assert str(resources.suites_dir()) == {str(checkout / 'benchmarks')!r}\n"
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

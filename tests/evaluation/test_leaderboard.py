@@ -561,3 +561,31 @@ def test_an_atomic_writes_temporary_file_is_a_hidden_tmp_file(tmp_path, monkeypa
     assert tmp.startswith(".board.csv.") and tmp.endswith(".tmp")
     assert [p.name for p in tmp_path.iterdir()] == ["board.csv"]
     assert [p.name for p in tmp_path.glob(".*.tmp")] == []
+
+
+def test_train_steps_shows_what_the_models_trained_when_recorded(tree, tmp_path):
+    """A summary's trained_steps (SB3 trains whole rollouts) is the row's train_steps; runs from
+    before it was recorded (no trained_steps) take the count of those that have it, and a row
+    none of whose runs recorded it keeps the budget."""
+    assert set(lb.build_leaderboard(*lb.load_runs(tree))["train_steps"]) == {1000}
+    summary = tree / "quick" / "ppo" / "apple-exit" / "seed1" / "summary.json"
+    data = json.loads(summary.read_text())
+    summary.write_text(json.dumps({**data, "trained_steps": 2048}))  # seeds 0 and 2: none
+    board = lb.build_leaderboard(*lb.load_runs(tree))
+    steps = board.groupby("agent")["train_steps"].unique()
+    assert steps["ppo"].tolist() == [2048] and steps["oracle-exit"].tolist() == [1000]
+
+
+def test_the_markdown_opens_with_the_suites_note(tree, tmp_path):
+    board = lb.build_leaderboard(*lb.load_runs(tree))
+    csv, md = tmp_path / "leaderboard.csv", tmp_path / "leaderboard.md"
+    lb.write_leaderboard(board, csv, md, note="Smoke test, not a result.\nPPO: 20k steps.")
+    lines = md.read_text().splitlines()
+    assert lines[:5] == [
+        "# mesa-maze leaderboard",
+        "",
+        "> Smoke test, not a result.",
+        "> PPO: 20k steps.",
+        "",
+    ]
+    assert md.read_text().replace("\n".join(lines[2:5]) + "\n", "", 1) == lb.to_markdown(board)

@@ -222,7 +222,7 @@ def test_the_schema_is_the_committed_header_then_metrics_added_since(path):
     they were written can only add whole groups of columns after it (and reads as empty)."""
     header = (ROOT / path).read_text().splitlines()[0].split(",")
     assert lb.COLUMNS[: len(header)] == header
-    added = [g for g in lb.METRIC_COLUMN_GROUPS if not set(g) & set(header)]
+    added = [g for g in lb.OPTIONAL_COLUMN_GROUPS if not set(g) & set(header)]
     assert lb.COLUMNS[len(header) :] == [c for group in added for c in group]
     assert list(lb.read_leaderboard(ROOT / path).columns) == lb.COLUMNS
 
@@ -234,8 +234,9 @@ def test_the_leaderboard_is_byte_for_byte_its_golden_copy(tmp_path):
     t-intervals with a seed count per metric (issue 22): every mean, IQM and chance level stayed
     as it was, only the ``_lo``/``_hi`` columns changed and the ``_seeds`` columns were added;
     and once more when the agreement, read-out and plan-probe columns were appended (issue
-    "Heuristic or mesa-optimizer?"): every earlier column equal, the markdown unchanged. The
-    same runs must give the same CSV and markdown, bytes and all."""
+    "Heuristic or mesa-optimizer?"), and the provenance columns (issue "Compare your agent",
+    empty for these runs, which predate it): every earlier column equal, the markdown unchanged.
+    The same runs must give the same CSV and markdown, bytes and all."""
     board = lb.build_leaderboard(*lb.load_runs(golden_runs(tmp_path / "runs")))
     csv, md = tmp_path / "leaderboard.csv", tmp_path / "leaderboard.md"
     lb.write_leaderboard(board, csv, md)

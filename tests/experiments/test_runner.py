@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from mesa_maze import agents
 from mesa_maze.core.variants import get_variant
 from mesa_maze.evaluation import leaderboard
 from mesa_maze.evaluation.metrics import OUTCOMES
-from mesa_maze.experiments import runner
+from mesa_maze.experiments import records, runner
 from mesa_maze.experiments import runs as one_run
 from mesa_maze.training import train as training
 
@@ -944,16 +945,43 @@ variants = ["apple-exit"]
 """
 
 
+def test_a_suite_keeps_the_rows_its_records_hold_and_replace_prunes_them(tmp_path):
+    """The board is built from the suite's records (beside it): a suite that no longer makes an
+    agent's runs keeps that agent's rows (its records stay, e.g. a submitted agent);
+    ``replace_rows`` prunes the records the suite does not make, and the rows go with them."""
+    both = runner.load_suite(
+        write_suite(tmp_path, SMALL.format(agents='["random", "oracle-exit"]'))
+    )
+    assert not runner.run_suite(both, root=tmp_path / "runs", log=lambda m: None)["failed"]
+    board = both.leaderboard
+    assert (both.records / "oracle-exit" / "apple-exit" / "seed0" / records.EPISODES).is_file()
+    before = leaderboard.read_leaderboard(board)
+    one = runner.load_suite(write_suite(tmp_path, SMALL.format(agents='["random"]')))
+    runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None)
+    assert set(lb_agents(board)) == {"random", "oracle-exit"}
+    # The same numbers (random's run made again, in another runs folder): only where they came
+    # from differs, the CPU-seconds measured anew.
+    origin = ["date", *(name for name, _, _ in leaderboard.PROVENANCE_COLUMNS)]
+    pd.testing.assert_frame_equal(
+        leaderboard.read_leaderboard(board).drop(columns=origin), before.drop(columns=origin)
+    )
+    runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None, replace_rows=True)
+    assert set(lb_agents(board)) == {"random"}
+    assert not (one.records / "oracle-exit").exists()
+
+
 def test_a_suite_that_would_drop_leaderboard_rows_is_refused_before_it_runs(tmp_path):
-    """Nothing shrinks a leaderboard silently: a suite without the rows of the board already at
-    its path is refused before any run (one line naming the file, a lost row and the way out);
-    the file is untouched; ``replace_rows`` rebuilds it from this suite's runs alone."""
+    """Nothing shrinks a leaderboard silently: with its records gone, a suite without the rows
+    of the board already at its path is refused before any run (one line naming the file, a
+    lost row and the way out); the file is untouched; ``replace_rows`` rebuilds it from this
+    suite's runs alone."""
     both = runner.load_suite(
         write_suite(tmp_path, SMALL.format(agents='["random", "oracle-exit"]'))
     )
     assert not runner.run_suite(both, root=tmp_path / "runs", log=lambda m: None)["failed"]
     board = both.leaderboard
     before = board.read_bytes()
+    shutil.rmtree(both.records)
     one = runner.load_suite(write_suite(tmp_path, SMALL.format(agents='["random"]')))
     with pytest.raises(runner.SuiteError, match=r"board.csv: suite t would drop 5 of its rows "
                        r"\(oracle-exit / apple-exit / .*--replace"):  # fmt: skip
@@ -963,9 +991,10 @@ def test_a_suite_that_would_drop_leaderboard_rows_is_refused_before_it_runs(tmp_
     assert set(lb_agents(board)) == {"random"}
     # A suite that keeps every row (the same one again, cached) writes without a word.
     assert runner.run_suite(one, root=tmp_path / "runs2", log=lambda m: None)["cached"]
-    # The same guard when only the board is rebuilt, from runs that lack some of its rows.
+    # The same guard when only the board is rebuilt, from records that lack some of its rows.
     runner.write_outputs(both, tmp_path / "runs")  # growing is allowed
     before = board.read_bytes()
+    shutil.rmtree(both.records / "oracle-exit")
     with pytest.raises(runner.SuiteError, match="this leaderboard would drop 5"):
         runner.write_outputs(one, tmp_path / "runs2")
     assert board.read_bytes() == before

@@ -39,3 +39,24 @@ def test_a_limited_levels_setting_trains_on_that_many_levels():
     unlimited.seed(1)
     unlimited.reset()
     assert len(set(unlimited.unwrapped.maze.level_hashes.tolist())) > 3
+
+
+def test_a_hyperparameter_file_without_the_agents_table_names_the_file_and_its_tables(tmp_path):
+    """Guards against PPO silently training on SB3's defaults: a file with no [ppo] table is an
+    error naming the file, the missing table and the tables it has ([common] alone is not one)."""
+    import pytest
+
+    from mesa_maze.core.errors import SuiteError
+
+    path = tmp_path / "hp.toml"
+    path.write_text("[common]\nn_envs = 4\n[a2c]\nn_steps = 8\n[dqn]\nbuffer_size = 100\n")
+    with pytest.raises(SuiteError) as raised:
+        training.load_hyperparams(path, "ppo", "apple-exit")
+    assert str(raised.value) == (
+        f"{path}: no table [ppo] for agent 'ppo'; its tables: [a2c], [dqn]"
+    )
+    with pytest.raises(SuiteError, match=r"no table \[ppo-dr\] for agent 'ppo-dr@0.1'"):
+        training.load_hyperparams(path, "ppo-dr@0.1", "apple-exit")
+    with pytest.raises(SuiteError, match=r"no table \[common\]"):
+        training.load_hyperparams(path, "common", "apple-exit")
+    assert training.load_hyperparams(path, "a2c", "apple-exit") == {"n_envs": 4, "n_steps": 8}
