@@ -61,8 +61,8 @@ benchmark: $(STAMP)
 benchmark-quick: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/quick.toml
 
-# DR-α, PLR⊥ and ACCEL at α in {0, 0.01, 0.02, 0.1}: 60 PPO runs of 400k steps, 5 seeds (about
-# an hour on 2 cores: results/perf/suite_time_remedies.csv).
+# DR-α, PLR⊥ and ACCEL at α in {0, 0.01, 0.02, 0.1}: 60 PPO runs of 400k steps, 5 seeds (35 min
+# on 2 cores, shared with tests part of the time: results/perf/suite_time_remedies.csv).
 benchmark-remedies: $(STAMP)
 	$(BIN)/mesa-maze benchmark --suite benchmarks/remedies.toml
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, default=ROOT / "results/runs/remedies")
+    # The committed records keep every run's remedy.csv: a clone reruns this without the runs.
+    parser.add_argument("--runs", type=Path, default=ROOT / "results/remedies/records/remedies")
     parser.add_argument("--out", type=Path, default=ROOT / "results/remedies/remedy_logs.csv")
     args = parser.parse_args()
     table = log_table(args.runs)

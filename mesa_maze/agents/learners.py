@@ -304,6 +304,8 @@ def check_sb3_zip(path: str | Path) -> None:
     ``data`` entry), before SB3 tries to load it."""
     import zipfile
 
+    if not Path(path).is_file():
+        raise AgentError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise AgentError(f"{path}: not an SB3 model: not a zip file")
     with zipfile.ZipFile(path) as archive:
@@ -334,8 +336,9 @@ def saved_settings(path: str | Path, observation: str | None = None) -> dict:
       ``Discrete(7)``: ``minigrid=True`` (Minigrid's actions and the egocentric image, as
       ``ImgObsWrapper`` gives it);
     - a grid of ``(H, W, 3)`` codes (either channel order): ``symbolic`` on an ``H``-cell canvas,
-      or, when its side is a multiple of the rgb tile and not a grid size, ``rgb``. A square of
-      ``VIEW_SIZE`` with cardinal actions reads as a 7x7 symbolic grid; ``observation`` names the
+      or, when its side is a multiple of the rgb tile of at least 5 cells (40 pixels), ``rgb``.
+      A 7x7 square with cardinal or turn-and-forward actions reads as a 7x7 symbolic grid (the
+      train split of apple-exit), not as the egocentric view; ``observation`` names the
       observer instead (``"egocentric"``) where that guess is wrong.
 
     A dict observation (Minigrid's with its mission text) is refused: SB3 cannot train on it,

@@ -60,7 +60,10 @@ def cmd_submit(args) -> int:
     )
     name = entry.runs[0].label
     print(f"submit {name} to suite {suite.name}: {len(entry.runs)} runs", flush=True)
-    status = runner.run_suite(entry, jobs=args.jobs, root=Path(args.runs_dir), log=log)
+    replaced = {name} if args.replace else ()
+    status = runner.run_suite(
+        entry, jobs=args.jobs, root=Path(args.runs_dir), log=log, replace_agents=replaced
+    )
     if status["failed"]:
         print(f"{len(status['failed'])} runs failed; the leaderboard has the others", flush=True)
         return 1

@@ -144,6 +144,12 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=500, help="episodes per split")
     parser.add_argument(
+        "--observation",
+        choices=("symbolic", "egocentric", "rgb"),
+        help="an SB3 .zip's observation where its saved space is ambiguous (a 7x7 grid reads "
+        "as symbolic); default: read from the zip",
+    )
+    parser.add_argument(
         "--hyperparams",
         default=str(default_hyperparams()),
         help="hyper-parameter file, with a table for the agent",
@@ -168,6 +174,7 @@ def _run_config(args):
         hyperparams=args.hyperparams,
         suite=args.suite_name,
         variant_dirs=args.variant_dirs,
+        observation=args.observation,
     )
 
 

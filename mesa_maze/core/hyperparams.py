@@ -44,7 +44,7 @@ class EnvSettings:
     def canvas_of(self, variant) -> int:
         """The grid full-grid observations are padded to on ``variant``: ``canvas``, else the
         variant's largest split (Procgen-style, so one network sees every split)."""
-        return self.canvas or max(spec.size for spec in variant.splits.values())
+        return self.canvas or variant.canvas
 
     def play_options(self, variant, variant_dirs=()) -> dict:
         """The keyword arguments of ``envs.vector.run_levels`` that play ``variant`` (a

@@ -35,17 +35,30 @@ def machine() -> str:
     return f"{cpu_name()} ({platform.machine()}, {cores} cores)"
 
 
+# What a run's numbers depend on in a checkout; the results a suite rewrites do not make it dirty.
+CODE = ("mesa_maze", "envs", "benchmarks", "pyproject.toml")
+
+
 def git_commit(where: Path | None = None) -> str | None:
-    """The commit of the checkout holding the package (``+dirty`` with uncommitted changes to
-    tracked files), or None for an installed wheel or without git."""
+    """The commit of the mesa-maze checkout holding the package (``+dirty`` with uncommitted
+    changes to its code), or None for an installed wheel (even one inside another repository's
+    folder) or without git."""
     where = Path(where or Path(__file__).resolve().parents[2])
+    if not (where / "pyproject.toml").is_file() or not (where / "mesa_maze").is_dir():
+        return None  # site-packages: not a checkout of ours
     try:
+        top = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        if Path(top).resolve() != where.resolve():
+            return None
         head = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no", "--", *CODE],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):

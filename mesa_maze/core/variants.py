@@ -114,6 +114,12 @@ class Variant:
     def shifts(self) -> list[str]:
         return [s for s in self.splits if s != TRAIN]
 
+    @property
+    def canvas(self) -> int:
+        """The largest maze among its splits: full-grid observations of every split are padded
+        to it (Procgen-style), so one network sees the train split and a bigger test shift."""
+        return max(spec.size for spec in self.splits.values())
+
     @cached_property
     def digest(self) -> str:
         """A digest of what the file resolves to: the reward and every split's full spec (its

@@ -50,9 +50,8 @@ def tile_atlas(tile_size: int = RGB_TILE):
 
 
 def canvas_size(variant) -> int:
-    """The largest maze among a variant's splits. Full-grid observations of every split are
-    padded to it (Procgen-style), so one network sees the train split and a bigger test shift."""
-    return max(spec.size for spec in variant.splits.values())
+    """The canvas full-grid observations of ``variant`` are padded to (``Variant.canvas``)."""
+    return variant.canvas
 
 
 def pad_observations(obs: np.ndarray, observation: str, size: int) -> np.ndarray:

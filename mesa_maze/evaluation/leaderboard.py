@@ -24,6 +24,7 @@ import math
 import os
 import re
 import tempfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -400,7 +401,7 @@ def _read_episodes(run_dir: Path, summary: dict) -> pd.DataFrame:
             data = gzip.decompress(data)
     except FileNotFoundError as e:
         raise ResultsError(f"{path}: missing (the run's {SUMMARY} says it is finished)") from e
-    except (OSError, EOFError) as e:  # gzip's BadGzipFile is an OSError
+    except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile is an OSError
         raise ResultsError(f"{path}: corrupt episodes file: {e}") from e
     _check_integrity(data, path, run_dir, summary)
     try:

@@ -57,9 +57,11 @@ def export_run(run_dir: Path, record_dir: Path) -> bool:
     episodes = (run_dir / summary["episodes_file"]).read_bytes()
     # mtime=0: the same episodes give the same bytes, so an unchanged record leaves no git diff
     leaderboard.atomic_write_bytes(record_dir / EPISODES, gzip.compress(episodes, mtime=0))
-    for name in KEPT:
+    for name in KEPT:  # a file the new run lacks does not survive from the old record
         if (run_dir / name).is_file():
             leaderboard.atomic_write_bytes(record_dir / name, (run_dir / name).read_bytes())
+        else:
+            (record_dir / name).unlink(missing_ok=True)
     leaderboard.atomic_write_text(existing, json.dumps(wanted, indent=2))
     return True
 
@@ -75,15 +77,18 @@ def sync(run_dirs, records: Path, runs_root: Path) -> int:
     return written
 
 
-def prune(suite_records: Path, keep) -> list[Path]:
-    """Remove the records under ``suite_records`` that are not among ``keep`` (record folders);
-    returns those removed (``--replace``: the board then holds the suite's runs alone)."""
-    (Path(suite_records) / IMPORTED).unlink(missing_ok=True)  # rows not made by the suite
+def prune(suite_records: Path, keep, agents=None) -> list[Path]:
+    """Remove the records under ``suite_records`` that are not among ``keep`` (record folders)
+    and, with ``agents`` given, belong to one of them (``submit --replace``); without, every
+    such record and the imported rows go (``--replace``: the board then holds the suite's runs
+    alone). Returns the records removed."""
+    if agents is None:
+        (Path(suite_records) / IMPORTED).unlink(missing_ok=True)  # rows the suite did not make
     keep = {Path(k).resolve() for k in keep}
     removed = [
         run_dir
-        for run_dir, _ in leaderboard.find_runs(suite_records)
-        if run_dir.resolve() not in keep
+        for run_dir, summary in leaderboard.find_runs(suite_records)
+        if run_dir.resolve() not in keep and (agents is None or summary["agent"] in agents)
     ]
     for run_dir in removed:
         shutil.rmtree(run_dir)
@@ -92,6 +97,12 @@ def prune(suite_records: Path, keep) -> list[Path]:
                 break
             parent.rmdir()
     return removed
+
+
+def record_rows(summary: dict) -> set[tuple[str, str, str]]:
+    """The (agent, variant, shift) rows a record holds: every split it was evaluated on (each
+    is probed, so the summary's ``goal_probe`` names them all)."""
+    return {(summary["agent"], summary["variant"], s) for s in summary.get("goal_probe", {})}
 
 
 # --- rows reported elsewhere ---------------------------------------------------------------------
@@ -115,6 +126,13 @@ def import_rows(suite_records: Path, path: Path, board: pd.DataFrame, replace_ro
         raise ResultsError(f"{path}: no rows to import")
     rows["verified"] = "false"
     keys = list(leaderboard.KEY)
+    blank = rows[keys].isna().any(axis=1) | (rows[keys].astype(str) == "").any(axis=1)
+    if blank.any():
+        raise ResultsError(f"{path}: row {int(blank.idxmax()) + 2}: empty agent, variant or shift")
+    repeated = rows.duplicated(keys)
+    if repeated.any():
+        agent, variant, shift = rows.loc[repeated.idxmax(), keys]
+        raise ResultsError(f"{path}: row {agent} / {variant} / {shift} is there twice")
     own = rows.merge(board[board["verified"].astype(str) != "false"][keys], on=keys)
     if len(own):
         agent, variant, shift = own.iloc[0][keys]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,7 +27,7 @@ import pandas as pd
 import tomllib
 
 from mesa_maze import agents
-from mesa_maze.core.errors import Interrupted
+from mesa_maze.core.errors import Interrupted, ResultsError
 from mesa_maze.core.levels import EVAL_BLOCK, EVAL_BLOCKS
 from mesa_maze.core.provenance import sha256
 from mesa_maze.core.resources import default_hyperparams, output_anchor, suite_file
@@ -250,14 +251,18 @@ def run_suite(
     executor: str = "local",
     ray_options: dict | None = None,
     replace_rows: bool = False,
+    replace_agents=(),
 ) -> dict:
     """Every run of the suite (finished ones are skipped), then the leaderboard and plots.
     ``executor="ray"`` sends the runs to a Ray cluster (:mod:`mesa_maze.experiments.ray_executor`, options
     in ``ray_options``); ``jobs`` is then the CPU count of a local Ray instance. A suite whose
     rows would not cover the leaderboard file already at its path is refused before anything
-    runs, unless ``replace_rows`` (:func:`refuse_to_shrink`)."""
+    runs, unless ``replace_rows`` (:func:`refuse_to_shrink`); ``replace_agents`` (names) may
+    lose rows, their old records going (``submit --replace``)."""
     if not replace_rows:
-        keys = suite_rows(suite) | recorded_rows(suite)
+        made = {cfg.run_dir(suite.records.parent) for cfg in suite.runs}
+        keys = suite_rows(suite.runs) | kept_rows(suite, made, replace_agents)
+        keys |= board_rows(suite.leaderboard, replace_agents)
         refuse_to_shrink(suite.leaderboard, keys, f"suite {suite.name}")
     # Longest first, so the pool's tail is short; wrapping agents (planners) need their base's
     # model, so they run in a second phase after every other run.
@@ -281,7 +286,7 @@ def run_suite(
         # Finished runs are complete on disk (summary.json is written last); the rest redo.
         finished = len(status["done"]) + len(status["cached"]) + len(status["refreshed"])
         raise Interrupted(finished) from None
-    write_outputs(suite, root, replace_rows=replace_rows)
+    write_outputs(suite, root, replace_rows=replace_rows, replace_agents=replace_agents)
     log(
         f"suite {suite.name}: {len(status['done'])} run, {len(status['cached'])} already done, "
         f"{len(status['refreshed'])} given new probes, "
@@ -330,24 +335,37 @@ def dropped_rows(path: Path, keys) -> list[tuple[str, str, str]]:
     return sorted({k for k in old_keys if k not in keys})
 
 
-def recorded_rows(suite: Suite) -> set[tuple[str, str, str]]:
-    """The rows of the leaderboard file whose (agent, variant) the suite's records hold: a
-    rebuild keeps them (a submitted agent, a seed the suite no longer makes)."""
-    if not Path(suite.leaderboard).is_file():
+def kept_rows(suite: Suite, made, replace_agents=()) -> set[tuple[str, str, str]]:
+    """The rows the board keeps from outside the runs ``made`` (their record folders): the
+    other records (a submitted agent, a seed the suite no longer makes) and the imported
+    rows; an agent of ``replace_agents`` keeps nothing of its own."""
+    made = {Path(m).resolve() for m in made}
+    rows: set[tuple[str, str, str]] = set()
+    for run_dir, summary in leaderboard.find_runs(suite.records):
+        if run_dir.resolve() not in made and summary["agent"] not in replace_agents:
+            rows |= records.record_rows(summary)
+    imported = records.imported_rows(suite.records)
+    if imported is not None:
+        rows |= set(zip(imported["agent"], imported["variant"], imported["shift"], strict=True))
+    return rows
+
+
+def board_rows(path: Path, agents) -> set[tuple[str, str, str]]:
+    """The rows of ``agents`` in the leaderboard file at ``path`` (none without a file)."""
+    if not agents or not Path(path).is_file():
         return set()
-    held = {(s["agent"], s["variant"]) for _, s in leaderboard.find_runs(suite.records)}
-    old = leaderboard.read_leaderboard(suite.leaderboard)
+    old = leaderboard.read_leaderboard(path)
     keys = zip(old["agent"], old["variant"], old["shift"], strict=True)
-    return {k for k in keys if k[:2] in held}
+    return {k for k in keys if k[0] in agents}
 
 
-def suite_rows(suite: Suite) -> set[tuple[str, str, str]]:
-    """The (agent, variant, shift) rows the suite's runs make: every split each run plays."""
+def suite_rows(runs) -> set[tuple[str, str, str]]:
+    """The (agent, variant, shift) rows the runs make: every split each run plays."""
     rows = set()
-    for cfg in suite.runs:
+    for cfg in runs:
         variant = as_variant(cfg.variant, cfg.variant_dirs)
         for split in (TRAIN, *(cfg.shifts or variant.shifts)):
-            rows.add((cfg.agent, cfg.variant, split))
+            rows.add((cfg.label, cfg.variant, split))
     return rows
 
 
@@ -365,45 +383,80 @@ def refuse_to_shrink(path: Path, keys, what: str) -> None:
         )
 
 
-def _drop_stale_records(suite: Suite, root: Path) -> None:
-    """A run the suite tried again under a new config (an edited variant file) and that did not
-    finish leaves its old record, made under the old config: dropped, said out loud (the old run
-    itself was moved aside in the runs folder), so the board does not show stale numbers."""
+def stale_records(suite: Suite, root: Path) -> list[Path]:
+    """The records of the suite's runs that were made under another config (an edited variant
+    file, a changed budget) and that no finished run in ``root`` replaces: shown, they would
+    be stale numbers. Compared with the run's hash as the records make it (a planner's base is
+    its record)."""
+    stale = []
     for cfg in suite.runs:
-        run_dir, record = cfg.run_dir(root), cfg.run_dir(suite.records.parent)
+        record = cfg.run_dir(suite.records.parent)
         summary = record / leaderboard.SUMMARY
-        if not run_dir.is_dir() or (run_dir / leaderboard.SUMMARY).is_file():
-            continue  # not tried here, or finished (then its record was just written)
-        if not summary.is_file():
-            continue
+        if (cfg.run_dir(root) / leaderboard.SUMMARY).is_file() or not summary.is_file():
+            continue  # finished here (its record is about to be rewritten), or no record
         try:
-            current = run_hash(cfg, root)
-        except SuiteError:  # a planner whose base run is missing: nothing to compare with
+            current = run_hash(cfg, suite.records.parent)
+        except SuiteError:  # a planner whose base has no record: nothing to compare with
             continue
         if json.loads(summary.read_text())["config_hash"] != current:
-            shutil.rmtree(record)
-            print(f"{record}: made under an older config and not redone; dropped", flush=True)
+            stale.append(record)
+    return stale
+
+
+def _warn_unmade_seeds(suite: Suite) -> None:
+    """Records of the suite's own agents with seeds the suite no longer makes stay on the board
+    (their rows would otherwise be lost): said, so a row mixing protocols is not a surprise."""
+    made = {(cfg.label, cfg.variant, cfg.seed) for cfg in suite.runs}
+    ours = {(cfg.label, cfg.variant) for cfg in suite.runs}
+    for run_dir, s in leaderboard.find_runs(suite.records):
+        if (s["agent"], s["variant"]) in ours and (s["agent"], s["variant"], s["seed"]) not in made:
+            print(
+                f"{run_dir}: a seed the suite no longer makes, kept on the board "
+                "(--replace drops it)",
+                flush=True,
+            )
 
 
 def write_outputs(
-    suite: Suite, root: Path = RESULTS / "runs", replace_rows: bool = False
+    suite: Suite, root: Path = RESULTS / "runs", replace_rows: bool = False, replace_agents=()
 ) -> pd.DataFrame:
     """Copy the suite's finished runs into its records (:mod:`mesa_maze.experiments.records`),
     then rebuild the leaderboard (CSV + markdown) and the plots from the records: the suite's
-    runs and whatever else the records hold (submitted agents). ``replace_rows`` first prunes
-    the records the suite's runs do not make; without it, a board that would lose rows of the
-    file already there is refused (:func:`refuse_to_shrink`)."""
-    store = suite.records
-    records.sync((cfg.run_dir(root) for cfg in suite.runs), store.parent, Path(root))
-    _drop_stale_records(suite, Path(root))
+    runs and whatever else the records hold (submitted agents, imported rows).
+
+    Checked before anything is written: a record of a suite run made under another config and
+    not redone (:func:`stale_records`) is refused, and so is a board that would lose rows of
+    the file already there (:func:`refuse_to_shrink`). ``replace_rows`` drops both and prunes
+    the records the suite's runs do not make; ``replace_agents`` (names) may lose rows, their
+    records not made by these runs going."""
+    store, root = suite.records, Path(root)
+    finished = [cfg for cfg in suite.runs if (cfg.run_dir(root) / leaderboard.SUMMARY).is_file()]
+    stale = stale_records(suite, root)
+    if not replace_rows:
+        if stale:
+            more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+            raise SuiteError(
+                f"{stale[0]}{more}: a record made under another config (an edited variant "
+                "file?) that no finished run replaces; nothing written. Run the suite to redo "
+                "it, or pass --replace to drop it"
+            )
+        made = [cfg.run_dir(store.parent) for cfg in finished]
+        keys = suite_rows(finished) | kept_rows(suite, made, replace_agents)
+        keys |= board_rows(suite.leaderboard, replace_agents)
+        refuse_to_shrink(suite.leaderboard, keys, "this leaderboard")
+    records.sync((cfg.run_dir(root) for cfg in finished), store.parent, root)
+    keep = [cfg.run_dir(store.parent) for cfg in suite.runs]
     if replace_rows:
-        records.prune(store, [cfg.run_dir(store.parent) for cfg in suite.runs])
+        for record in stale:
+            shutil.rmtree(record)
+        gone = records.prune(store, keep)
+        print(f"{store}: --replace: {len(stale) + len(gone)} records dropped", flush=True)
+    elif replace_agents:
+        records.prune(store, keep, agents=set(replace_agents))
+    _warn_unmade_seeds(suite)
     episodes, runs = leaderboard.load_runs(store)
     board = leaderboard.build_leaderboard(episodes, runs, extra=probes.board_extra(runs))
     board = with_imported(board, records.imported_rows(store))
-    if not replace_rows:
-        keys = zip(board["agent"], board["variant"], board["shift"], strict=True)
-        refuse_to_shrink(suite.leaderboard, keys, "this leaderboard")
     md = suite.leaderboard.with_suffix(".md")
     leaderboard.write_leaderboard(board, suite.leaderboard, md, note=suite.note)
     plots.make_all(board, store, suite.plots)
@@ -415,6 +468,14 @@ def with_imported(board: pd.DataFrame, imported: pd.DataFrame | None) -> pd.Data
     level of its variant and shift, so that every row's chance comes from one evaluation."""
     if imported is None or imported.empty:
         return board
+    key = list(leaderboard.KEY)
+    clash = imported.merge(board[key], on=key)
+    if len(clash):
+        agent, variant, shift = clash.iloc[0][key]
+        raise ResultsError(
+            f"{records.IMPORTED}: imported row {agent} / {variant} / {shift} is also a row the "
+            "records make; remove it from the imported rows or rename the agent"
+        )
     keys = ["variant", "shift"]
     chance = [c for c in leaderboard.COLUMNS if c.startswith(metrics.CHANCE_PREFIX)]
     ours = board[keys + chance].drop_duplicates(keys)
@@ -441,6 +502,7 @@ def single_run(
     hyperparams: str | Path | None = None,
     suite: str = "manual",
     variant_dirs=(),
+    observation: str | None = None,
 ) -> RunConfig:
     """A run outside any suite file (``mesa-maze train`` / ``evaluate``). ``hyperparams``:
     the hyper-parameter file; None: the shipped one (:func:`resources.default_hyperparams`)."""
@@ -459,9 +521,13 @@ def single_run(
         hp["wrapper"] = dict(spec.params)
     shifts: tuple[str, ...] = ()
     if spec.saved:  # the observation and actions its zip says, as `submit` evaluates it
-        _, hp = saved_model(agent)
-        kept, skipped = observable_shifts(get_variant(variant, variant_dirs), hp, TEST_SHIFTS)
-        shifts = tuple(kept) if skipped else ()
+        _, hp = saved_model(agent, observation)
+        resolved = get_variant(variant, variant_dirs)
+        kept, skipped = observable_shifts(resolved, hp, [TRAIN, *resolved.shifts])
+        if TRAIN in skipped:
+            raise SuiteError(f"{agent}: observes a {hp['canvas']}-cell grid; {variant}'s train "
+                             f"split is bigger")  # fmt: skip
+        shifts = tuple(s for s in kept if s != TRAIN) if skipped else ()
     return RunConfig(
         suite=suite,
         agent=agent,
@@ -474,19 +540,31 @@ def single_run(
         hyperparams=hp,
         variant_dirs=tuple(map(str, variant_dirs)),
         shifts=shifts,
+        artefact_sha256=artefact_sha256(agent) if spec.saved or spec.external else "",
     )
 
 
 # --- an outside agent on a suite's board --------------------------------------------------------
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a board name: also a folder's name
+
+
+def artefact_sha256(agent: str) -> str:
+    """The SHA-256 of an outside agent's artefact (its zip, its factory's module; ""
+    for a built-in agent), which enters its runs' config hash."""
+    path = runs_module.artefact(RunConfig("", agent, "", 0, 0, 1, 1, 1), Path("."))
+    return sha256(path) if path is not None and path.is_file() else ""
+
 
 def submission_name(agent: str) -> str:
     """The board name of an outside agent by default: a zip's or run folder's stem, a factory's
     name."""
-    if ":" in agent and not Path(agent).exists():
-        return agent.partition(":")[2]
-    path = Path(agent)
-    return path.parent.parent.parent.name if path.is_dir() else path.stem
+    if ":" in agent and not Path(agent).exists():  # module:factory -> the module's last part
+        return agent.partition(":")[0].rpartition(".")[2]
+    path = Path(agent).resolve()
+    if path.is_dir():  # <root>/<suite>/<agent>/<variant>/seed<k> -> agent-variant-seedk
+        return f"{path.parent.parent.name}-{path.parent.name}-{path.name}"
+    return path.stem
 
 
 def saved_model(agent: str, observation: str | None = None) -> tuple[str, dict]:
@@ -509,14 +587,9 @@ def saved_model(agent: str, observation: str | None = None) -> tuple[str, dict]:
     return str(path.resolve()), agents.saved_settings(path, observation)
 
 
-TEST_SHIFTS = None  # observable_shifts: every test shift of the variant
-
-
 def observable_shifts(variant, hyperparams: dict, shifts) -> tuple[list[str], list[str]]:
-    """``(kept, skipped)`` of ``shifts`` (:data:`TEST_SHIFTS`: all the variant's): a model of
-    a full-grid observation on a fixed canvas (a public gym id's size) cannot see a maze bigger
-    than that canvas."""
-    shifts = variant.shifts if shifts is TEST_SHIFTS else shifts
+    """``(kept, skipped)`` of the splits ``shifts``: a model of a full-grid observation on a
+    fixed canvas (a public gym id's size) cannot see a maze bigger than that canvas."""
     canvas = hyperparams.get("canvas")
     kept = [s for s in shifts if canvas is None or variant.spec(s).size <= canvas]
     return kept, [s for s in shifts if s not in kept]
@@ -536,11 +609,15 @@ def submission(
     the new rows stand on the same levels as every other row. Returned as a suite of those runs
     alone, whose board is the suite's (its records keep every other row)."""
     name = name or submission_name(agent)
-    taken = {cfg.agent for cfg in suite.runs} | set(agents.AGENTS)
+    if not NAME.fullmatch(name):
+        raise SuiteError(f"--name {name!r}: allowed: letters, digits, '.', '_', '-'")
+    taken = {cfg.label for cfg in suite.runs} | set(agents.AGENTS)
+    imported = records.imported_rows(suite.records)
+    taken |= set() if imported is None else set(imported["agent"])
     if name in taken:
         raise SuiteError(
-            f"--name {name!r}: already the name of one of the suite's or the registry's agents; "
-            "choose another"
+            f"--name {name!r}: already the name of one of the suite's, the registry's or the "
+            "imported agents; choose another"
         )
     if Path(agent).is_dir() or agent.endswith(".zip"):
         entry, hp = saved_model(agent, observation)
@@ -555,7 +632,7 @@ def submission(
                 "module:factory, an SB3 .zip or a run folder"
             )
         entry, hp = agent, {}
-    artefact_path = runs_module.artefact(RunConfig(suite.name, entry, "", 0, 0, 1, 1, 1), Path("."))
+    sha = artefact_sha256(entry)
     runs = []
     variants = dict.fromkeys(cfg.variant for cfg in suite.runs)
     for variant_name in variants:
@@ -564,12 +641,18 @@ def submission(
         shifts = variant.shifts
         if all(cfg.shifts for cfg in own):  # every group names its shifts: their union
             shifts = tuple(s for s in variant.shifts if any(s in cfg.shifts for cfg in own))
-        kept, skipped = observable_shifts(variant, hp, shifts)
+        kept, skipped = observable_shifts(variant, hp, [TRAIN, *shifts])
         if skipped:
+            grid = f"{hp['canvas']}x{hp['canvas']}"
+            if TRAIN in skipped or kept == [TRAIN]:  # nothing of the shifts the suite plays
+                log(f"{variant_name}: not evaluated: its mazes are bigger than the {grid} grid "
+                    "the model observes")  # fmt: skip
+                continue
             log(
                 f"{variant_name}: {', '.join(skipped)} not evaluated: mazes bigger than the "
-                f"{hp['canvas']}x{hp['canvas']} grid the model observes"
+                f"{grid} grid the model observes"
             )
+        kept = [s for s in kept if s != TRAIN]
         for seed in sorted({cfg.seed for cfg in own}):
             episodes = max(cfg.episodes for cfg in own if cfg.seed == seed)
             runs.append(
@@ -584,19 +667,22 @@ def submission(
                     eval_episodes=own[0].eval_episodes,
                     hyperparams=hp,
                     variant_dirs=own[0].variant_dirs,
-                    shifts=tuple(kept) if skipped or kept != list(variant.shifts) else (),
+                    shifts=tuple(kept) if kept != list(variant.shifts) else (),
                     name=name,
-                    artefact_sha256=sha256(artefact_path) if artefact_path else "",
+                    artefact_sha256=sha,
                 )
             )
-    _refuse_another_artefact(suite, name, runs[0].artefact_sha256, replace_rows)
+    if not runs:
+        raise SuiteError(f"{agent}: observes none of suite {suite.name}'s variants; nothing run")
+    _refuse_another_artefact(suite, runs[0], replace_rows)
     return replace(suite, runs=runs)
 
 
-def _refuse_another_artefact(suite: Suite, name: str, sha: str, replace_rows: bool) -> None:
+def _refuse_another_artefact(suite: Suite, run: RunConfig, replace_rows: bool) -> None:
     """A name on the board stands for one artefact: submitting another file under a name the
     records hold replaces those rows, so it needs ``replace_rows`` (said, not done silently)."""
-    held = suite.records / name
+    name, sha = run.label, run.artefact_sha256
+    held = run.run_dir(suite.records.parent).parent.parent  # <records>/<suite>/<name>
     if replace_rows or not held.is_dir():
         return
     for _, summary in leaderboard.find_runs(held):

@@ -95,6 +95,8 @@ class RunConfig:
             if k not in ("suite", "variant_dirs", "name")
             and not (k in defaults and v == defaults[k])
         }
+        if self.artefact_sha256:  # its bytes name the agent, wherever the file lies
+            del payload["agent"]
         payload["variant_digest"] = as_variant(variant or self.variant, self.variant_dirs).digest
         payload["level_protocol"] = LEVEL_PROTOCOL
         text = json.dumps(payload, sort_keys=True, default=str)

@@ -61,6 +61,9 @@ PASSED_BY_TRAINING = {
 }
 
 
+SAVED_MODEL_KEYS = ("canvas", "minigrid")  # EnvSettings read from a zip (agents.saved_settings)
+
+
 def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
     """Parse ``params`` (an agent's resolved table) into its sections and check the SB3 section
     against the algorithm's constructor, before anything trains: an unknown argument
@@ -80,6 +83,12 @@ def check_hyperparams(params: dict, agent: str, where: str) -> HyperParams:
             f"{where}: key 'observation': {observation!r} is not allowed; allowed: "
             f"{', '.join(OBSERVERS)}"
         )
+    for key in SAVED_MODEL_KEYS:  # they describe a model trained elsewhere, not a training env
+        if key in params and algo is not None:
+            raise SuiteError(
+                f"{where}: key '{key}': only for a saved model's evaluation (read from its zip); "
+                "a learner trains with 'observation' and 'actions'"
+            )
     if algo is None:
         return hp
     signature = inspect.signature(agents.ALGORITHMS[algo]().__init__).parameters

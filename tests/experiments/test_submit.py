@@ -181,15 +181,93 @@ def test_names_and_artefacts_are_not_mixed_up(small, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     with pytest.raises(runner.SuiteError, match="--name 'random': already the name"):
         runner.submission(small, "dying_agents:steady", name="random")
+    with pytest.raises(runner.SuiteError, match="--name 'a/b': allowed: letters"):
+        runner.submission(small, "dying_agents:steady", name="a/b")
     with pytest.raises(runner.SuiteError, match="submit takes a trained agent"):
         runner.submission(small, "ppo", name="mine")
-    one = train_on_public_id(tmp_path / "one.zip", minigrid=True)
-    runner.run_suite(runner.submission(small, str(one), name="m"), root=tmp_path / "runs",
-                     log=lambda m: None)  # fmt: skip
-    other = train_on_public_id(tmp_path / "other.zip", minigrid=False)
+    assert runner.submission_name("examples.wall_follower:make") == "wall_follower"
+    run_folder = tmp_path / "r" / "default" / "ppo" / "apple-exit" / "seed3"
+    run_folder.mkdir(parents=True)
+    assert runner.submission_name(str(run_folder)) == "ppo-apple-exit-seed3"
+
+
+def test_submit_replace_swaps_one_agents_rows_and_nothing_else(small, tmp_path):
+    """Another artefact under a name the board holds is refused; with replace_agents it takes
+    that name's rows, even fewer of them (a 7x7 symbolic model sees no bigger shift), and no
+    other row moves."""
+    root = tmp_path / "runs"
+    first = train_on_public_id(tmp_path / "one.zip", minigrid=True)
+    runner.run_suite(runner.submission(small, str(first), name="m"), root=root, log=print)
+    others = board_of(small).drop(index="m", level="agent")
+    second = train_on_public_id(tmp_path / "two.zip", minigrid=False)
     with pytest.raises(runner.SuiteError, match="'m' rows come from another artefact"):
-        runner.submission(small, str(other), name="m")
-    runner.submission(small, str(other), name="m", replace_rows=True)  # said, so allowed
+        runner.submission(small, str(second), name="m")
+    entry = runner.submission(small, str(second), name="m", replace_rows=True)
+    status = runner.run_suite(entry, root=root, log=print, replace_agents={"m"})
+    assert not status["failed"]
+    board = board_of(small)
+    assert set(board.loc["m"].index.get_level_values("shift")) == {
+        "train", "displaced", "recolored",
+    }  # fmt: skip
+    assert set(board.loc["m", "artefact_sha256"]) == {sha256(second)}
+    pd.testing.assert_frame_equal(board.drop(index="m", level="agent"), others, check_dtype=False)
+
+
+def test_a_model_that_sees_none_of_a_variants_splits_is_not_run(tmp_path):
+    (tmp_path / "t.toml").write_text(
+        SMALL.replace('variants = ["apple-exit"]', 'variants = ["apple-exit"]\nshifts = ["bigger"]')
+    )
+    suite = runner.load_suite(tmp_path / "t.toml")
+    said = []
+    model = train_on_public_id(tmp_path / "m.zip", minigrid=False)  # a 7x7 grid
+    with pytest.raises(runner.SuiteError, match="observes none of suite t's variants"):
+        runner.submission(suite, str(model), name="m", log=said.append)
+    assert said == ["apple-exit: not evaluated: its mazes are bigger than the 7x7 grid the model "
+                    "observes"]  # fmt: skip
+
+
+def test_a_changed_zip_at_the_same_path_is_evaluated_again(tmp_path):
+    path = tmp_path / "m.zip"
+    train_on_public_id(path, minigrid=False)
+    first = runner.single_run(str(path), "apple-exit", episodes=5)
+    assert first.artefact_sha256 == sha256(path)
+    assert first.shifts == ("displaced", "recolored")  # what a 7x7 grid can see
+    train_on_public_id(path, minigrid=True)
+    second = runner.single_run(str(path), "apple-exit", episodes=5)
+    assert second.config_hash() != first.config_hash()
+    moved = tmp_path / "elsewhere.zip"
+    shutil.copy(path, moved)  # the same bytes elsewhere: the same run
+    assert runner.single_run(str(moved), "apple-exit", episodes=5).config_hash() == (
+        second.config_hash()
+    )
+
+
+def test_a_stale_record_is_refused_then_dropped_with_replace(small, tmp_path):
+    """A record of a suite run made under another config (here: its hash edited) that no
+    finished run replaces is refused, naming it, before anything is written; --replace drops
+    it, and a run of the suite then makes it anew."""
+    record = small.records / "random" / "apple-exit" / "seed1"
+    summary = json.loads((record / "summary.json").read_text())
+    summary["config_hash"] = "0123456789ab"
+    (record / "summary.json").write_text(json.dumps(summary))
+    before = small.leaderboard.read_bytes()
+    with pytest.raises(runner.SuiteError, match=r"random/apple-exit/seed1: a record made under"):
+        runner.write_outputs(small, tmp_path / "no-runs")
+    assert small.leaderboard.read_bytes() == before
+    runner.write_outputs(small, tmp_path / "no-runs", replace_rows=True)
+    assert not record.exists()
+    assert board_of(small).loc[("random", "apple-exit", "train"), "seeds"] == 1
+    runner.run_suite(small, root=tmp_path / "runs2", log=lambda m: None)
+    assert board_of(small).loc[("random", "apple-exit", "train"), "seeds"] == 2
+
+
+def test_a_corrupt_record_is_named(small):
+    path = small.records / "random" / "apple-exit" / "seed0" / records.EPISODES
+    data = bytearray(path.read_bytes())
+    data[20:40] = bytes(20)
+    path.write_bytes(bytes(data))
+    with pytest.raises(leaderboard.ResultsError, match=r"seed0/episodes.csv.gz: corrupt"):
+        runner.write_outputs(small, Path("/nonexistent-runs"))
 
 
 def test_a_run_records_its_provenance_and_model_card(small, tmp_path):
@@ -218,12 +296,41 @@ def test_imported_rows_are_unverified_and_beside_the_suites_chance(small, tmp_pa
     theirs, ours = rows.loc["their-agent"], rows.loc["random"]
     assert (theirs["verified"] == "false").all() and (theirs["exit_rate"] == 0.5).all()
     assert list(theirs["chance_exit_rate"]) == list(ours["chance_exit_rate"])
-    # A rebuild keeps them; a second import of the same rows needs --replace.
+    # A rebuild and a run of the suite keep them; a second import of the same rows needs
+    # --replace; a submission may not take their name.
     runner.write_outputs(small, tmp_path / "runs")
+    assert not runner.run_suite(small, root=tmp_path / "runs", log=lambda m: None)["failed"]
     assert "their-agent" in board_of(small).index.get_level_values("agent")
     with pytest.raises(leaderboard.ResultsError, match="imported before; pass --replace"):
         runner.import_rows(small, tmp_path / "theirs.csv", tmp_path / "runs")
-    reported["agent"] = "random"
-    reported.to_csv(tmp_path / "clash.csv", index=False)
-    with pytest.raises(leaderboard.ResultsError, match="evaluated by the suite"):
-        runner.import_rows(small, tmp_path / "clash.csv", tmp_path / "runs")
+    with pytest.raises(runner.SuiteError, match="--name 'their-agent': already the name"):
+        runner.submission(small, "examples.wall_follower:make", name="their-agent")
+    for name, rows_, message in [
+        ("clash.csv", reported.assign(agent="random"), "evaluated by the suite"),
+        ("twice.csv", pd.concat([reported, reported]).assign(agent="x"), "is there twice"),
+        ("blank.csv", reported.assign(agent=""), "empty agent, variant or shift"),
+    ]:
+        rows_.to_csv(tmp_path / name, index=False)
+        with pytest.raises(leaderboard.ResultsError, match=message):
+            runner.import_rows(small, tmp_path / name, tmp_path / "runs")
+
+
+def test_the_commit_is_ours_or_none(tmp_path):
+    """A folder that is not a mesa-maze checkout (site-packages inside someone's repository,
+    say) has no commit of ours; this checkout has one, dirty only by changes to its code."""
+    from mesa_maze.core import provenance
+
+    assert provenance.git_commit(tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "mesa_maze").mkdir()
+    assert provenance.git_commit(tmp_path) is None  # not a git repository at all
+    commit = provenance.git_commit(ROOT)
+    assert commit is None or len(commit.removesuffix("+dirty")) == 40
+
+
+def test_a_learner_may_not_set_a_saved_models_keys():
+    from mesa_maze.training.train import check_hyperparams
+
+    for key, value in (("canvas", 7), ("minigrid", True)):
+        with pytest.raises(runner.SuiteError, match=f"f.toml \\[ppo\\]: key '{key}': only for"):
+            check_hyperparams({key: value}, "ppo", "f.toml [ppo]")

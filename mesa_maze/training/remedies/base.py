@@ -215,8 +215,8 @@ def option_names() -> tuple[str, ...]:
 
 
 def log_table(runs_root):
-    """Per remedy agent, from its runs' ``remedy.csv``: the share of training episodes on apart
-    levels (over the whole run), the buffer's apart and mutated shares at the end, and the env
+    """Per remedy agent, from its runs' ``remedy.csv``: the share of training episodes (and of
+    frames) on apart levels (over the whole run), the buffer's apart and mutated shares at the end, and the env
     steps spent scoring levels without a gradient; means over seeds (a pandas DataFrame)."""
     # Heavy (pandas), and only a report needs it: imported here, so `mesa-maze check` stays light.
     import numpy as np
@@ -236,6 +236,8 @@ def log_table(runs_root):
                 "agent": s["agent"],
                 "variant": s["variant"],
                 "trained_apart": log["trained_apart"].mean(),
+                # the same share in env frames (failed episodes run longer); NaN in older logs
+                "trained_apart_frames": log.get("trained_apart_frames", pd.Series([np.nan])).mean(),
                 **{k: last.get(k, np.nan) for k in ("buffer_apart", "buffer_mutated")},
                 "scored_steps": last.get("scored_steps", 0),
             }
