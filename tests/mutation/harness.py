@@ -7,7 +7,7 @@ library code only, never the tests, so that a sample was not chosen to be caught
 in ``mutants.toml`` beside this file (its header says the fields), with the fast tests each
 module's mutants rerun.
 
-Three samples:
+Four samples:
 
 - sample 1 (60 mutants, ``--sample 1``, the default): the first measure. It has been run, and
   tests were then written for its survivors, so its score now says how well the suite catches
@@ -20,6 +20,12 @@ Three samples:
   again from the library code alone and repeating no bug of samples 1 and 2, with its weight on
   where numbers are made or runs are decided (a run's config hash and the runner, the planners,
   training's hyper-parameters and remedies, intervals, probes).
+- sample 4 (34 mutants, ``--sample 4``): written after tests for every survivor of sample 3 and
+  after issue 25 (records beside every board, ``mesa-maze submit``, imported rows, saved SB3
+  zips, provenance), again from the library code alone and repeating no bug of samples 1-3,
+  with its weight on where a board's rows could be lost, duplicated, misattributed or
+  mis-evaluated (records, the runner's kept rows and submissions, saved-model settings, the
+  canvas, the provenance columns).
 
 How it runs: the repository's files (tracked and untracked-but-not-ignored, as they are on disk)
 are copied once into a temporary folder. For each mutant the pristine file is restored, the
@@ -35,9 +41,10 @@ past the per-mutant limit = timeout. Before any mutant, each distinct subset
 runs once unmutated and must pass, else every mutant would look caught.
 
 Rows go to ``results/mutation/mutants.csv`` (sample 1), ``results/mutation/mutants_sample2.csv``
-(sample 2) or ``results/mutation/mutants_sample3.csv`` (sample 3), one line per mutant, appended
-and flushed as it finishes, so an interrupted run keeps what it measured and a rerun resumes
-where it stopped. ``--sample all`` runs sample 1, then 2, then 3, each into its own file.
+(sample 2), ``results/mutation/mutants_sample3.csv`` (sample 3) or
+``results/mutation/mutants_sample4.csv`` (sample 4), one line per mutant, appended and flushed
+as it finishes, so an interrupted run keeps what it measured and a rerun resumes where it
+stopped. ``--sample all`` runs sample 1, then 2, 3 and 4, each into its own file.
 
 The library changes under the samples: an edit can remove a mutant's ``old`` snippet.
 ``--check`` names every such mutant (and runs no test); update its ``old`` and ``new`` in
@@ -48,6 +55,7 @@ The library changes under the samples: an edit can remove a mutant's ``old`` sni
     .venv/bin/python tests/mutation/harness.py --sample all --check  # all still apply? no tests
     .venv/bin/python tests/mutation/harness.py --sample 2        # run what is not in its CSV
     .venv/bin/python tests/mutation/harness.py --sample 3        # the third sample, likewise
+    .venv/bin/python tests/mutation/harness.py --sample 4        # the fourth (the newest)
     .venv/bin/python tests/mutation/harness.py --only ID[,ID]    # just these (of --sample)
     .venv/bin/python tests/mutation/harness.py --fresh           # forget earlier rows, rerun
 
@@ -77,7 +85,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().with_name("mutants.toml")  # the samples' mutants
 OUT_DIR = ROOT / "results" / "mutation"
 # sample name -> its CSV under OUT_DIR; sample 1 keeps the file it always had.
-SAMPLE_CSVS = {"1": "mutants.csv", "2": "mutants_sample2.csv", "3": "mutants_sample3.csv"}
+SAMPLE_CSVS = {
+    "1": "mutants.csv",
+    "2": "mutants_sample2.csv",
+    "3": "mutants_sample3.csv",
+    "4": "mutants_sample4.csv",
+}
 # date, git_head, dirty and tree say what was measured: tree is a digest of the copied files, so
 # rows measured on different dirty trees can be told apart.
 COLUMNS = ("id", "module", "why", "status", "seconds", "tests", "date", "git_head", "dirty", "tree")
@@ -353,7 +366,7 @@ def main() -> None:
         "--sample",
         choices=[*SAMPLE_CSVS, "all"],
         default="1",
-        help="which sample: 1 (the first, default), 2, 3 (the newest) or all (each to its CSV)",
+        help="which sample: 1 (the first, default), 2, 3, 4 (the newest) or all (each to its CSV)",
     )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     parser.add_argument(
