@@ -15,6 +15,8 @@ from mesa_maze.core.levels import Level
 from mesa_maze.evaluation import leaderboard as lb
 from mesa_maze.evaluation import metrics
 
+ROOT = Path(__file__).resolve().parents[2]
+
 LEVEL = """
 #######
 #S..#.#
@@ -589,3 +591,23 @@ def test_the_markdown_opens_with_the_suites_note(tree, tmp_path):
         "",
     ]
     assert md.read_text().replace("\n".join(lines[2:5]) + "\n", "", 1) == lb.to_markdown(board)
+
+
+def test_a_rows_verified_flag_needs_every_seed():
+    """A row is verified only if every seed was; one self-reported seed makes it 'false', and
+    a seed that recorded nothing leaves it unknown (mutation sample 4: s4-board-verified-any)."""
+    runs = pd.DataFrame({"provenance_verified": [True, None]})
+    assert lb._provenance(runs)["verified"] is None
+    assert lb._provenance(runs.fillna(True))["verified"] == "true"
+    assert lb._provenance(runs.fillna(False))["verified"] == "false"
+    assert lb._provenance(pd.DataFrame({"x": [1]}))["verified"] is None
+
+
+def test_a_board_written_before_the_provenance_columns_reads_with_them_empty(tmp_path):
+    """The provenance columns are an optional group, like a later metric's (mutation sample
+    4: s4-board-provenance-not-optional)."""
+    names = [name for name, _, _ in lb.PROVENANCE_COLUMNS]
+    board = pd.read_csv(ROOT / "results" / "leaderboard.csv").drop(columns=names)
+    board.to_csv(tmp_path / "old.csv", index=False)
+    read = lb.read_leaderboard(tmp_path / "old.csv")
+    assert list(read.columns) == lb.COLUMNS and read[names].isna().all().all()

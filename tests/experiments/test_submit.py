@@ -68,6 +68,20 @@ def test_records_rebuild_the_board_without_the_runs(small, tmp_path):
     assert small.leaderboard.read_bytes() == before
 
 
+def test_a_rewritten_record_keeps_no_file_of_the_old_run(small, tmp_path):
+    """A run made again without a file its old record has (here a remedy log) leaves no such
+    file beside the new numbers (mutation sample 4: s4-records-stale-file-survives)."""
+    run = tmp_path / "runs" / "t" / "random" / "apple-exit" / "seed0"
+    record = small.records / "random" / "apple-exit" / "seed0"
+    (record / leaderboard.REMEDY_LOG).write_text("timesteps,trained_apart\n1,0.5\n")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["date"] = "2030-01-01"  # a new run: the record's summary differs
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert records.export_run(run, record)
+    assert not (record / leaderboard.REMEDY_LOG).exists()
+    assert json.loads((record / "summary.json").read_text())["date"] == "2030-01-01"
+
+
 def test_an_edited_record_is_named_not_read(small):
     path = small.records / "random" / "apple-exit" / "seed1" / records.EPISODES
     text = gzip.decompress(path.read_bytes()).replace(b"exit", b"exot", 1)
@@ -303,6 +317,13 @@ def test_imported_rows_are_unverified_and_beside_the_suites_chance(small, tmp_pa
     assert "their-agent" in board_of(small).index.get_level_values("agent")
     with pytest.raises(leaderboard.ResultsError, match="imported before; pass --replace"):
         runner.import_rows(small, tmp_path / "theirs.csv", tmp_path / "runs")
+    reported.assign(exit_rate=0.25).to_csv(tmp_path / "again.csv", index=False)
+    runner.import_rows(small, tmp_path / "again.csv", tmp_path / "runs", replace_rows=True)
+    again = board_of(small).loc["their-agent"]
+    assert len(again) == len(reported) and (again["exit_rate"] == 0.25).all()  # replaced, once
+    reported.assign(agent="another").to_csv(tmp_path / "another.csv", index=False)
+    added = runner.import_rows(small, tmp_path / "another.csv", tmp_path / "runs")
+    assert added == len(reported)  # the rows this import added, not the earlier ones too
     with pytest.raises(runner.SuiteError, match="--name 'their-agent': already the name"):
         runner.submission(small, "examples.wall_follower:make", name="their-agent")
     for name, rows_, message in [
