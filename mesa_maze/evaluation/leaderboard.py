@@ -299,6 +299,13 @@ def _schema() -> list[tuple[str, str, str]]:
 SCHEMA: list[tuple[str, str, str]] = _schema()
 COLUMNS = [name for name, _, _ in SCHEMA]
 KEY = list(metrics.GROUP)
+
+
+def row_keys(board: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """The (agent, variant, shift) keys of a board's rows."""
+    return set(zip(*(board[k] for k in KEY), strict=True))
+
+
 # Groups of columns a leaderboard may lack as a whole: written before their metric was registered.
 METRIC_COLUMN_GROUPS = [
     *(

@@ -327,12 +327,14 @@ def _collect(results, status, log) -> None:
 def dropped_rows(path: Path, keys) -> list[tuple[str, str, str]]:
     """The (agent, variant, shift) rows of the leaderboard at ``path`` that are not among
     ``keys``: what writing a board of ``keys`` there would lose; none if there is no file."""
+    return sorted(board_keys(path) - {tuple(k) for k in keys})
+
+
+def board_keys(path: Path) -> set[tuple[str, str, str]]:
+    """The (agent, variant, shift) rows of the leaderboard file at ``path``; none without one."""
     if not Path(path).is_file():
-        return []
-    old = leaderboard.read_leaderboard(path)
-    keys = {tuple(k) for k in keys}
-    old_keys = zip(old["agent"], old["variant"], old["shift"], strict=True)
-    return sorted({k for k in old_keys if k not in keys})
+        return set()
+    return leaderboard.row_keys(leaderboard.read_leaderboard(path))
 
 
 def kept_rows(suite: Suite, made, replace_agents=()) -> set[tuple[str, str, str]]:
@@ -346,17 +348,15 @@ def kept_rows(suite: Suite, made, replace_agents=()) -> set[tuple[str, str, str]
             rows |= records.record_rows(summary)
     imported = records.imported_rows(suite.records)
     if imported is not None:
-        rows |= set(zip(imported["agent"], imported["variant"], imported["shift"], strict=True))
+        rows |= leaderboard.row_keys(imported)
     return rows
 
 
 def board_rows(path: Path, agents) -> set[tuple[str, str, str]]:
     """The rows of ``agents`` in the leaderboard file at ``path`` (none without a file)."""
-    if not agents or not Path(path).is_file():
+    if not agents:  # nothing to read the file for
         return set()
-    old = leaderboard.read_leaderboard(path)
-    keys = zip(old["agent"], old["variant"], old["shift"], strict=True)
-    return {k for k in keys if k[0] in agents}
+    return {k for k in board_keys(path) if k[0] in agents}
 
 
 def suite_rows(runs) -> set[tuple[str, str, str]]:
